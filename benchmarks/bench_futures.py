@@ -1,0 +1,239 @@
+"""Workloads written against the dask.distributed futures API.
+
+The same code runs on ``dask.distributed`` and on ``jupyter_futures``: only
+the module that provides ``Client`` differs.  Every cluster is
+``Client(n_workers=2, threads_per_worker=1)``.
+"""
+
+import importlib
+import os
+import tempfile
+import time
+
+import psutil
+
+from bench_config import MIB
+from bench_data import check_plus_one, make_array, tree_expected
+from bench_tasks import add, count_scheduler_tasks, inc, noop, noop_dep, wait_for_file
+from bench_timing import median, repeat_timed, result
+
+MODULES = {"dask": "dask.distributed", "jupyter_futures": "jupyter_futures"}
+
+
+def client_class(lib):
+    """Import the library and return its ``Client`` class."""
+    return importlib.import_module(MODULES[lib]).Client
+
+
+def new_client(lib):
+    """Start a fresh local cluster of 2 worker processes x 1 thread."""
+    return client_class(lib)(n_workers=2, threads_per_worker=1)
+
+
+def warm_up(client, timeout=120):
+    """Run one task end to end so connections and workers are live."""
+    assert client.submit(inc, 0, pure=False).result(timeout=timeout) == 1
+
+
+def settle(client, pause=0.2):
+    """Let releases from the previous repetition reach the cluster."""
+    warm_up(client)
+    time.sleep(pause)
+
+
+def bench_map(client, n, repeats):
+    """map ``n`` no-op tasks then gather them; tasks per second (median)."""
+    expected = list(range(n))
+
+    def once():
+        futures = client.map(noop, range(n), pure=False)
+        assert client.gather(futures) == expected
+
+    times = []
+    for _ in range(repeats):
+        settle(client)
+        times += repeat_timed(once, 1)
+    return result(n / median(times), "tasks/s", seconds=times, n=n)
+
+
+def bench_roundtrip(client, n):
+    """``n`` sequential submit().result() round trips; median latency in ms."""
+    latencies = []
+    for i in range(n):
+        t0 = time.perf_counter()
+        assert client.submit(inc, i, pure=False).result() == i + 1
+        latencies.append(time.perf_counter() - t0)
+    ms = sorted(x * 1000 for x in latencies)
+    return result(median(ms), "ms", p10=ms[len(ms) // 10], p90=ms[9 * len(ms) // 10],
+                  n=n)
+
+
+def bench_chain(client, n, repeats):
+    """A chain of ``n`` dependent inc tasks; wall seconds (median)."""
+
+    def once():
+        x = 0
+        for _ in range(n):
+            x = client.submit(inc, x, pure=False)
+        assert x.result() == n
+
+    times = []
+    for _ in range(repeats):
+        settle(client)
+        times += repeat_timed(once, 1)
+    return result(median(times), "s", seconds=times, n=n)
+
+
+def tree_reduce(client, leaves):
+    """map inc over the leaves, add pairwise level by level; return the root value."""
+    level = client.map(inc, range(leaves), pure=False)
+    while len(level) > 1:
+        pairs = zip(level[0::2], level[1::2])
+        nxt = [client.submit(add, a, b, pure=False) for a, b in pairs]
+        if len(level) % 2:
+            nxt.append(level[-1])
+        level = nxt
+    return level[0].result()
+
+
+def bench_tree(client, leaves, repeats):
+    """Binary tree reduction over ``leaves`` leaves; wall seconds (median)."""
+    expected = tree_expected(leaves)
+
+    def once():
+        assert tree_reduce(client, leaves) == expected
+
+    times = []
+    for _ in range(repeats):
+        settle(client)
+        times += repeat_timed(once, 1)
+    return result(median(times), "s", seconds=times, leaves=leaves,
+                  tasks=2 * leaves - 1)
+
+
+def bench_scatter(client, mib, repeats):
+    """scatter an array, submit ``arr + 1``, gather it; MB/s (median)."""
+    arr = make_array(mib)
+
+    def once():
+        fut = client.scatter(arr)
+        out_fut = client.submit(add, fut, 1, pure=False)
+        out = client.gather(out_fut)
+        check_plus_one(arr, out)
+
+    times = []
+    for _ in range(repeats):
+        settle(client)
+        times += repeat_timed(once, 1)
+    return result(mib / median(times), "MB/s", seconds=times, mib=mib)
+
+
+def scheduler_process(client):
+    """Return a psutil handle on the scheduler's process."""
+    return psutil.Process(client.run_on_scheduler(os.getpid))
+
+
+def rss_mb(proc):
+    """Return a process's resident set size in MB (MiB)."""
+    return proc.memory_info().rss / MIB
+
+
+def wait_until_registered(client, n, limit=300.0):
+    """Poll the scheduler's task count until it holds ``n`` tasks; return whether it could tell."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        try:
+            known = client.run_on_scheduler(count_scheduler_tasks)
+        except Exception:
+            return False
+        if known is None:
+            return False
+        if known >= n:
+            return True
+        time.sleep(0.2)
+    raise TimeoutError(f"scheduler did not register {n} tasks in {limit} s")
+
+
+def wait_rss_stable(proc, limit=60.0, tolerance_mb=1.0, calm_readings=4):
+    """Poll RSS until it stops growing; return the highest reading in MB."""
+    deadline = time.monotonic() + limit
+    last, calm, peak = rss_mb(proc), 0, 0.0
+    while time.monotonic() < deadline and calm < calm_readings:
+        time.sleep(0.25)
+        now = rss_mb(proc)
+        calm = calm + 1 if abs(now - last) < tolerance_mb else 0
+        last, peak = now, max(peak, now)
+    return max(peak, last)
+
+
+def bench_memory(client, n):
+    """Scheduler RSS growth (MB) while ``n`` tasks wait on a blocked dependency."""
+    flag = os.path.join(tempfile.mkdtemp(prefix="jf-bench-"), "release")
+    blocker = client.submit(wait_for_file, flag, pure=False)
+    futures = []
+    try:
+        warm_up(client)
+        proc = scheduler_process(client)
+        before = wait_rss_stable(proc, limit=5.0)
+        client_before = rss_mb(psutil.Process())
+        t0 = time.perf_counter()
+        futures = client.map(noop_dep, range(n), dep=blocker, pure=False)
+        warm_up(client)  # a round trip ordered after the map on the same client
+        counted = wait_until_registered(client, n)
+        submit_s = time.perf_counter() - t0
+        after = wait_rss_stable(proc)
+        assert not blocker.done(), "blocker finished early: tasks were not pending"
+        same = proc.pid == os.getpid()
+        delta = after - before
+        return result(delta, "MB", bytes_per_task=delta * MIB / n, n=n,
+                      rss_before_mb=before, rss_after_mb=after,
+                      submit_seconds=submit_s, task_count_checked=counted,
+                      scheduler_in_client_process=same,
+                      client_rss_growth_mb=None if same
+                      else rss_mb(psutil.Process()) - client_before)
+    finally:
+        release_blocked(client, futures, blocker, flag)
+
+
+def release_blocked(client, futures, blocker, flag):
+    """Cancel the pending tasks, then let the blocker finish."""
+    if futures:
+        client.cancel(futures)
+    with open(flag, "w"):
+        pass
+    try:
+        blocker.result(timeout=30)
+    finally:
+        os.remove(flag)
+        os.rmdir(os.path.dirname(flag))
+
+
+def bench_startup(lib, repeats):
+    """Seconds from ``Client(n_workers=2, threads_per_worker=1)`` to a first result."""
+    cls = client_class(lib)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        with cls(n_workers=2, threads_per_worker=1) as client:
+            assert client.submit(inc, 1).result() == 2
+            times.append(time.perf_counter() - t0)
+    return result(median(times), "s", seconds=times)
+
+
+CLIENT_WORKLOADS = {
+    "map": bench_map,
+    "roundtrip": bench_roundtrip,
+    "chain": bench_chain,
+    "tree": bench_tree,
+    "scatter": bench_scatter,
+    "memory": bench_memory,
+}
+
+
+def run(lib, workload, params):
+    """Run one workload on a fresh cluster of ``lib``; return its result dict."""
+    if workload == "startup":
+        return bench_startup(lib, **params)
+    with new_client(lib) as client:
+        warm_up(client)
+        return CLIENT_WORKLOADS[workload](client, **params)

@@ -1,0 +1,37 @@
+"""jupyter_futures: Dask-compatible futures on a fast scheduler of its own, native to Jupyter.
+
+Names are imported on first use, so that worker and scheduler processes, which
+import ``jupyter_futures.<part>``, load only the part they run.
+"""
+from builtins import TimeoutError
+from importlib import import_module
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "Client": "client.client", "ClientClosedError": "client.client", "default_client": "client.client",
+    "Future": "client.future",
+    "ALL_COMPLETED": "client.waiting", "FIRST_COMPLETED": "client.waiting", "FIRST_EXCEPTION": "client.waiting",
+    "as_completed": "client.waiting", "fire_and_forget": "client.waiting", "wait": "client.waiting",
+    "LocalCluster": "cluster.local",
+    "AuthenticationError": "protocol.auth",
+    "FutureCancelledError": "protocol.errors", "FutureLostError": "protocol.errors",
+    "KilledWorker": "protocol.errors", "LostDependency": "protocol.errors",
+    "SerializationError": "protocol.serialize",
+}
+_ALIASES = {"CancelledError": "FutureCancelledError"}
+
+__all__ = sorted([*_EXPORTS, *_ALIASES, "TimeoutError"])
+
+
+def __getattr__(name: str):
+    target = _ALIASES.get(name, name)
+    if target not in _EXPORTS:
+        raise AttributeError(f"module 'jupyter_futures' has no attribute {name!r}")
+    value = getattr(import_module(f".{_EXPORTS[target]}", __name__), target)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__

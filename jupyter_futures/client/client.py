@@ -1,0 +1,798 @@
+"""``Client``: submit work to a scheduler, hold futures, gather and scatter data."""
+from __future__ import annotations
+
+import asyncio
+import atexit
+import concurrent.futures
+import itertools
+import logging
+import threading
+import uuid
+import weakref
+from collections import defaultdict
+from typing import Any, Callable, Iterable
+
+from ..protocol import auth, serialize
+from ..protocol.comm import Comm, CommClosedError, connect
+from ..protocol.eventloop import background_loop, sync
+from .future import Future, FutureState
+from .keys import data_key, funcname, key_for, serialize_function
+from .structure import map_structure, find_futures
+
+logger = logging.getLogger("jupyter_futures.client")
+
+_current: list[Client] = []
+_clients: "weakref.WeakSet[Client]" = weakref.WeakSet()
+
+
+def default_client(c: Client | None = None) -> Client:
+    """The client to use when none is given: the most recently created open one."""
+    if c is not None:
+        return c
+    for client in reversed(_current):
+        if client.status in ("running", "connecting"):
+            return client
+    raise ValueError("no jupyter_futures Client is running: create one first with `client = Client()`")
+
+
+class ClientClosedError(RuntimeError):
+    """The client was closed."""
+
+
+class Client:
+    """Connects to a jupyter_futures scheduler, or starts a ``LocalCluster`` when given no address.
+
+    ``Client()``, ``Client(n_workers=4, threads_per_worker=2)``, ``Client("tcp://host:8786")``,
+    ``Client(cluster)``; ``Client(asynchronous=True)`` in async code (``await`` its methods).
+    """
+
+    _ids = itertools.count()
+
+    def __init__(self, address: Any = None, *, asynchronous: bool = False, timeout: float = 10.0,
+                 token: str | None = None, set_as_default: bool = True, name: str | None = None,
+                 direct_to_workers: bool = True, **cluster_kwargs: Any):
+        self.id = name or f"client-{uuid.uuid4().hex[:12]}"
+        self.asynchronous = asynchronous
+        self.timeout = timeout
+        self.status = "newly-created"
+        self.cluster = None
+        self._own_cluster = False
+        self._token = token
+        self._address_arg = address
+        self._cluster_kwargs = cluster_kwargs
+        self.scheduler_comm: Comm | None = None
+        self._states: dict[str, FutureState] = {}
+        self._refcount: dict[str, int] = defaultdict(int)
+        self._ref_lock = threading.RLock()
+        self._outbox: list[tuple] = []
+        self._outbox_scheduled = False
+        self._cond = threading.Condition()
+        self._worker_comms: dict[str, Comm] = {}
+        self._worker_locks: dict[str, asyncio.Lock] = {}
+        self._callback_executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._scheduler_info: dict = {}
+        self._start_error: BaseException | None = None
+        if address is not None and not isinstance(address, str) and not hasattr(address, "scheduler_address"):
+            raise TypeError(f"Client(address) takes a 'tcp://host:port' string or a cluster, not {type(address).__name__}")
+        if asynchronous:
+            self.loop = asyncio.get_event_loop()
+        else:
+            self.loop = background_loop()
+        if set_as_default:
+            _current.append(self)
+        _clients.add(self)
+        if not asynchronous:
+            self.status = "connecting"
+            sync(self.loop, self._start)
+
+    # -- lifecycle ------------------------------------------------------------
+    def __await__(self):
+        async def _():
+            if self.status == "newly-created":
+                self.status = "connecting"
+                await self._start()
+            return self
+        return _().__await__()
+
+    async def _start(self) -> None:
+        address = self._address_arg
+        try:
+            if address is None:
+                from ..cluster.local import LocalCluster
+
+                self.cluster = LocalCluster(asynchronous=True, **self._cluster_kwargs)
+                await self.cluster
+                self._own_cluster = True
+                address, token = self.cluster.scheduler_address, self.cluster.token
+            elif isinstance(address, str):
+                if self._cluster_kwargs:
+                    raise TypeError(f"Client({address!r}) connects to an existing scheduler; cluster options "
+                                    f"{sorted(self._cluster_kwargs)} only apply when starting one (Client())")
+                token = auth.find_token(self._token, address)
+            else:
+                self.cluster = address
+                address, token = address.scheduler_address, address.token
+            self._token = token
+            self.scheduler_comm = await connect(address, token, timeout=self.timeout)
+        except BaseException:
+            self.status = "closed"
+            if self._own_cluster and self.cluster is not None:
+                await self.cluster._close()
+            raise
+        self.scheduler_address = address
+        comm = self.scheduler_comm
+        comm.on_close.append(self._scheduler_lost)
+        comm.start(self._on_scheduler_batch)
+        comm.send(("register-client", self.id))
+        self._scheduler_info = await comm.request("identity")
+        self.status = "running"
+
+    def _scheduler_lost(self, comm: Comm) -> None:
+        if self.status in ("closing", "closed"):
+            return
+        logger.warning("lost the connection to the scheduler at %s", self.scheduler_address)
+        self.status = "closed"
+        self._fail_pending("the scheduler connection was lost")
+
+    def _fail_pending(self, reason: str) -> None:
+        for st in self._states.values():
+            if not st.done():
+                st.exception = CommClosedError(f"{st.key}: {reason}")
+                st.set_status("error")
+        with self._cond:
+            self._cond.notify_all()
+
+    async def _close(self) -> None:
+        if self.status in ("closing", "closed"):
+            if self._own_cluster and self.cluster is not None:
+                await self.cluster._close()
+            return
+        self.status = "closing"
+        for comm in list(self._worker_comms.values()):
+            comm.close()
+        if self.scheduler_comm is not None:
+            self.scheduler_comm.close()
+        if self._own_cluster and self.cluster is not None:
+            await self.cluster._close()
+        self.status = "closed"
+        self._fail_pending("the client was closed")
+
+    def close(self, timeout: float | None = None):
+        """Disconnect; also stop the cluster if this client started it."""
+        if self in _current:
+            _current.remove(self)
+        if self._callback_executor is not None:
+            self._callback_executor.shutdown(wait=False)
+        if self.asynchronous:
+            return self._close()
+        if self.loop.is_running():
+            sync(self.loop, self._close, timeout=timeout)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Client:
+        return await self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        n = len(self._scheduler_info.get("workers", {}))
+        threads = sum(w["nthreads"] for w in self._scheduler_info.get("workers", {}).values())
+        addr = getattr(self, "scheduler_address", "?")
+        return f"<Client: {addr!r} processes={n} threads={threads}, status={self.status}>"
+
+    def _check_open(self) -> None:
+        if self.status != "running":
+            if self.status in ("closing", "closed"):
+                raise ClientClosedError("this Client is closed: create a new one with `client = Client(...)`")
+            raise RuntimeError(f"this Client is not connected yet (status {self.status!r}): "
+                               f"`await` it first when asynchronous=True")
+
+    def sync(self, func: Callable, *args: Any, **kwargs: Any) -> Any:
+        """Run coroutine function ``func`` on the client's loop: a coroutine when asynchronous, else its result."""
+        if self.asynchronous:
+            return func(*args, **kwargs)
+        return sync(self.loop, func, *args, **kwargs)
+
+    # -- references -----------------------------------------------------------
+    def _state_for(self, key: str) -> FutureState:
+        st = self._states.get(key)
+        if st is None:
+            st = self._states[key] = FutureState(key)
+        return st
+
+    def _inc_ref(self, key: str) -> None:
+        with self._ref_lock:
+            self._refcount[key] += 1
+
+    def _dec_ref(self, key: str) -> None:
+        with self._ref_lock:
+            n = self._refcount[key] - 1
+            if n > 0:
+                self._refcount[key] = n
+                return
+            del self._refcount[key]
+        self._send(("release-keys", [key]))
+
+    def _send(self, msg: tuple) -> None:
+        """Queue a message to the scheduler from any thread, in order with every other one."""
+        with self._ref_lock:
+            self._outbox.append(msg)
+            if self._outbox_scheduled:
+                return
+            self._outbox_scheduled = True
+        try:
+            self.loop.call_soon_threadsafe(self._flush_outbox)
+        except RuntimeError:  # the loop is gone: the process is shutting down
+            pass
+
+    def _flush_outbox(self) -> None:
+        with self._ref_lock:
+            msgs, self._outbox = self._outbox, []
+            self._outbox_scheduled = False
+        comm = self.scheduler_comm
+        if comm is None or comm.closed:
+            return
+        releases: list[str] = []
+        for msg in msgs:
+            if msg[0] == "release-keys":
+                releases.extend(msg[1])
+                continue
+            if releases:
+                self._release_now(comm, releases)
+                releases = []
+            comm.send(msg)
+        if releases:
+            self._release_now(comm, releases)
+
+    def _release_now(self, comm: Comm, keys: list[str]) -> None:
+        with self._ref_lock:
+            keys = [k for k in keys if k not in self._refcount]
+        for k in keys:
+            self._states.pop(k, None)
+        if keys:
+            comm.send(("release-keys", keys))
+
+    # -- messages from the scheduler ------------------------------------------
+    def _on_scheduler_batch(self, comm: Comm, msgs: list) -> None:
+        states = self._states
+        changed = False
+        for msg in msgs:
+            op = msg[0]
+            st = states.get(msg[1]) if len(msg) > 1 and isinstance(msg[1], str) else None
+            if op == "task-finished":
+                if st is not None:
+                    _, _, st.type_name, st.nbytes, st.who_has, st.small = msg
+                    st.set_status("finished")
+                    changed = True
+            elif op == "task-running":
+                if st is not None and not st.done():
+                    st.worker = msg[2]
+                    st.status = "running"
+            elif op == "task-erred":
+                if st is not None:
+                    st.exception, st.tb_records = msg[2], msg[3]
+                    st._exc_obj = None
+                    st.set_status("error")
+                    changed = True
+            elif op == "task-cancelled":
+                if st is not None and not st.done():
+                    st.set_status("cancelled")
+                    changed = True
+            elif op == "task-lost":
+                if st is not None:
+                    st.set_status("lost")
+                    changed = True
+            elif op != "registered":
+                comm.handle_rpc_message(msg)
+        if changed:
+            with self._cond:
+                self._cond.notify_all()
+
+    # -- submitting -----------------------------------------------------------
+    def _task_record(self, func: Callable, func_token: str, func_ser, name: str, args: tuple, kwargs: dict,
+                     key: str | None, pure: bool, options: dict | None) -> tuple:
+        deps: list[str] = []
+        ser = _serialize_args(func, args, kwargs, deps)
+        if key is None:
+            key = key_for(name, func_token, ser, pure)
+        return (key, func_token, func_ser, ser, tuple(dict.fromkeys(deps)), options)
+
+    def submit(self, func: Callable, *args: Any, key: str | None = None, workers: Any = None,
+               resources: dict | None = None, retries: int | None = None, priority: int = 0,
+               allow_other_workers: bool = False, pure: bool = True, **kwargs: Any) -> Future:
+        """Run ``func(*args, **kwargs)`` on a worker; returns its ``Future`` at once."""
+        if not callable(func):
+            raise TypeError(f"submit() needs a callable as its first argument, got {type(func).__name__} "
+                            f"{func!r:.60}: pass the function itself, e.g. client.submit(f, x), not f(x)")
+        self._check_open()
+        func_token, func_ser = serialize_function(func)
+        options = _options(workers, resources, retries, priority, allow_other_workers)
+        record = self._task_record(func, func_token, func_ser, funcname(func), args, kwargs, key, pure, options)
+        key = record[0]
+        fut = Future(key, self)
+        self._send(("update-graph", [record]))
+        return fut
+
+    def map(self, func: Callable, *iterables: Iterable, key: str | list | None = None, workers: Any = None,
+            retries: int | None = None, resources: dict | None = None, priority: int = 0,
+            allow_other_workers: bool = False, pure: bool = True, batch_size: int | None = None,
+            **kwargs: Any) -> list[Future]:
+        """``submit(func, *items)`` for each item of the iterables (zipped); returns a list of futures."""
+        if not callable(func):
+            raise TypeError(f"map() needs a callable as its first argument, got {type(func).__name__}")
+        if not iterables:
+            raise TypeError("map() needs at least one iterable of arguments, e.g. client.map(f, range(10))")
+        if isinstance(iterables[0], (dict,)) or any(isinstance(it, (str, bytes)) for it in iterables):
+            raise TypeError("map() takes lists, tuples, ranges or iterators of arguments, not a dict or a string")
+        self._check_open()
+        items = list(zip(*iterables))
+        if isinstance(key, (list, tuple)):
+            if len(key) != len(items):
+                raise ValueError(f"map() got {len(key)} keys for {len(items)} tasks")
+            keys = list(key)
+        else:
+            keys = None
+        name = key if isinstance(key, str) else funcname(func)
+        func_token, func_ser = serialize_function(func)
+        options = _options(workers, resources, retries, priority, allow_other_workers)
+        records = []
+        for i, item in enumerate(items):
+            records.append(self._task_record(func, func_token, func_ser, name, item, kwargs,
+                                             keys[i] if keys else None, pure, options))
+        futures = [Future(r[0], self) for r in records]
+        size = batch_size or len(records) or 1
+        for start in range(0, len(records), size):
+            self._send(("update-graph", records[start:start + size]))
+        return futures
+
+    # -- results ----------------------------------------------------------------
+    def _wait_done(self, states: list[FutureState], timeout: float | None) -> None:
+        if all(st.done() for st in states):
+            return
+        deadline = None if timeout is None else _now() + timeout
+        with self._cond:
+            for st in states:
+                while not st.done():
+                    remaining = None if deadline is None else deadline - _now()
+                    if remaining is not None and remaining <= 0:
+                        raise TimeoutError(f"{st.key} did not finish within {timeout} s")
+                    self._cond.wait(remaining)
+
+    async def _wait_done_async(self, states: list[FutureState], timeout: float | None = None) -> None:
+        pending = [st for st in states if not st.done()]
+        if not pending:
+            return
+        waits = []
+        for st in pending:
+            if st.async_event is None:
+                st.async_event = asyncio.Event()
+                if st.done():
+                    st.async_event.set()
+            waits.append(st.async_event.wait())
+        try:
+            await asyncio.wait_for(asyncio.gather(*waits), timeout)
+        except asyncio.TimeoutError:
+            raise TimeoutError(f"futures did not finish within {timeout} s") from None
+
+    def _result(self, future: Future, timeout: float | None):
+        st = future._state
+        if self.asynchronous:
+            return self._await_result(future, timeout)
+        if st.status == "finished" and st.has_value:
+            return st.value
+        if st.status == "finished" and st.small is not None:
+            return self._value_from_small(st)
+        if not st.done():
+            self._wait_done([st], timeout)
+        if st.status == "finished":
+            if st.small is not None:
+                return self._value_from_small(st)
+            return sync(self.loop, self._fetch_one, st)
+        raise st.error()
+
+    def _value_from_small(self, st: FutureState) -> Any:
+        st.value = serialize.loads(st.small)
+        st.has_value = True
+        return st.value
+
+    async def _await_result(self, future: Future, timeout: float | None = None) -> Any:
+        st = future._state
+        await self._wait_done_async([st], timeout)
+        if st.status == "finished":
+            if st.small is not None:
+                return self._value_from_small(st)
+            return await self._fetch_one(st)
+        raise st.error()
+
+    async def _fetch_one(self, st: FutureState) -> Any:
+        values = await self._fetch_values([st])
+        return values[st.key]
+
+    def _exception(self, future: Future, timeout: float | None):
+        async def _exc():
+            await self._wait_done_async([future._state], timeout)
+            return future._state.error() if future._state.status != "finished" else None
+        if self.asynchronous:
+            return _exc()
+        self._wait_done([future._state], timeout)
+        return None if future._state.status == "finished" else future._state.error()
+
+    def _traceback(self, future: Future, timeout: float | None):
+        async def _tb():
+            await self._wait_done_async([future._state], timeout)
+            return future._state.traceback()
+        if self.asynchronous:
+            return _tb()
+        self._wait_done([future._state], timeout)
+        return future._state.traceback()
+
+    def _add_done_callback(self, future: Future, fn: Callable) -> None:
+        if self._callback_executor is None:
+            self._callback_executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="jf-callback")
+        executor = self._callback_executor
+
+        def run(_st=None):
+            try:
+                executor.submit(_run_callback, fn, future)
+            except RuntimeError:
+                pass
+
+        def register():
+            if future._state.done():
+                run()
+            else:
+                future._state.callbacks.append(run)
+        self.loop.call_soon_threadsafe(register)
+
+    async def _worker(self, address: str) -> Comm:
+        comm = self._worker_comms.get(address)
+        if comm is not None and not comm.closed:
+            return comm
+        lock = self._worker_locks.setdefault(address, asyncio.Lock())
+        async with lock:
+            comm = self._worker_comms.get(address)
+            if comm is None or comm.closed:
+                comm = await connect(address, self._token, timeout=self.timeout)
+                comm.start(lambda c, msgs: [c.handle_rpc_message(m) for m in msgs])
+                self._worker_comms[address] = comm
+        return comm
+
+    async def _fetch_values(self, states: list[FutureState]) -> dict[str, Any]:
+        """Values of finished keys: small ones from memory, others straight from the workers holding them."""
+        out: dict[str, Any] = {}
+        remote: list[FutureState] = []
+        for st in states:
+            if st.has_value:
+                out[st.key] = st.value
+            elif st.small is not None:
+                out[st.key] = self._value_from_small(st)
+            else:
+                remote.append(st)
+        attempts = 0
+        while remote:
+            attempts += 1
+            by_worker: dict[str, list[FutureState]] = defaultdict(list)
+            for st in remote:
+                if not st.who_has:
+                    st.who_has = (await self.scheduler_comm.request("who_has", [st.key]))[st.key]
+                by_worker[st.who_has[0] if st.who_has else ""].append(st)
+            replies = await asyncio.gather(*(self._get_from(w, sts) for w, sts in by_worker.items()),
+                                           return_exceptions=True)
+            missing = []
+            for (worker, sts), reply in zip(by_worker.items(), replies):
+                if isinstance(reply, BaseException):
+                    reply = {}
+                for st in sts:
+                    if st.key in reply:
+                        out[st.key] = serialize.loads(reply[st.key])
+                    else:
+                        st.who_has = [w for w in st.who_has if w != worker]
+                        missing.append(st)
+            remote = missing
+            if remote and attempts >= 20:
+                raise RuntimeError(f"could not fetch {[st.key for st in remote][:5]} from any worker")
+            if remote:
+                # The holders are gone: wait for the scheduler to recompute (or to declare the data lost).
+                for st in remote:
+                    if not st.who_has:
+                        st.reset()
+                await self._wait_done_async(remote, timeout=None)
+                for st in remote:
+                    if st.status != "finished":
+                        raise st.error()
+                    if st.small is not None:
+                        out[st.key] = self._value_from_small(st)
+                remote = [st for st in remote if st.key not in out]
+        return out
+
+    async def _get_from(self, worker: str, states: list[FutureState]) -> dict:
+        if not worker:
+            return {}
+        comm = await self._worker(worker)
+        return await comm.request("get_data", [st.key for st in states])
+
+    def gather(self, futures: Any, errors: str = "raise", direct: bool | None = None,
+               asynchronous: bool | None = None) -> Any:
+        """Values of futures in any nested list/tuple/dict/set structure, in the same structure."""
+        if errors not in ("raise", "skip"):
+            raise ValueError(f"gather(errors={errors!r}): use 'raise' or 'skip'")
+        if isinstance(futures, Future):
+            futures = [futures]
+            single = True
+        else:
+            single = False
+        if hasattr(futures, "__next__"):
+            return (self.gather(f, errors=errors) for f in futures)
+        self._check_open()
+
+        async def _gather():
+            found = find_futures(futures)
+            states = {f.key: f._state for f in found}
+            await self._wait_done_async(list(states.values()))
+            bad = [st for st in states.values() if st.status != "finished"]
+            if bad and errors == "raise":
+                raise bad[0].error()
+            values = await self._fetch_values([st for st in states.values() if st.status == "finished"])
+            if errors == "skip":
+                skip = {st.key for st in bad}
+                result = map_structure(futures, lambda f: values.get(f.key), skip_keys=skip)
+            else:
+                result = map_structure(futures, lambda f: values[f.key])
+            return result[0] if single else result
+
+        if self.asynchronous:
+            return _gather()
+        if not all(f._state.done() for f in find_futures(futures)):
+            self._wait_done([f._state for f in find_futures(futures)], None)
+        return sync(self.loop, _gather)
+
+    def scatter(self, data: Any, workers: Any = None, broadcast: bool = False, direct: bool | None = None,
+                hash: bool = True, timeout: float | None = None, asynchronous: bool | None = None) -> Any:
+        """Send data to workers; returns futures in the same shape (one object, a list or a dict)."""
+        self._check_open()
+        if isinstance(data, dict):
+            items = list(data.items())
+            keys = [str(k) for k, _ in items]
+            values = [v for _, v in items]
+        elif isinstance(data, (list, tuple, set, frozenset)):
+            values = list(data)
+            keys = [data_key(v, hash) for v in values]
+        else:
+            values = [data]
+            keys = [data_key(data, hash)]
+        if isinstance(workers, str):
+            workers = [workers]
+
+        async def _scatter():
+            info = await self.scheduler_comm.request("identity")
+            self._scheduler_info = info
+            targets = list(info["workers"])
+            if workers:
+                wanted = set(workers)
+                targets = [a for a, w in info["workers"].items() if a in wanted or w["name"] in wanted]
+                if not targets:
+                    raise ValueError(f"scatter(workers={workers!r}): no such workers; have {list(info['workers'])}")
+            if not targets:
+                raise RuntimeError("scatter(): the cluster has no workers; wait for workers or scale the cluster up")
+            placement: dict[str, dict] = defaultdict(dict)
+            order = sorted(targets, key=lambda a: info["workers"][a]["nbytes"])
+            for i, (k, v) in enumerate(zip(keys, values)):
+                ser = _serialize_value(v)
+                for w in (targets if broadcast else [order[i % len(order)]]):
+                    placement[w][k] = ser
+            for w, items in placement.items():
+                comm = await self._worker(w)
+                sizes = await comm.request("put_data", items)
+                await self.scheduler_comm.request("update_data", w, sizes)
+
+        futures = [Future(k, self) for k in keys]
+
+        async def _run():
+            await _scatter()
+            for f in futures:
+                f._state.who_has = []
+                f._state.set_status("finished")
+            return _shape(data, futures)
+
+        if self.asynchronous:
+            return _run()
+        return sync(self.loop, _run, timeout=timeout)
+
+    # -- control ----------------------------------------------------------------
+    def cancel(self, futures: Any, asynchronous: bool | None = None, force: bool = False) -> Any:
+        """Cancel these futures' tasks, and every task that depends on them, for all clients."""
+        found = find_futures(futures)
+        keys = [f.key for f in found]
+
+        async def _cancel():
+            if not keys:
+                return
+            await self.scheduler_comm.request("cancel", keys)
+            for f in found:
+                if not f._state.done() or f._state.status == "finished":
+                    f._state.set_status("cancelled")
+            with self._cond:
+                self._cond.notify_all()
+        return self.sync(_cancel)
+
+    def _fire_and_forget(self, keys: list[str]) -> None:
+        self._send(("fire-and-forget", keys))
+
+    def who_has(self, futures: Any = None) -> dict:
+        """{key: [worker addresses]} for these futures (or all keys)."""
+        keys = None if futures is None else [f.key for f in find_futures(futures)]
+        return self.sync(self.scheduler_comm.request, "who_has", keys)
+
+    def has_what(self, workers: Any = None) -> dict:
+        """{worker address: [keys it holds]}."""
+        async def _has_what():
+            out = await self.scheduler_comm.request("has_what")
+            return {w: k for w, k in out.items() if not workers or w in workers}
+        return self.sync(_has_what)
+
+    def nthreads(self, workers: Any = None) -> dict:
+        """{worker address: number of threads}."""
+        async def _nthreads():
+            out = await self.scheduler_comm.request("nthreads")
+            return {w: n for w, n in out.items() if not workers or w in workers}
+        return self.sync(_nthreads)
+
+    ncores = nthreads
+
+    def scheduler_info(self) -> dict:
+        """The scheduler's address, id, and a description of each worker."""
+        async def _info():
+            self._scheduler_info = await self.scheduler_comm.request("identity")
+            return self._scheduler_info
+        return self.sync(_info)
+
+    def run_on_scheduler(self, function: Callable, *args: Any, **kwargs: Any) -> Any:
+        """Run ``function`` in the scheduler process (it may take a ``dask_scheduler`` argument)."""
+        async def _run():
+            out = await self.scheduler_comm.request(
+                "run_on_scheduler", serialize.dumps(function), serialize.dumps(args), serialize.dumps(kwargs))
+            return serialize.loads(out)
+        return self.sync(_run)
+
+    def run(self, function: Callable, *args: Any, workers: list | None = None, wait: bool = True,
+            on_error: str = "raise", **kwargs: Any) -> Any:
+        """Run ``function`` on every worker (or ``workers``); returns {worker address: result}."""
+        if on_error not in ("raise", "return", "ignore"):
+            raise ValueError("on_error must be 'raise', 'return' or 'ignore'")
+
+        async def _run():
+            replies = await self.scheduler_comm.request(
+                "broadcast", "run", (serialize.dumps(function), serialize.dumps(args), serialize.dumps(kwargs)),
+                workers)
+            out = {}
+            for worker, reply in replies.items():
+                if isinstance(reply, BaseException):
+                    value = reply
+                elif reply[0] == "ok":
+                    out[worker] = serialize.loads(reply[1])
+                    continue
+                else:
+                    st = FutureState(f"run-{worker}")
+                    st.exception, st.tb_records = reply[1]
+                    st.status = "error"
+                    value = st.error()
+                if on_error == "raise":
+                    raise value
+                if on_error == "return":
+                    out[worker] = value
+            return out
+        return self.sync(_run)
+
+    def get_task_stream(self, start: float = 0.0) -> list[dict]:
+        """Records of finished tasks: key, worker, start and stop times, outcome."""
+        async def _stream():
+            rows = await self.scheduler_comm.request("task_stream", start)
+            return [{"key": k, "worker": w, "start": s, "stop": e, "status": status} for k, w, s, e, status in rows]
+        return self.sync(_stream)
+
+    def wait_for_workers(self, n_workers: int = 1, timeout: float | None = None) -> Any:
+        """Block until at least ``n_workers`` workers are connected."""
+        async def _wait():
+            try:
+                await asyncio.wait_for(self.scheduler_comm.request("wait_for_workers", n_workers), timeout)
+            except asyncio.TimeoutError:
+                raise TimeoutError(f"fewer than {n_workers} workers after {timeout} s") from None
+        return self.sync(_wait)
+
+    @property
+    def dashboard_link(self) -> str:
+        """URL of the dashboard, when the cluster serves one."""
+        return getattr(self.cluster, "dashboard_link", "") or ""
+
+
+def _run_callback(fn: Callable, future: Future) -> None:
+    try:
+        fn(future)
+    except Exception:
+        logger.exception("error in done callback %r of %s", fn, future.key)
+
+
+def _now() -> float:
+    import time
+
+    return time.monotonic()
+
+
+def _options(workers, resources, retries, priority, allow_other_workers) -> dict | None:
+    if not (workers or resources or retries or priority or allow_other_workers):
+        return None
+    if isinstance(workers, str):
+        workers = [workers]
+    return {"workers": list(workers) if workers else None, "resources": resources, "retries": retries or 0,
+            "priority": priority, "allow_other_workers": allow_other_workers}
+
+
+_PLAIN = frozenset({int, float, str, bytes, bool, type(None), complex})
+
+
+def _serialize_args(func: Callable, args: tuple, kwargs: dict, deps: list[str]) -> serialize.Serialized:
+    """Pickle (args, kwargs); futures anywhere inside become references the worker resolves."""
+    if not kwargs and all(type(a) in _PLAIN for a in args):
+        return serialize.dumps((args, {}))
+
+    def persistent_id(obj: Any):
+        if isinstance(obj, Future):
+            deps.append(obj.key)
+            return obj.key
+        return None
+
+    try:
+        return serialize.dumps((args, kwargs), persistent_id=persistent_id)
+    except Exception as exc:
+        culprit = _find_unpicklable(args, kwargs)
+        raise serialize.SerializationError(
+            f"cannot pickle {culprit} of {funcname(func)}(): {exc}. Tasks run in other processes, so their "
+            f"arguments must be picklable: pass plain data, or create the object inside the task.") from exc
+
+
+def _find_unpicklable(args: tuple, kwargs: dict) -> str:
+    import cloudpickle
+
+    for i, a in enumerate(args):
+        try:
+            cloudpickle.dumps(a)
+        except Exception:
+            return f"argument {i} (a {type(a).__name__})"
+    for k, v in kwargs.items():
+        try:
+            cloudpickle.dumps(v)
+        except Exception:
+            return f"keyword argument {k!r} (a {type(v).__name__})"
+    return "an argument"
+
+
+def _serialize_value(value: Any) -> serialize.Serialized:
+    try:
+        return serialize.dumps(value)
+    except Exception as exc:
+        raise serialize.SerializationError(
+            f"cannot pickle the {type(value).__name__} to scatter it: {exc}") from exc
+
+
+def _shape(data: Any, futures: list[Future]) -> Any:
+    if isinstance(data, dict):
+        return dict(zip(data.keys(), futures))
+    if isinstance(data, (list, tuple, set, frozenset)):
+        return type(data)(futures) if not isinstance(data, (set, frozenset)) else list(futures)
+    return futures[0]
+
+
+@atexit.register
+def _close_clients_at_exit() -> None:
+    for client in list(_clients):
+        if not client.asynchronous and client.status == "running":
+            try:
+                client.close(timeout=5)
+            except Exception:
+                pass

@@ -1,0 +1,176 @@
+"""``Future``: a handle on one remote result, counted per key so data is freed when unused."""
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any, Callable
+
+from ..protocol import serialize
+from ..protocol.errors import FutureCancelledError, FutureLostError
+from ..protocol.tracebacks import rebuild_traceback
+
+if TYPE_CHECKING:
+    from .client import Client
+
+DONE_STATES = frozenset({"finished", "error", "cancelled", "lost"})
+
+
+class FutureState:
+    """What this client knows of one key; shared by every ``Future`` for it. Mutated on the loop thread."""
+
+    __slots__ = ("key", "status", "type_name", "nbytes", "who_has", "small", "value", "has_value",
+                 "exception", "tb_records", "callbacks", "async_event", "worker", "_exc_obj")
+
+    def __init__(self, key: str):
+        self.key = key
+        self.status = "pending"
+        self.type_name = ""
+        self.nbytes = 0
+        self.who_has: list[str] = []
+        self.small = None
+        self.value = None
+        self.has_value = False
+        self.exception = None
+        self.tb_records = None
+        self.callbacks: list[Callable[[FutureState], None]] = []
+        self.async_event: asyncio.Event | None = None
+        self.worker = None
+        self._exc_obj = None
+
+    def done(self) -> bool:
+        """Finished, erred, cancelled or lost."""
+        return self.status in DONE_STATES
+
+    def set_status(self, status: str) -> None:
+        """Change status; on reaching a final one, run callbacks and wake async waiters."""
+        self.status = status
+        if status in DONE_STATES:
+            if self.async_event is not None:
+                self.async_event.set()
+            callbacks, self.callbacks = self.callbacks, []
+            for cb in callbacks:
+                cb(self)
+
+    def reset(self) -> None:
+        """The value was lost and will be recomputed: pending again."""
+        self.status = "pending"
+        self.small = None
+        self.who_has = []
+        if self.async_event is not None:
+            self.async_event.clear()
+
+    def error(self) -> BaseException:
+        """The exception of an erred, cancelled or lost task, with the remote traceback attached."""
+        if self.status == "cancelled":
+            return FutureCancelledError(f"{self.key} was cancelled")
+        if self.status == "lost":
+            return FutureLostError(
+                f"{self.key}: its data was lost with its worker and cannot be recomputed (it was scattered); "
+                f"scatter it again")
+        if self._exc_obj is None:
+            exc = self.exception
+            if isinstance(exc, serialize.Serialized):
+                try:
+                    exc = serialize.loads(exc)
+                except Exception as err:  # the exception's class is unknown here
+                    exc = RuntimeError(f"task {self.key} failed with an exception this process cannot load: {err}")
+            if not isinstance(exc, BaseException):
+                exc = RuntimeError(str(exc))
+            if self.tb_records:
+                exc = exc.with_traceback(rebuild_traceback(self.tb_records))
+            self._exc_obj = exc
+        return self._exc_obj
+
+    def traceback(self):
+        """The remote traceback object, if the task erred."""
+        if self.status != "error":
+            return None
+        return self.error().__traceback__
+
+
+class Future:
+    """A remote computation's result: ``result()``, ``status``, ``done()``, callbacks, ``await``."""
+
+    __slots__ = ("key", "client", "_state", "__weakref__")
+
+    def __init__(self, key: str, client: Client | None = None, _state: FutureState | None = None):
+        if client is None:
+            from .client import default_client
+
+            client = default_client()
+        self.key = key
+        self.client = client
+        self._state = _state if _state is not None else client._state_for(key)
+        client._inc_ref(key)
+
+    def __del__(self) -> None:
+        try:
+            self.client._dec_ref(self.key)
+        except Exception:
+            pass
+
+    @property
+    def status(self) -> str:
+        """'pending', 'running', 'finished', 'error', 'cancelled' or 'lost'."""
+        return self._state.status
+
+    def done(self) -> bool:
+        """True once the task finished, erred, was cancelled or was lost."""
+        return self._state.done()
+
+    def cancelled(self) -> bool:
+        """True if the task was cancelled."""
+        return self._state.status == "cancelled"
+
+    def result(self, timeout: float | None = None) -> Any:
+        """The task's value; re-raises its exception. Blocks until done (or ``timeout`` seconds)."""
+        return self.client._result(self, timeout)
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        """The task's exception, or None if it succeeded. Blocks until done."""
+        return self.client._exception(self, timeout)
+
+    def traceback(self, timeout: float | None = None):
+        """The remote traceback of a failed task (a real traceback object), else None."""
+        return self.client._traceback(self, timeout)
+
+    def add_done_callback(self, fn: Callable[[Future], Any]) -> None:
+        """Call ``fn(future)`` once done (right away if already done), in a callback thread."""
+        self.client._add_done_callback(self, fn)
+
+    def cancel(self, **kwargs) -> Any:
+        """Cancel this task (and the tasks that depend on it)."""
+        return self.client.cancel([self], **kwargs)
+
+    def release(self) -> None:
+        """Drop this handle now rather than at garbage collection."""
+        if self.client is not None:
+            self.client._dec_ref(self.key)
+            self.client = _Released()
+
+    def __await__(self):
+        return self.client._await_result(self).__await__()
+
+    def __reduce__(self):
+        return (Future, (self.key,))
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Future) and other.key == self.key
+
+    def __repr__(self) -> str:
+        st = self._state
+        if st.status == "finished":
+            return f"<Future: finished, type: {st.type_name}, key: {self.key}>"
+        if st.status == "error":
+            exc = st.error()
+            return f"<Future: error, key: {self.key}, exception: {type(exc).__name__}: {exc}>"
+        return f"<Future: {st.status}, key: {self.key}>"
+
+
+class _Released:
+    """Stands in for the client of a released future: any use says so."""
+
+    def __getattr__(self, name: str):
+        raise RuntimeError("this future was released with .release(); keep another reference to use it")

@@ -1,0 +1,71 @@
+"""The ``jupyter-futures`` command (also ``jupyter futures``): scheduler, worker, demo."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+USAGE = """jupyter-futures COMMAND [options]
+
+commands:
+  scheduler   run a scheduler (jupyter-futures scheduler --host 0.0.0.0 --port 8786)
+  worker      run a worker, restarted if it crashes (jupyter-futures worker tcp://HOST:8786 --nthreads 2)
+  demo        run the tour script on a local cluster
+"""
+
+
+def run_worker_with_nanny(argv: list[str]) -> None:
+    """``jupyter-futures worker``: one worker process kept alive by a nanny in this process."""
+    from ..protocol import auth
+    from ..worker.nanny import Nanny
+    from ..worker.process import parse_args
+    from ..worker.store import parse_memory
+
+    args = parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    import json
+
+    try:
+        token = auth.find_token()
+    except auth.AuthenticationError as exc:
+        sys.exit(f"jupyter-futures worker: {exc}")
+
+    async def run():
+        nanny = Nanny(args.scheduler, token, args.nthreads, parse_memory(args.memory_limit), args.name,
+                      args.host, json.loads(args.resources) if args.resources else None)
+        await nanny.start()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, lambda: loop.create_task(nanny.close()))
+        await nanny.stopped.wait()
+
+    asyncio.run(run())
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Dispatch to a subcommand."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return
+    command, rest = argv[0], argv[1:]
+    if command == "scheduler":
+        from ..scheduler.process import main as scheduler_main
+
+        scheduler_main(rest)
+    elif command == "worker":
+        run_worker_with_nanny(rest)
+    elif command == "demo":
+        from .demo import main as demo_main
+
+        demo_main(rest)
+    else:
+        print(f"jupyter-futures: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

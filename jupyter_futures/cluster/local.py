@@ -1,0 +1,208 @@
+"""LocalCluster: a scheduler process and worker processes on this machine."""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import subprocess
+import sys
+import weakref
+
+import psutil
+
+from ..protocol import auth
+from ..protocol.comm import connect, format_address, listening_socket
+from ..protocol.eventloop import background_loop, sync
+from ..protocol.lifeline import make_pair, watch
+from ..worker.nanny import Nanny, child_environment
+from ..worker.store import parse_memory
+
+logger = logging.getLogger("jupyter_futures.cluster")
+
+_clusters: weakref.WeakSet = weakref.WeakSet()
+
+
+def default_workers() -> tuple[int, int]:
+    """(n_workers, threads_per_worker) for this machine: one single-threaded worker per core."""
+    return max(1, os.cpu_count() or 1), 1
+
+
+class LocalCluster:
+    """A scheduler and ``n_workers`` worker processes, all stopped with the cluster.
+
+    Every process is tied to this one by a lifeline: if this process dies, even
+    by SIGKILL, they exit too.
+    """
+
+    def __init__(self, n_workers: int | None = None, threads_per_worker: int | None = None,
+                 memory_limit: str | int | None = "auto", host: str = "127.0.0.1", scheduler_port: int = 0,
+                 dashboard_address: str | int | None = None, asynchronous: bool = False,
+                 processes: bool = True, token: str | None = None, resources: dict | None = None,
+                 timeout: float = 60.0, **kwargs):
+        if not processes:
+            logger.info("processes=False is not supported: workers always run in their own processes")
+        unknown = set(kwargs) - {"silence_logs", "name", "worker_class", "worker_dashboard_address"}
+        if unknown:
+            raise TypeError(f"LocalCluster() got unexpected keyword arguments {sorted(unknown)}")
+        default_n, default_t = default_workers()
+        if n_workers is None and threads_per_worker is not None:
+            n_workers = max(1, (os.cpu_count() or 1) // threads_per_worker)
+        self.n_workers = default_n if n_workers is None else int(n_workers)
+        self.threads_per_worker = default_t if threads_per_worker is None else int(threads_per_worker)
+        if self.n_workers < 0 or self.threads_per_worker < 1:
+            raise ValueError("n_workers must be >= 0 and threads_per_worker >= 1")
+        self.memory_limit = self._memory_per_worker(memory_limit)
+        self.host = host
+        self.scheduler_port = scheduler_port
+        self.dashboard_port = _port_of(dashboard_address)
+        self.token = token or auth.new_token()
+        self.resources = resources
+        self.timeout = timeout
+        self.asynchronous = asynchronous
+        self.scheduler_address = ""
+        self.dashboard_link = ""
+        self.scheduler_proc: subprocess.Popen | None = None
+        self.workers: list[Nanny] = []
+        self.loop = asyncio.get_event_loop() if asynchronous else background_loop()
+        self.status = "created"
+        self._scheduler_lifeline = None
+        _clusters.add(self)
+        if not asynchronous:
+            sync(self.loop, self._start)
+
+    def _memory_per_worker(self, memory_limit) -> int:
+        if memory_limit in (None, 0, "0"):
+            return 0
+        if memory_limit == "auto":
+            return psutil.virtual_memory().total // max(self.n_workers, 1)
+        return parse_memory(memory_limit)
+
+    def __await__(self):
+        async def _():
+            if self.status == "created":
+                await self._start()
+            return self
+        return _().__await__()
+
+    async def _start(self) -> None:
+        self.status = "starting"
+        ready = await self._start_scheduler()
+        # Workers start while the scheduler process boots: its socket already listens.
+        await asyncio.gather(ready, self._scale_to(self.n_workers))
+        self.status = "running"
+
+    async def _start_scheduler(self) -> asyncio.Future:
+        """Start the scheduler process on a socket bound here; returns a future for its ready line."""
+        sock = await listening_socket(self.host, self.scheduler_port)
+        self.scheduler_address = format_address(self.host, sock.getsockname()[1])
+        auth.remember_token(self.scheduler_address, self.token)
+        parent, child = make_pair()
+        env = child_environment(self.token)
+        cmd = [sys.executable, "-m", "jupyter_futures.scheduler.process", "--host", self.host,
+               "--listen-fd", str(sock.fileno()), "--lifeline-fd", str(child.fileno())]
+        if self.dashboard_port is not None:
+            cmd += ["--dashboard-port", str(self.dashboard_port)]
+        self.scheduler_proc = subprocess.Popen(cmd, pass_fds=(child.fileno(), sock.fileno()), env=env,
+                                               stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        child.close()
+        sock.close()
+        self._scheduler_lifeline = parent
+        loop = asyncio.get_running_loop()
+        watch(loop, parent, self._scheduler_died)
+        return asyncio.ensure_future(self._scheduler_ready(loop))
+
+    async def _scheduler_ready(self, loop) -> None:
+        line = await loop.run_in_executor(None, self.scheduler_proc.stdout.readline)
+        if not line:
+            code = self.scheduler_proc.wait()
+            raise RuntimeError(f"the scheduler process exited at start (exit code {code}); see its log above")
+        self.dashboard_link = json.loads(line).get("dashboard", "")
+
+    def _scheduler_died(self) -> None:
+        if self.status not in ("closing", "closed"):
+            logger.error("the scheduler process of this cluster died")
+            self.status = "failed"
+
+    def _new_nanny(self) -> Nanny:
+        return Nanny(self.scheduler_address, self.token, self.threads_per_worker, self.memory_limit,
+                     resources=self.resources)
+
+    async def _scale_to(self, n: int) -> None:
+        while len(self.workers) > n:
+            await self.workers.pop().close()
+        new = [self._new_nanny() for _ in range(n - len(self.workers))]
+        for nanny in new:
+            await nanny.start()
+        self.workers.extend(new)
+        if n:
+            comm = await connect(self.scheduler_address, self.token)
+            comm.start(lambda c, msgs: [c.handle_rpc_message(m) for m in msgs])
+            comm.send(("register-client", f"cluster-{id(self):x}"))
+            try:
+                await asyncio.wait_for(comm.request("wait_for_workers", n), self.timeout)
+            except asyncio.TimeoutError:
+                raise TimeoutError(f"{n} workers did not join within {self.timeout} s") from None
+            finally:
+                comm.close()
+
+    def scale(self, n: int):
+        """Run ``n`` worker processes."""
+        if self.asynchronous:
+            return self._scale_to(n)
+        return sync(self.loop, self._scale_to, n)
+
+    async def _close(self) -> None:
+        if self.status in ("closing", "closed"):
+            return
+        self.status = "closing"
+        await asyncio.gather(*(w.close() for w in self.workers), return_exceptions=True)
+        self.workers = []
+        proc = self.scheduler_proc
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            loop = asyncio.get_running_loop()
+            try:
+                await asyncio.wait_for(loop.run_in_executor(None, proc.wait), 5)
+            except asyncio.TimeoutError:
+                proc.kill()
+        if proc is not None:
+            if proc.stdout:
+                proc.stdout.close()
+            try:
+                asyncio.get_running_loop().remove_reader(self._scheduler_lifeline.fileno())
+            except Exception:
+                pass
+            self._scheduler_lifeline.close()
+        self.status = "closed"
+
+    def close(self):
+        """Stop every worker and the scheduler."""
+        if self.asynchronous:
+            return self._close()
+        if self.status not in ("closing", "closed") and self.loop.is_running():
+            sync(self.loop, self._close)
+
+    def __enter__(self) -> LocalCluster:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    async def __aenter__(self) -> LocalCluster:
+        return await self
+
+    async def __aexit__(self, *exc) -> None:
+        await self._close()
+
+    def __repr__(self) -> str:
+        return (f"LocalCluster({self.scheduler_address!r}, workers={len(self.workers)}, "
+                f"threads={len(self.workers) * self.threads_per_worker}, status={self.status})")
+
+
+def _port_of(address) -> int | None:
+    if address is None:
+        return None
+    if isinstance(address, int):
+        return address
+    return int(str(address).rsplit(":", 1)[-1])

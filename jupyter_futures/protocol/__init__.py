@@ -1,0 +1,1 @@
+"""Wire protocol: framing, serialization, authentication and connections."""

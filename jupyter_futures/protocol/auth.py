@@ -1,0 +1,119 @@
+"""The handshake every connection starts with: mutual proof of the cluster token.
+
+Nothing is unpickled before it succeeds. The token itself never crosses the
+wire; each side proves it knows the token with an HMAC over two fresh nonces:
+
+1. server -> client: MAGIC + server nonce
+2. client -> server: MAGIC + client nonce + HMAC(token, "c" + nonces)
+3. server -> client: HMAC(token, "s" + nonces)
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+
+MAGIC = b"JFUTv001"
+NONCE_SIZE = 16
+MAC_SIZE = 32
+HELLO_SIZE = len(MAGIC) + NONCE_SIZE
+REPLY_SIZE = len(MAGIC) + NONCE_SIZE + MAC_SIZE
+TOKEN_ENV = "JUPYTER_FUTURES_TOKEN"
+TOKEN_FILE_ENV = "JUPYTER_FUTURES_TOKEN_FILE"
+
+
+class AuthenticationError(ConnectionError):
+    """The peer did not prove it holds the cluster token."""
+
+
+def new_token() -> str:
+    """A fresh random cluster token."""
+    return secrets.token_hex(32)
+
+
+def default_token_file() -> str:
+    """Where a scheduler writes its token and where workers and clients look for it."""
+    return os.environ.get(TOKEN_FILE_ENV) or os.path.join(os.path.expanduser("~"), ".jupyter_futures", "token")
+
+
+def write_token_file(token: str, path: str | None = None) -> str:
+    """Write ``token`` to ``path`` readable by the owner only (mode 0600); return the path."""
+    path = path or default_token_file()
+    os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(token)
+    os.chmod(path, 0o600)
+    return path
+
+
+# Tokens of clusters started by this process, by scheduler address.
+_local_tokens: dict[str, str] = {}
+
+
+def remember_token(address: str, token: str) -> None:
+    """Let clients in this process connect to ``address`` without being told its token."""
+    _local_tokens[address] = token
+
+
+def find_token(token: str | None = None, address: str | None = None) -> str:
+    """The token to use: explicit, a cluster this process started, ``$JUPYTER_FUTURES_TOKEN``, the token file."""
+    if token:
+        return token
+    if address is not None:
+        from .comm import format_address, parse_address
+
+        known = _local_tokens.get(format_address(*parse_address(address)))
+        if known:
+            return known
+    if os.environ.get(TOKEN_ENV):
+        return os.environ[TOKEN_ENV]
+    path = default_token_file()
+    try:
+        with open(path) as f:
+            found = f.read().strip()
+    except OSError:
+        found = ""
+    if not found:
+        raise AuthenticationError(
+            f"no cluster token: set ${TOKEN_ENV}, or pass token=..., or make the scheduler's "
+            f"token file readable at {path} (the scheduler writes it when it starts)"
+        )
+    return found
+
+
+def _mac(token: str, tag: bytes, server_nonce: bytes, client_nonce: bytes) -> bytes:
+    return hmac.new(token.encode(), tag + server_nonce + client_nonce, hashlib.sha256).digest()
+
+
+def server_hello() -> tuple[bytes, bytes]:
+    """Message 1: returns (bytes to send, server nonce)."""
+    nonce = os.urandom(NONCE_SIZE)
+    return MAGIC + nonce, nonce
+
+
+def client_reply(token: str, hello: bytes) -> tuple[bytes, bytes, bytes]:
+    """Message 2 from message 1: returns (bytes to send, server nonce, client nonce)."""
+    if len(hello) != HELLO_SIZE or not hello.startswith(MAGIC):
+        raise AuthenticationError("the peer is not a jupyter_futures server (bad greeting)")
+    server_nonce = hello[len(MAGIC):]
+    client_nonce = os.urandom(NONCE_SIZE)
+    return MAGIC + client_nonce + _mac(token, b"c", server_nonce, client_nonce), server_nonce, client_nonce
+
+
+def server_check(token: str, server_nonce: bytes, reply: bytes) -> bytes:
+    """Check message 2; return message 3 or raise ``AuthenticationError``."""
+    if len(reply) != REPLY_SIZE or not reply.startswith(MAGIC):
+        raise AuthenticationError("malformed handshake (not a jupyter_futures peer)")
+    client_nonce = reply[len(MAGIC):len(MAGIC) + NONCE_SIZE]
+    mac = reply[len(MAGIC) + NONCE_SIZE:]
+    if not hmac.compare_digest(mac, _mac(token, b"c", server_nonce, client_nonce)):
+        raise AuthenticationError("wrong cluster token")
+    return _mac(token, b"s", server_nonce, client_nonce)
+
+
+def client_check(token: str, server_nonce: bytes, client_nonce: bytes, proof: bytes) -> None:
+    """Check message 3: the server knows the token too."""
+    if not hmac.compare_digest(proof, _mac(token, b"s", server_nonce, client_nonce)):
+        raise AuthenticationError("the server does not hold this cluster's token")

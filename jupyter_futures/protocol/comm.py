@@ -1,0 +1,480 @@
+"""Authenticated, framed, batched TCP connections on an asyncio loop.
+
+A frame is ``u32 nparts``, ``u64 length`` per part, then the parts. Part 0 is a
+pickle (protocol 5) of a *list of messages*; the other parts are its out-of-band
+buffers. Everything ``send()`` queues for a peer within one loop turn leaves as
+one frame. Sockets are driven directly with ``add_reader``/``add_writer`` so
+large buffers are sent from their own memory (``sendmsg``) and received straight
+into memory of their own (``recv_into``): no copy on either side.
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import pickle
+import socket
+import struct
+from collections import deque
+from typing import Any, Callable
+
+from . import auth
+
+logger = logging.getLogger("jupyter_futures.protocol")
+
+_U32 = struct.Struct("!I")
+_STAGING = 1 << 18  # receive buffer for small parts
+_DIRECT = 1 << 16  # parts at least this large are received into their own buffer
+_MAX_PARTS = 1 << 20
+_IOV_MAX = 512
+HANDSHAKE_TIMEOUT = 10.0
+
+
+class CommClosedError(ConnectionError):
+    """The connection is closed."""
+
+
+class RemoteError(Exception):
+    """An RPC handler failed on the other side; carries its message."""
+
+
+def parse_address(address: str) -> tuple[str, int]:
+    """``tcp://host:port`` or ``host:port`` -> (host, port), with a clear error."""
+    addr = address
+    if "://" in addr:
+        scheme, addr = addr.split("://", 1)
+        if scheme != "tcp":
+            raise ValueError(f"unsupported address scheme {scheme!r} in {address!r}: use tcp://host:port")
+    host, sep, port = addr.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"bad address {address!r}: expected 'tcp://host:port' or 'host:port'")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def format_address(host: str, port: int) -> str:
+    """(host, port) -> ``tcp://host:port``."""
+    if ":" in host:
+        host = f"[{host}]"
+    return f"tcp://{host}:{port}"
+
+
+class Comm:
+    """One framed connection. ``handler(comm, msgs)`` receives each batch of messages."""
+
+    _rpc_ids = itertools.count(1)
+
+    def __init__(self, sock: socket.socket, loop: asyncio.AbstractEventLoop, peer: str):
+        self.sock = sock
+        self.loop = loop
+        self.peer = peer
+        self.closed = False
+        self.handler: Callable[[Comm, list], None] | None = None
+        self.on_close: list[Callable[[Comm], None]] = []
+        self.info: dict[str, Any] = {}
+        self._fd = sock.fileno()
+        self._outbox: list = []
+        self._flush_scheduled = False
+        self._wqueue: deque = deque()
+        self._writing = False
+        self._rbuf = bytearray(_STAGING)
+        self._rview = memoryview(self._rbuf)
+        self._rstart = 0
+        self._rend = 0
+        self._nparts = -1
+        self._lengths: list[int] = []
+        self._parts: list = []
+        self._direct: bytearray | None = None
+        self._direct_pos = 0
+        self._pending_rpc: dict[int, asyncio.Future] = {}
+        self._rpc_handlers: dict[str, Callable] | None = None
+        self._closed_future = loop.create_future()
+
+    # -- sending ------------------------------------------------------------
+    def send(self, msg: Any) -> None:
+        """Queue one message; all queued in this loop turn go out as one frame."""
+        if self.closed:
+            raise CommClosedError(f"connection to {self.peer} is closed")
+        self._outbox.append(msg)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        if self.closed or not self._outbox:
+            return
+        msgs, self._outbox = self._outbox, []
+        buffers: list = []
+        try:
+            main = pickle.dumps(msgs, protocol=5, buffer_callback=buffers.append)
+        except Exception as exc:  # a bug in the caller: never kill the connection silently
+            logger.exception("could not encode messages for %s: %s", self.peer, exc)
+            return
+        raws = [b.raw() for b in buffers]
+        header = struct.pack(f"!I{len(raws) + 1}Q", len(raws) + 1, len(main), *(r.nbytes for r in raws))
+        self._wqueue.append(memoryview(header))
+        self._wqueue.append(memoryview(main))
+        self._wqueue.extend(raws)
+        if not self._writing:
+            self._write_some()
+
+    def _write_some(self) -> None:
+        q = self._wqueue
+        try:
+            while q:
+                if len(q) == 1:
+                    sent = self.sock.send(q[0])
+                else:
+                    sent = self.sock.sendmsg(list(itertools.islice(q, _IOV_MAX)))
+                while sent:
+                    head = q[0]
+                    if sent >= head.nbytes:
+                        sent -= head.nbytes
+                        q.popleft()
+                    else:
+                        q[0] = head[sent:]
+                        sent = 0
+        except (BlockingIOError, InterruptedError):
+            if not self._writing:
+                self._writing = True
+                self.loop.add_writer(self._fd, self._write_some)
+            return
+        except OSError as exc:
+            self._lost(exc)
+            return
+        if self._writing:
+            self._writing = False
+            self.loop.remove_writer(self._fd)
+
+    # -- receiving ----------------------------------------------------------
+    def start(self, handler: Callable[[Comm, list], None]) -> None:
+        """Begin delivering incoming message batches to ``handler``."""
+        self.handler = handler
+        self.loop.add_reader(self._fd, self._on_readable)
+        if self._rend > self._rstart:
+            self._parse()
+
+    def _on_readable(self) -> None:
+        try:
+            if self._direct is not None:
+                n = self.sock.recv_into(memoryview(self._direct)[self._direct_pos:])
+                if n == 0:
+                    return self._lost(None)
+                self._direct_pos += n
+                if self._direct_pos == len(self._direct):
+                    self._parts.append(self._direct)
+                    self._direct = None
+                    self._parse()
+                return
+            if self._rend == len(self._rbuf):
+                self._compact()
+            n = self.sock.recv_into(self._rview[self._rend:])
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            return self._lost(exc)
+        if n == 0:
+            return self._lost(None)
+        self._rend += n
+        self._parse()
+
+    def _compact(self) -> None:
+        """Move unread bytes to the front of the staging buffer (growing it if needed)."""
+        unread = self._rend - self._rstart
+        need = unread + 1
+        if self._lengths and len(self._parts) < self._nparts:
+            need = max(need, self._lengths[len(self._parts)] + 1)
+        if need > len(self._rbuf):
+            new = bytearray(max(need, 2 * len(self._rbuf)))
+            new[:unread] = self._rview[self._rstart:self._rend]
+            self._rbuf = new
+            self._rview = memoryview(new)
+        else:
+            self._rbuf[:unread] = self._rview[self._rstart:self._rend]
+        self._rstart, self._rend = 0, unread
+
+    def _take(self, n: int) -> memoryview | None:
+        if self._rend - self._rstart < n:
+            return None
+        view = self._rview[self._rstart:self._rstart + n]
+        self._rstart += n
+        return view
+
+    def _parse(self) -> None:
+        while not self.closed:
+            if self._nparts < 0:
+                head = self._take(4)
+                if head is None:
+                    break
+                self._nparts = _U32.unpack(head)[0]
+                if not 1 <= self._nparts <= _MAX_PARTS:
+                    return self._lost(ValueError(f"malformed frame ({self._nparts} parts)"))
+                self._lengths = []
+            if not self._lengths and self._nparts > 0:
+                lens = self._take(8 * self._nparts)
+                if lens is None:
+                    break
+                self._lengths = list(struct.unpack(f"!{self._nparts}Q", lens))
+                self._parts = []
+            while len(self._parts) < self._nparts:
+                size = self._lengths[len(self._parts)]
+                avail = self._rend - self._rstart
+                if size >= _DIRECT and avail < size:
+                    target = bytearray(size)
+                    target[:avail] = self._rview[self._rstart:self._rend]
+                    self._rstart = self._rend = 0
+                    self._direct, self._direct_pos = target, avail
+                    return
+                part = self._take(size)
+                if part is None:
+                    return
+                self._parts.append(bytes(part) if size < _DIRECT else bytearray(part))
+            parts, self._parts, self._nparts, self._lengths = self._parts, [], -1, []
+            if self._rstart == self._rend:
+                self._rstart = self._rend = 0
+            self._deliver(parts)
+
+    def _deliver(self, parts: list) -> None:
+        try:
+            msgs = pickle.loads(parts[0], buffers=parts[1:])
+        except Exception as exc:
+            logger.warning("undecodable frame from %s, closing: %s", self.peer, exc)
+            return self._lost(exc)
+        try:
+            self.handler(self, msgs)
+        except Exception:
+            logger.exception("error handling messages from %s", self.peer)
+
+    # -- request / reply ----------------------------------------------------
+    async def request(self, op: str, *args: Any) -> Any:
+        """Call ``op`` on the peer and wait for its reply (see ``serve_rpc``)."""
+        rid = next(self._rpc_ids)
+        fut = self.loop.create_future()
+        self._pending_rpc[rid] = fut
+        self.send(("rpc", rid, op, args))
+        return await fut
+
+    def handle_rpc_message(self, msg: tuple) -> bool:
+        """Handle an ``rpc``/``rpc-reply`` message; False if ``msg`` is something else."""
+        kind = msg[0]
+        if kind == "rpc-reply":
+            fut = self._pending_rpc.pop(msg[1], None)
+            if fut is not None and not fut.done():
+                if msg[2]:
+                    fut.set_result(msg[3])
+                else:
+                    fut.set_exception(msg[3] if isinstance(msg[3], BaseException) else RemoteError(msg[3]))
+            return True
+        if kind == "rpc":
+            self.loop.create_task(self._answer(msg[1], msg[2], msg[3]))
+            return True
+        return False
+
+    def serve_rpc(self, handlers: dict[str, Callable]) -> None:
+        """Answer ``request()`` calls from the peer with these handlers (sync or async)."""
+        self._rpc_handlers = handlers
+
+    async def _answer(self, rid: int, op: str, args: tuple) -> None:
+        handler = (self._rpc_handlers or {}).get(op)
+        try:
+            if handler is None:
+                raise RemoteError(f"unknown operation {op!r}")
+            value = handler(self, *args)
+            if asyncio.iscoroutine(value):
+                value = await value
+            reply = ("rpc-reply", rid, True, value)
+        except Exception as exc:
+            logger.debug("rpc %s from %s failed", op, self.peer, exc_info=True)
+            reply = ("rpc-reply", rid, False, _portable_error(exc))
+        if not self.closed:
+            self.send(reply)
+
+    # -- closing ------------------------------------------------------------
+    def _lost(self, exc: BaseException | None) -> None:
+        if exc is not None and not isinstance(exc, (ConnectionResetError, BrokenPipeError)):
+            logger.info("connection to %s lost: %s", self.peer, exc)
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection (idempotent); pending requests fail."""
+        if self.closed:
+            return
+        if self._outbox and not self._writing:
+            self._flush()
+        self.closed = True
+        try:
+            self.loop.remove_reader(self._fd)
+            if self._writing:
+                self.loop.remove_writer(self._fd)
+        except Exception:
+            pass
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        err = CommClosedError(f"connection to {self.peer} closed")
+        for fut in self._pending_rpc.values():
+            if not fut.done():
+                fut.set_exception(err)
+        self._pending_rpc.clear()
+        if not self._closed_future.done():
+            self._closed_future.set_result(None)
+        for cb in self.on_close:
+            try:
+                cb(self)
+            except Exception:
+                logger.exception("error in close callback for %s", self.peer)
+
+    async def wait_closed(self) -> None:
+        """Wait until the connection is closed."""
+        await asyncio.shield(self._closed_future)
+
+
+def _portable_error(exc: Exception) -> Exception:
+    """The exception itself if it pickles, else a RemoteError with its text."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:
+        return RemoteError(f"{type(exc).__name__}: {exc}")
+
+
+def _tune(sock: socket.socket) -> None:
+    sock.setblocking(False)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+async def _recv_exactly(loop, sock, n: int) -> bytes:
+    data = bytearray()
+    while len(data) < n:
+        chunk = await loop.sock_recv(sock, n - len(data))
+        if not chunk:
+            raise ConnectionError("connection closed during handshake")
+        data += chunk
+    return bytes(data)
+
+
+async def connect(address: str, token: str, timeout: float = 10.0) -> Comm:
+    """Open an authenticated connection to ``address``, with errors that say what to do."""
+    loop = asyncio.get_running_loop()
+    host, port = parse_address(address)
+    try:
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        family, _, _, _, sockaddr = infos[0]
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        _tune(sock)
+    except OSError as exc:
+        raise OSError(f"cannot resolve scheduler address {address!r}: {exc}") from None
+    try:
+        async with asyncio.timeout(timeout):
+            await loop.sock_connect(sock, sockaddr)
+            hello = await _recv_exactly(loop, sock, auth.HELLO_SIZE)
+            reply, snonce, cnonce = auth.client_reply(token, hello)
+            await loop.sock_sendall(sock, reply)
+            proof = await _recv_exactly(loop, sock, auth.MAC_SIZE)
+            auth.client_check(token, snonce, cnonce, proof)
+    except (TimeoutError, asyncio.TimeoutError):
+        sock.close()
+        raise OSError(
+            f"timed out after {timeout:g} s connecting to {address}: is a jupyter_futures scheduler running there?"
+        ) from None
+    except ConnectionRefusedError:
+        sock.close()
+        raise OSError(f"nothing listens at {address} (connection refused): is the scheduler running?") from None
+    except auth.AuthenticationError:
+        sock.close()
+        raise
+    except ConnectionError as exc:
+        sock.close()
+        raise auth.AuthenticationError(
+            f"{address} closed the connection during the handshake: wrong cluster token? "
+            f"Set ${auth.TOKEN_ENV} to the scheduler's token ({exc})"
+        ) from None
+    except OSError as exc:
+        sock.close()
+        raise OSError(f"cannot connect to {address}: {exc}") from None
+    return Comm(sock, loop, address)
+
+
+async def listening_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to (host, port) and listening (port 0: any free port)."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
+                                                         flags=socket.AI_PASSIVE)
+    family, _, _, _, sockaddr = infos[0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(sockaddr)
+    sock.listen(1024)
+    return sock
+
+
+class Listener:
+    """Accepts connections, authenticates them, and hands each ``Comm`` to ``on_comm``."""
+
+    def __init__(self, host: str, port: int, token: str, on_comm: Callable[[Comm], Any], name: str = "server",
+                 sock: socket.socket | None = None):
+        self.host, self.port, self.token, self.on_comm, self.name = host, port, token, on_comm, name
+        self.sock: socket.socket | None = sock
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._handshakes: set[asyncio.Task] = set()
+        self.refused = 0
+
+    async def start(self) -> None:
+        """Bind and start accepting."""
+        self.loop = asyncio.get_running_loop()
+        if self.sock is None:
+            self.sock = await listening_socket(self.host, self.port)
+        sock = self.sock
+        sock.setblocking(False)
+        self.port = sock.getsockname()[1]
+        self.loop.add_reader(sock.fileno(), self._accept)
+
+    def _accept(self) -> None:
+        for _ in range(64):
+            try:
+                conn, peer = self.sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                logger.warning("%s: accept failed: %s", self.name, exc)
+                return
+            _tune(conn)
+            task = self.loop.create_task(self._handshake(conn, peer))
+            self._handshakes.add(task)
+            task.add_done_callback(self._handshakes.discard)
+
+    async def _handshake(self, sock: socket.socket, peer) -> None:
+        peer_text = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        try:
+            async with asyncio.timeout(HANDSHAKE_TIMEOUT):
+                hello, snonce = auth.server_hello()
+                await self.loop.sock_sendall(sock, hello)
+                reply = await _recv_exactly(self.loop, sock, auth.REPLY_SIZE)
+                proof = auth.server_check(self.token, snonce, reply)
+                await self.loop.sock_sendall(sock, proof)
+        except (auth.AuthenticationError, ConnectionError, TimeoutError, asyncio.TimeoutError, OSError) as exc:
+            self.refused += 1
+            reason = "handshake timed out" if isinstance(exc, (TimeoutError, asyncio.TimeoutError)) else str(exc)
+            logger.warning("%s refused a connection from %s: %s", self.name, peer_text, reason)
+            sock.close()
+            return
+        comm = Comm(sock, self.loop, peer_text)
+        try:
+            result = self.on_comm(comm)
+            if asyncio.iscoroutine(result):
+                await result
+        except Exception:
+            logger.exception("%s: error setting up connection from %s", self.name, peer_text)
+            comm.close()
+
+    def stop(self) -> None:
+        """Stop accepting (open connections stay open)."""
+        if self.sock is not None:
+            try:
+                self.loop.remove_reader(self.sock.fileno())
+            except Exception:
+                pass
+            self.sock.close()
+            self.sock = None
+        for task in list(self._handshakes):
+            task.cancel()

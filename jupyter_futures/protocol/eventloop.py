@@ -1,0 +1,58 @@
+"""One background event loop thread per process, for the blocking (synchronous) API."""
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any, Awaitable, Callable
+
+_lock = threading.Lock()
+_loop_thread: "LoopThread | None" = None
+
+
+class LoopThread:
+    """A daemon thread running an asyncio loop forever."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="jupyter-futures-loop", daemon=True)
+        self.thread.start()
+        self._ready.wait()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.call_soon(self._ready.set)
+        self.loop.run_forever()
+
+
+def background_loop() -> asyncio.AbstractEventLoop:
+    """The process-wide background loop (started on first use)."""
+    global _loop_thread
+    with _lock:
+        if _loop_thread is None or not _loop_thread.thread.is_alive():
+            _loop_thread = LoopThread()
+        return _loop_thread.loop
+
+
+def in_loop_thread(loop: asyncio.AbstractEventLoop) -> bool:
+    """True when called from the thread running ``loop``."""
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
+
+
+def sync(loop: asyncio.AbstractEventLoop, func: Callable[..., Awaitable], *args: Any,
+         timeout: float | None = None, **kwargs: Any) -> Any:
+    """Run ``func(*args, **kwargs)`` on ``loop`` from another thread and wait for its result."""
+    if in_loop_thread(loop):
+        raise RuntimeError("blocking call made from inside the event loop: use the asynchronous API (await)")
+    cf = asyncio.run_coroutine_threadsafe(func(*args, **kwargs), loop)
+    try:
+        return cf.result(timeout)
+    except KeyboardInterrupt:
+        cf.cancel()
+        raise
+    except TimeoutError:
+        cf.cancel()
+        raise TimeoutError(f"timed out after {timeout} s") from None

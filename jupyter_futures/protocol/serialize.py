@@ -1,0 +1,85 @@
+"""Serialization of user objects (cloudpickle, pickle protocol 5, out-of-band buffers).
+
+User payloads (functions, arguments, results) travel as ``Serialized`` blobs that
+the scheduler never opens; only workers and clients turn them back into objects.
+Large buffers (NumPy arrays, bytes) stay out of band: they are sent from their own
+memory and received into memory of their own, never copied into one pickle blob.
+"""
+from __future__ import annotations
+
+import hashlib
+import pickle
+from typing import Any, Callable
+
+import cloudpickle
+
+PROTOCOL = 5
+
+
+class Serialized:
+    """A pickled object: the pickle stream plus its out-of-band buffers."""
+
+    __slots__ = ("header", "buffers")
+
+    def __init__(self, header: bytes, buffers: list | tuple = ()):
+        self.header = header
+        self.buffers = list(buffers)
+
+    @property
+    def nbytes(self) -> int:
+        """Total size in bytes of the header and every buffer."""
+        return len(self.header) + sum(memoryview(b).nbytes for b in self.buffers)
+
+    def __reduce_ex__(self, protocol):
+        # Inside a message pickled with a buffer_callback, the buffers go out of band.
+        return (Serialized, (self.header, [pickle.PickleBuffer(b) for b in self.buffers]))
+
+    def __repr__(self) -> str:
+        return f"<Serialized {self.nbytes} bytes>"
+
+
+# Builtins that plain pickle handles exactly like cloudpickle, only faster.
+_PLAIN_TYPES = frozenset({int, float, str, bytes, bool, type(None), complex})
+
+
+class SerializationError(TypeError):
+    """An object could not be pickled to send it to the cluster."""
+
+
+def dumps(obj: Any, persistent_id: Callable[[Any], Any] | None = None) -> Serialized:
+    """Pickle ``obj`` with cloudpickle, keeping large buffers out of band."""
+    buffers: list = []
+    if type(obj) in _PLAIN_TYPES:
+        header = pickle.dumps(obj, protocol=PROTOCOL)
+    elif persistent_id is None:
+        header = cloudpickle.dumps(obj, protocol=PROTOCOL, buffer_callback=buffers.append)
+    else:
+        import io
+
+        stream = io.BytesIO()
+        pickler = cloudpickle.CloudPickler(stream, protocol=PROTOCOL, buffer_callback=buffers.append)
+        pickler.persistent_id = persistent_id
+        pickler.dump(obj)
+        header = stream.getvalue()
+    return Serialized(header, [b.raw() for b in buffers])
+
+
+def loads(ser: Serialized, persistent_load: Callable[[Any], Any] | None = None) -> Any:
+    """Turn a ``Serialized`` back into the object it was made from."""
+    if persistent_load is None:
+        return pickle.loads(ser.header, buffers=ser.buffers)
+    import io
+
+    unpickler = pickle.Unpickler(io.BytesIO(ser.header), buffers=ser.buffers)
+    unpickler.persistent_load = persistent_load
+    return unpickler.load()
+
+
+def to_bytes(ser: Serialized) -> Serialized:
+    """A copy of ``ser`` whose buffers are ``bytes`` (safe to keep after the source changes)."""
+    return Serialized(ser.header, [bytes(b) for b in ser.buffers])
+
+
+def token_of(data: bytes | memoryview) -> str:
+    """A short stable hash of some bytes."""
+    return hashlib.blake2b(data, digest_size=16).hexdigest()

@@ -1,0 +1,67 @@
+"""``python -m jupyter_futures.scheduler.process``: run a scheduler until stopped."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+
+from ..protocol import auth
+from ..protocol.lifeline import watch_parent
+from .server import Scheduler
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options of the scheduler."""
+    p = argparse.ArgumentParser(prog="jupyter-futures scheduler", description="Run a jupyter_futures scheduler.")
+    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (0.0.0.0 for all)")
+    p.add_argument("--port", type=int, default=8786, help="port to listen on (0 for any free port)")
+    p.add_argument("--dashboard-port", type=int, default=None, help="serve the JSON dashboard on this port")
+    p.add_argument("--token-file", default=None,
+                   help=f"where to write the cluster token (mode 0600; default {auth.default_token_file()})")
+    p.add_argument("--listen-fd", type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--lifeline-fd", type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--log-level", default="WARNING")
+    return p.parse_args(argv)
+
+
+async def run(args: argparse.Namespace) -> None:
+    """Start a scheduler and serve until SIGTERM/SIGINT or the parent dies."""
+    token = os.environ.get(auth.TOKEN_ENV) or auth.new_token()
+    token_file = None
+    if not os.environ.get(auth.TOKEN_ENV) or args.token_file:
+        token_file = auth.write_token_file(token, args.token_file)
+    sock = None
+    if args.listen_fd is not None:
+        import socket
+
+        sock = socket.socket(fileno=args.listen_fd)
+    scheduler = Scheduler(args.host, args.port, token, dashboard_port=args.dashboard_port, sock=sock)
+    await scheduler.start()
+    loop = asyncio.get_running_loop()
+    watch_parent(loop, args.lifeline_fd)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, lambda: loop.create_task(scheduler.close()))
+    ready = {"address": scheduler.address, "pid": os.getpid(), "token_file": token_file}
+    if scheduler.dashboard is not None:
+        ready["dashboard"] = scheduler.dashboard.url
+    print(json.dumps(ready), flush=True)
+    await scheduler.finished()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point."""
+    args = parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        asyncio.run(run(args))
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

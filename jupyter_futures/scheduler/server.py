@@ -1,0 +1,284 @@
+"""The scheduler process: sockets and timers around ``SchedulerState``."""
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import os
+import time
+import uuid
+from typing import Any
+
+from ..protocol import serialize
+from ..protocol.comm import Comm, Listener, format_address
+from .state import SchedulerState
+
+logger = logging.getLogger("jupyter_futures.scheduler")
+
+
+class Scheduler:
+    """Accepts workers and clients, feeds their events to the state machine, sends what comes out."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, token: str = "", dashboard_port: int | None = None,
+                 sock=None):
+        self.state = SchedulerState()
+        self.token = token
+        self.listener = Listener(host, port, token, self._on_comm, name="scheduler", sock=sock)
+        self.host = host
+        self.dashboard_port = dashboard_port
+        self.dashboard = None
+        self.worker_comms: dict[str, Comm] = {}
+        self.client_comms: dict[str, Comm] = {}
+        self.id = f"scheduler-{uuid.uuid4().hex[:8]}"
+        self.started = time.time()
+        self._stopped = asyncio.Event()
+        self._flush_scheduled = False
+        self._worker_waiters: list[tuple[int, asyncio.Future]] = []
+
+    @property
+    def address(self) -> str:
+        """``tcp://host:port`` where the scheduler listens."""
+        host = self.host if self.host not in ("", "0.0.0.0", "::") else _local_ip()
+        return format_address(host, self.listener.port)
+
+    async def start(self) -> Scheduler:
+        """Start listening (and serving the dashboard, if a port was given)."""
+        await self.listener.start()
+        if self.dashboard_port is not None:
+            from ..dashboard.http import start_dashboard
+
+            self.dashboard = start_dashboard(self, self.host, self.dashboard_port)
+        logger.info("scheduler at %s", self.address)
+        return self
+
+    async def finished(self) -> None:
+        """Wait until ``close()``."""
+        await self._stopped.wait()
+
+    async def close(self) -> None:
+        """Tell everyone, stop listening, close every connection."""
+        self.listener.stop()
+        for comm in list(self.worker_comms.values()):
+            try:
+                comm.send(("close",))
+            except Exception:
+                pass
+        await asyncio.sleep(0)
+        for comm in list(self.worker_comms.values()) + list(self.client_comms.values()):
+            comm.close()
+        if self.dashboard is not None:
+            self.dashboard.stop()
+        self._stopped.set()
+
+    # -- connections ----------------------------------------------------------
+    def _on_comm(self, comm: Comm) -> None:
+        comm.start(self._on_first_batch)
+
+    def _on_first_batch(self, comm: Comm, msgs: list) -> None:
+        first, rest = msgs[0], msgs[1:]
+        op = first[0] if isinstance(first, tuple) and first else None
+        if op == "register-worker":
+            self._register_worker(comm, *first[1:])
+        elif op == "register-client":
+            self._register_client(comm, first[1])
+        else:
+            logger.warning("closing connection from %s: it did not register (first message %r)",
+                           comm.peer, str(first)[:80])
+            comm.close()
+            return
+        if rest:
+            comm.handler(comm, rest)
+
+    def _register_worker(self, comm: Comm, address: str, nthreads: int, memory_limit: int, name: str,
+                         pid: int, resources: dict | None) -> None:
+        old = self.worker_comms.pop(address, None)
+        if old is not None:
+            self.state.remove_worker(address)
+            old.close()
+        comm.info = {"kind": "worker", "address": address}
+        self.worker_comms[address] = comm
+        comm.serve_rpc(self._rpc_handlers())
+        comm.handler = self._on_worker_batch
+        comm.on_close.append(lambda c: self._worker_lost(address, c))
+        self.state.add_worker(address, nthreads, memory_limit, name, pid, resources)
+        comm.send(("registered", self.id))
+        logger.info("worker %s joined (%d threads)", address, nthreads)
+        self._flush()
+        self._wake_worker_waiters()
+
+    def _wake_worker_waiters(self) -> None:
+        n = len(self.worker_comms)
+        for item in [w for w in self._worker_waiters if w[0] <= n]:
+            self._worker_waiters.remove(item)
+            if not item[1].done():
+                item[1].set_result(n)
+
+    async def _rpc_wait_for_workers(self, comm: Comm, n: int) -> int:
+        if len(self.worker_comms) >= n:
+            return len(self.worker_comms)
+        fut = asyncio.get_running_loop().create_future()
+        self._worker_waiters.append((n, fut))
+        return await fut
+
+    def _register_client(self, comm: Comm, client_id: str) -> None:
+        comm.info = {"kind": "client", "id": client_id}
+        self.client_comms[client_id] = comm
+        comm.serve_rpc(self._rpc_handlers())
+        comm.handler = self._on_client_batch
+        comm.on_close.append(lambda c: self._client_lost(client_id, c))
+        self.state.add_client(client_id)
+        comm.send(("registered", self.id))
+
+    def _worker_lost(self, address: str, comm: Comm) -> None:
+        if self.worker_comms.get(address) is comm:
+            del self.worker_comms[address]
+            logger.info("worker %s left", address)
+            self.state.remove_worker(address)
+            self._flush()
+
+    def _client_lost(self, client_id: str, comm: Comm) -> None:
+        if self.client_comms.get(client_id) is comm:
+            del self.client_comms[client_id]
+            self.state.remove_client(client_id)
+            self._flush()
+
+    # -- events -------------------------------------------------------------
+    def _on_worker_batch(self, comm: Comm, msgs: list) -> None:
+        state = self.state
+        address = comm.info["address"]
+        for msg in msgs:
+            op = msg[0]
+            if op == "finished":
+                state.task_finished(address, *msg[1:])
+            elif op == "started":
+                state.task_started(address, msg[1])
+            elif op == "erred":
+                state.task_erred(address, *msg[1:])
+            elif op == "missing-data":
+                state.missing_data(address, *msg[1:])
+            elif op == "metrics":
+                ws = state.workers.get(address)
+                if ws is not None:
+                    ws.metrics = msg[1]
+            elif not comm.handle_rpc_message(msg):
+                self._dispatch_extension(comm, msg)
+        self._flush()
+
+    def _on_client_batch(self, comm: Comm, msgs: list) -> None:
+        state = self.state
+        client = comm.info["id"]
+        for msg in msgs:
+            op = msg[0]
+            if op == "update-graph":
+                state.update_graph(client, msg[1])
+            elif op == "release-keys":
+                state.release_keys(client, msg[1])
+            elif op == "cancel":
+                state.cancel(msg[1])
+            elif op == "fire-and-forget":
+                state.fire_and_forget(msg[1])
+            elif not comm.handle_rpc_message(msg):
+                self._dispatch_extension(comm, msg)
+        self._flush()
+
+    def _dispatch_extension(self, comm: Comm, msg: tuple) -> None:
+        logger.warning("unknown message %r from %s ignored", msg[0], comm.peer)
+
+    def _flush(self) -> None:
+        for recipient, msgs in self.state.take_outgoing().items():
+            comm = self.worker_comms.get(recipient) or self.client_comms.get(recipient)
+            if comm is None or comm.closed:
+                continue
+            for msg in msgs:
+                comm.send(msg)
+
+    # -- requests -----------------------------------------------------------
+    def _rpc_handlers(self) -> dict:
+        return {
+            "who_has": lambda comm, keys: self.state.who_has(keys),
+            "has_what": lambda comm: self.state.has_what(),
+            "nthreads": lambda comm: {a: w.nthreads for a, w in self.state.workers.items()},
+            "identity": lambda comm: self.identity(),
+            "update_data": self._rpc_update_data,
+            "run_on_scheduler": self._rpc_run_on_scheduler,
+            "broadcast": self._rpc_broadcast,
+            "cancel": lambda comm, keys: self._then_flush(self.state.cancel(keys)),
+            "ping": lambda comm: "pong",
+            "wait_for_workers": self._rpc_wait_for_workers,
+            "retire_workers": self._rpc_retire_workers,
+            "task_stream": lambda comm, start=0.0: [r for r in self.state.task_stream if r[2] >= start],
+        }
+
+    def _then_flush(self, value: Any) -> Any:
+        self._flush()
+        return value
+
+    def identity(self) -> dict:
+        """The scheduler and its workers, as ``Client.scheduler_info()`` reports them."""
+        return {
+            "type": "Scheduler",
+            "id": self.id,
+            "address": self.address,
+            "started": self.started,
+            "workers": {
+                a: {"id": w.name, "name": w.name, "nthreads": w.nthreads, "memory_limit": w.memory_limit,
+                    "pid": w.pid, "host": a.split("://")[-1].rsplit(":", 1)[0], "metrics": dict(w.metrics),
+                    "nbytes": w.nbytes, "processing": len(w.processing), "in_memory": len(w.has_what),
+                    "resources": dict(w.resources)}
+                for a, w in self.state.workers.items()
+            },
+            "tasks": self.state.counts(),
+            "clients": len(self.client_comms),
+        }
+
+    def _rpc_update_data(self, comm: Comm, address: str, entries: dict) -> bool:
+        self.state.update_data(comm.info["id"], address, entries)
+        self._flush()
+        return True
+
+    async def _rpc_run_on_scheduler(self, comm: Comm, fn_ser, args_ser, kwargs_ser) -> Any:
+        fn = serialize.loads(fn_ser)
+        args = serialize.loads(args_ser)
+        kwargs = serialize.loads(kwargs_ser)
+        params = _parameters(fn)
+        for name in ("dask_scheduler", "scheduler"):
+            if name in params:
+                kwargs[name] = self
+        result = fn(*args, **kwargs)
+        if inspect.isawaitable(result):
+            result = await result
+        return serialize.dumps(result)
+
+    async def _rpc_broadcast(self, comm: Comm, op: str, args: tuple, workers: list | None = None) -> dict:
+        targets = workers or list(self.worker_comms)
+        missing = [w for w in targets if w not in self.worker_comms]
+        if missing:
+            raise ValueError(f"no such workers: {missing}; known workers: {list(self.worker_comms)}")
+        replies = await asyncio.gather(*(self.worker_comms[w].request(op, *args) for w in targets),
+                                       return_exceptions=True)
+        return dict(zip(targets, replies))
+
+    async def _rpc_retire_workers(self, comm: Comm, addresses: list) -> list:
+        closed = []
+        for address in addresses:
+            wcomm = self.worker_comms.get(address)
+            if wcomm is not None:
+                wcomm.send(("close",))
+                closed.append(address)
+        return closed
+
+
+def _parameters(fn) -> set:
+    try:
+        return set(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        return set()
+
+
+def _local_ip() -> str:
+    import socket
+
+    try:
+        return socket.gethostbyname(socket.gethostname())
+    except OSError:
+        return "127.0.0.1"

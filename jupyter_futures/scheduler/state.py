@@ -1,0 +1,617 @@
+"""The scheduler's state machine: pure bookkeeping, no I/O, no clocks of its own.
+
+Every handler takes an event (graph submitted, task finished, worker lost,
+client released keys, ...) and queues the messages it causes in ``outgoing``,
+keyed by recipient (a worker address or a client id). The server shell feeds
+events in and sends what comes out. Task lifecycle:
+
+``waiting -> (queued) -> processing -> memory | erred``, then forgotten once no
+client, no pending dependent and no ``fire_and_forget`` holds the key.
+``no-worker`` holds a task whose restrictions no current worker meets.
+"""
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+from collections import defaultdict
+from typing import Any, Iterable
+
+from ..protocol.errors import KilledWorker, LostDependency
+
+logger = logging.getLogger("jupyter_futures.scheduler")
+
+FIRE_AND_FORGET = "fire-and-forget"
+ALLOWED_FAILURES = 3
+BANDWIDTH = 1e9  # bytes/s assumed for a worker-to-worker transfer
+TRANSFER_LATENCY = 1e-3  # seconds charged per worker a task must fetch from
+TARGET_BUFFER_SECONDS = 0.01  # how much queued work to keep on each worker per thread
+MAX_EXTRA_TASKS = 1000
+
+
+class TaskState:
+    """What the scheduler knows of one key."""
+
+    __slots__ = (
+        "key", "state", "prefix", "func_token", "func", "args", "dependencies", "dependents", "waiting_on",
+        "waiters", "who_has", "processing_on", "nbytes", "type_name", "small", "exception", "traceback",
+        "priority", "retries", "workers", "loose", "resources", "who_wants", "suspicious", "running",
+        "options", "queued", "actor",
+    )
+
+    def __init__(self, key: str, func_token: str | None, func: Any, args: Any, priority: tuple):
+        self.key = key
+        self.state = "released"
+        self.prefix = key.rsplit("-", 1)[0] if "-" in key else key
+        self.func_token = func_token
+        self.func = func
+        self.args = args
+        self.dependencies: list[TaskState] = []
+        self.dependents: set[TaskState] = set()
+        self.waiting_on: set[TaskState] = set()
+        self.waiters: set[TaskState] = set()
+        self.who_has: set[WorkerState] = set()
+        self.processing_on: WorkerState | None = None
+        self.nbytes = 0
+        self.type_name = ""
+        self.small = None
+        self.exception = None
+        self.traceback = None
+        self.priority = priority
+        self.retries = 0
+        self.workers: frozenset | None = None
+        self.loose = False
+        self.resources: dict | None = None
+        self.who_wants: set = set()
+        self.suspicious = 0
+        self.running = False
+        self.options: dict | None = None
+        self.queued = False
+        self.actor = False
+
+    def __repr__(self) -> str:
+        return f"<TaskState {self.key!r} {self.state}>"
+
+    def __lt__(self, other: TaskState) -> bool:
+        return self.priority < other.priority
+
+
+class WorkerState:
+    """What the scheduler knows of one worker."""
+
+    __slots__ = ("address", "name", "nthreads", "memory_limit", "pid", "processing", "has_what", "nbytes",
+                 "avg_duration", "resources", "used_resources", "metrics", "alive")
+
+    def __init__(self, address: str, nthreads: int, memory_limit: int = 0, name: str | None = None,
+                 pid: int = 0, resources: dict | None = None):
+        self.address = address
+        self.name = name or address
+        self.nthreads = max(1, nthreads)
+        self.memory_limit = memory_limit
+        self.pid = pid
+        self.processing: set[TaskState] = set()
+        self.has_what: set[TaskState] = set()
+        self.nbytes = 0
+        self.avg_duration = 0.5
+        self.resources = dict(resources or {})
+        self.used_resources: dict = defaultdict(float)
+        self.metrics: dict = {}
+        self.alive = True
+
+    def __repr__(self) -> str:
+        return f"<WorkerState {self.address} processing={len(self.processing)}>"
+
+    @property
+    def capacity(self) -> int:
+        """How many tasks the scheduler keeps assigned to this worker at once."""
+        extra = int(self.nthreads * TARGET_BUFFER_SECONDS / max(self.avg_duration, 1e-6))
+        return self.nthreads + max(1, min(MAX_EXTRA_TASKS, extra))
+
+    @property
+    def occupancy(self) -> float:
+        """Expected seconds of work already assigned, per thread."""
+        return len(self.processing) * self.avg_duration / self.nthreads
+
+
+class SchedulerState:
+    """All tasks, workers and clients, and the transitions between their states."""
+
+    def __init__(self) -> None:
+        self.tasks: dict[str, TaskState] = {}
+        self.workers: dict[str, WorkerState] = {}
+        self.clients: dict[str, set[TaskState]] = {}
+        self.queue: list[TaskState] = []
+        self.idle: dict[str, WorkerState] = {}
+        self.outgoing: dict[str, list] = defaultdict(list)
+        self.task_stream: list = []
+        self._seq = itertools.count()
+        self.n_tasks_total = 0
+
+    # -- outgoing -----------------------------------------------------------
+    def take_outgoing(self) -> dict[str, list]:
+        """Messages produced since the last call, by recipient."""
+        out, self.outgoing = self.outgoing, defaultdict(list)
+        return out
+
+    def _tell_wanters(self, ts: TaskState, msg: tuple) -> None:
+        for client in ts.who_wants:
+            if client != FIRE_AND_FORGET:
+                self.outgoing[client].append(msg)
+
+    # -- clients ------------------------------------------------------------
+    def add_client(self, client: str) -> None:
+        """A client connected."""
+        self.clients.setdefault(client, set())
+
+    def remove_client(self, client: str) -> None:
+        """A client disconnected: release everything it held."""
+        held = self.clients.pop(client, set())
+        self.release_keys(client, [ts.key for ts in held], known=False)
+
+    def _want(self, client: str, ts: TaskState) -> None:
+        if client not in ts.who_wants:
+            ts.who_wants.add(client)
+            self.clients.setdefault(client, set()).add(ts)
+
+    # -- graph --------------------------------------------------------------
+    def update_graph(self, client: str, records: Iterable[tuple]) -> None:
+        """Tasks submitted by ``client``: (key, func_token, func, args, dep_keys, options) records."""
+        self.add_client(client)
+        for key, func_token, func, args, dep_keys, options in records:
+            ts = self.tasks.get(key)
+            if ts is not None and ts.state not in ("released", "forgotten"):
+                self._want(client, ts)
+                self._report_current(client, ts)
+                continue
+            opts = options or {}
+            user_priority = opts.get("priority", 0)
+            if ts is None:
+                ts = TaskState(key, func_token, func, args, (-user_priority, next(self._seq)))
+                self.tasks[key] = ts
+                self.n_tasks_total += 1
+            else:
+                ts.func_token, ts.func, ts.args = func_token, func, args
+            if opts:
+                ts.options = opts
+                ts.retries = opts.get("retries") or 0
+                workers = opts.get("workers")
+                ts.workers = frozenset(workers) if workers else None
+                ts.loose = bool(opts.get("allow_other_workers"))
+                ts.resources = opts.get("resources") or None
+                ts.actor = bool(opts.get("actor"))
+            self._want(client, ts)
+            missing = None
+            for dep_key in dep_keys:
+                dep = self.tasks.get(dep_key)
+                if dep is None or dep.state == "forgotten":
+                    missing = dep_key
+                    break
+                ts.dependencies.append(dep)
+                dep.dependents.add(ts)
+            if missing is not None:
+                self._err(ts, LostDependency(f"task {key!r} depends on {missing!r}, which the cluster no "
+                                             f"longer has: keep a reference to that future until it is used"), None)
+                continue
+            self._enter_waiting(ts)
+
+    def _report_current(self, client: str, ts: TaskState) -> None:
+        """Tell a client who asks for an existing key where that key stands."""
+        if ts.state == "memory":
+            self.outgoing[client].append(self._finished_msg(ts))
+        elif ts.state == "erred":
+            self.outgoing[client].append(("task-erred", ts.key, ts.exception, ts.traceback))
+        elif ts.state == "processing" and ts.running:
+            self.outgoing[client].append(("task-running", ts.key, ts.processing_on.address))
+
+    def _enter_waiting(self, ts: TaskState) -> None:
+        ts.state = "waiting"
+        ts.waiting_on = set()
+        for dep in ts.dependencies:
+            if dep.state == "erred":
+                self._err(ts, dep.exception, dep.traceback)
+                return
+            dep.waiters.add(ts)
+            if dep.state != "memory":
+                ts.waiting_on.add(dep)
+                if dep.state in ("released", "lost"):
+                    self._recompute(dep)
+        if not ts.waiting_on:
+            self._schedule(ts)
+
+    def _recompute(self, ts: TaskState) -> None:
+        if ts.func is None:
+            return  # scattered data cannot be recomputed; _lose handles it
+        self._enter_waiting(ts)
+
+    # -- placement ----------------------------------------------------------
+    def _allowed(self, ts: TaskState, ws: WorkerState) -> bool:
+        if ts.workers is not None and ws.address not in ts.workers and ws.name not in ts.workers:
+            return False
+        if ts.resources:
+            for name, amount in ts.resources.items():
+                if ws.resources.get(name, 0) < amount:
+                    return False
+        return True
+
+    def _candidates(self, ts: TaskState) -> list[WorkerState]:
+        workers = self.workers.values()
+        if ts.workers is None and not ts.resources:
+            return list(workers)
+        allowed = [ws for ws in workers if self._allowed(ts, ws)]
+        if allowed or not ts.loose:
+            return allowed
+        return [ws for ws in workers if not ts.resources or self._allowed_resources_only(ts, ws)]
+
+    def _allowed_resources_only(self, ts: TaskState, ws: WorkerState) -> bool:
+        return all(ws.resources.get(n, 0) >= a for n, a in (ts.resources or {}).items())
+
+    def decide_worker(self, ts: TaskState) -> WorkerState | None:
+        """The worker where ``ts`` would finish soonest: data already there, and least queued work."""
+        restricted = ts.workers is not None or ts.resources
+        if ts.dependencies and not restricted:
+            pool = {ws for dep in ts.dependencies for ws in dep.who_has}
+            if self.idle:
+                pool.add(next(iter(self.idle.values())))
+            if not pool:
+                pool = set(self.workers.values())
+        else:
+            pool = self._candidates(ts)
+        best, best_cost = None, None
+        for ws in pool:
+            missing, sources = 0, set()
+            for dep in ts.dependencies:
+                if ws not in dep.who_has:
+                    missing += dep.nbytes
+                    sources.add(next(iter(dep.who_has), None))
+            cost = missing / BANDWIDTH + len(sources) * TRANSFER_LATENCY + ws.occupancy
+            if best_cost is None or cost < best_cost or (cost == best_cost and len(ws.processing) < len(best.processing)):
+                best, best_cost = ws, cost
+        return best
+
+    def _schedule(self, ts: TaskState) -> None:
+        """``ts`` has all its inputs: send it to a worker, or queue it."""
+        if not self.workers:
+            ts.state = "no-worker"
+            return
+        if not ts.dependencies and ts.workers is None and not ts.resources:
+            ws = self._least_busy()
+            if ws is None or len(ws.processing) >= ws.capacity:
+                ts.state = "queued"
+                ts.queued = True
+                heapq.heappush(self.queue, ts)
+                return
+        else:
+            ws = self.decide_worker(ts)
+            if ws is None:
+                ts.state = "no-worker"
+                return
+        self._assign(ts, ws)
+
+    def _least_busy(self) -> WorkerState | None:
+        best = None
+        for ws in self.workers.values():
+            if best is None or len(ws.processing) * best.nthreads < len(best.processing) * ws.nthreads:
+                best = ws
+        return best
+
+    def _assign(self, ts: TaskState, ws: WorkerState) -> None:
+        ts.state = "processing"
+        ts.processing_on = ws
+        ts.running = False
+        ws.processing.add(ts)
+        if len(ws.processing) >= ws.nthreads:
+            self.idle.pop(ws.address, None)
+        if ts.resources:
+            for name, amount in ts.resources.items():
+                ws.used_resources[name] += amount
+        deps = {dep.key: [w.address for w in dep.who_has] for dep in ts.dependencies}
+        self.outgoing[ws.address].append(
+            ("compute", ts.key, ts.func_token, ts.func, ts.args, deps, ts.priority, ts.options))
+
+    def _fill(self, ws: WorkerState) -> None:
+        """Hand queued root tasks to ``ws`` while it has room."""
+        queue = self.queue
+        cap = ws.capacity
+        while queue and len(ws.processing) < cap:
+            ts = heapq.heappop(queue)
+            if not ts.queued or ts.state != "queued":
+                continue
+            ts.queued = False
+            self._assign(ts, ws)
+
+    def _unassign(self, ts: TaskState) -> WorkerState | None:
+        ws = ts.processing_on
+        ts.processing_on = None
+        ts.running = False
+        if ws is not None:
+            ws.processing.discard(ts)
+            if ts.resources:
+                for name, amount in ts.resources.items():
+                    ws.used_resources[name] -= amount
+            if len(ws.processing) < ws.nthreads and ws.alive:
+                self.idle[ws.address] = ws
+        return ws
+
+    # -- events from workers ------------------------------------------------
+    def add_worker(self, address: str, nthreads: int, memory_limit: int = 0, name: str | None = None,
+                   pid: int = 0, resources: dict | None = None) -> WorkerState:
+        """A worker joined: give it queued work and anything that had no worker."""
+        ws = WorkerState(address, nthreads, memory_limit, name, pid, resources)
+        self.workers[address] = ws
+        self.idle[address] = ws
+        for ts in [t for t in self.tasks.values() if t.state == "no-worker"]:
+            self._schedule(ts)
+        self._fill(ws)
+        return ws
+
+    def task_started(self, address: str, key: str) -> None:
+        """A worker began executing ``key``."""
+        ts = self.tasks.get(key)
+        if ts is None or ts.state != "processing" or ts.processing_on is None or ts.processing_on.address != address:
+            return
+        ts.running = True
+        self._tell_wanters(ts, ("task-running", key, address))
+
+    def task_finished(self, address: str, key: str, nbytes: int, type_name: str, small: Any,
+                      start: float, stop: float) -> None:
+        """A worker computed ``key`` and holds its value."""
+        ws = self.workers.get(address)
+        ts = self.tasks.get(key)
+        if ws is None:
+            return
+        if ts is None or ts.state in ("forgotten", "released", "erred") or (
+                ts.state == "processing" and ts.processing_on is not ws):
+            if ts is None or ts.state in ("forgotten", "released", "erred"):
+                self.outgoing[address].append(("free", [key]))
+            return
+        duration = max(stop - start, 0.0)
+        ws.avg_duration = 0.5 * ws.avg_duration + 0.5 * duration if ws.avg_duration != 0.5 else duration
+        self.task_stream.append((key, address, start, stop, "finished"))
+        if len(self.task_stream) > 100_000:
+            del self.task_stream[:50_000]
+        if ts.state == "processing":
+            self._unassign(ts)
+        ts.state = "memory"
+        ts.nbytes = nbytes
+        ts.type_name = type_name
+        ts.small = small
+        ts.suspicious = 0
+        if ts not in ws.has_what:
+            ws.has_what.add(ts)
+            ws.nbytes += nbytes
+        ts.who_has.add(ws)
+        self._tell_wanters(ts, self._finished_msg(ts))
+        for dep in ts.dependencies:
+            self._drop_waiter(dep, ts)
+        for dependent in ts.waiters:
+            if dependent.state == "waiting":
+                dependent.waiting_on.discard(ts)
+                if not dependent.waiting_on:
+                    self._schedule(dependent)
+        self._maybe_forget(ts)
+        self._fill(ws)
+
+    def _finished_msg(self, ts: TaskState) -> tuple:
+        return ("task-finished", ts.key, ts.type_name, ts.nbytes, [w.address for w in ts.who_has], ts.small)
+
+    def task_erred(self, address: str, key: str, exception: Any, traceback: Any, start: float, stop: float) -> None:
+        """A task raised: retry it if it may, else fail it and everything waiting on it."""
+        ws = self.workers.get(address)
+        ts = self.tasks.get(key)
+        if ts is None or ts.state != "processing" or ts.processing_on is not ws:
+            return
+        self.task_stream.append((key, address, start, stop, "erred"))
+        self._unassign(ts)
+        ts.state = "released"
+        if ts.retries > 0:
+            ts.retries -= 1
+            self._schedule(ts)
+        else:
+            self._err(ts, exception, traceback)
+        if ws is not None:
+            self._fill(ws)
+
+    def _err(self, ts: TaskState, exception: Any, traceback: Any) -> None:
+        """Mark ``ts`` and, transitively, its waiting dependents erred with this exception."""
+        stack = [ts]
+        while stack:
+            t = stack.pop()
+            if t.state == "erred":
+                continue
+            if t.state == "processing" and t.processing_on is not None:
+                ws = self._unassign(t)
+                self.outgoing[ws.address].append(("free", [t.key]))
+            t.queued = False
+            t.state = "erred"
+            t.exception = exception
+            t.traceback = traceback
+            t.small = None
+            self._tell_wanters(t, ("task-erred", t.key, exception, traceback))
+            for dep in t.dependencies:
+                self._drop_waiter(dep, t)
+            stack.extend(d for d in t.dependents if d.state not in ("memory", "erred", "forgotten"))
+            self._maybe_forget(t)
+
+    def missing_data(self, address: str, key: str, dep_key: str, failed: Iterable[str]) -> None:
+        """A worker could not fetch ``dep_key`` for ``key`` from ``failed`` holders: fix the records, retry."""
+        ts = self.tasks.get(key)
+        dep = self.tasks.get(dep_key)
+        if dep is not None:
+            for ws in [w for w in dep.who_has if w.address in set(failed)]:
+                self._drop_replica(dep, ws)
+        if ts is None or ts.state != "processing" or ts.processing_on is None or ts.processing_on.address != address:
+            return
+        self._unassign(ts)
+        ts.state = "released"
+        self._enter_waiting(ts)
+
+    # -- workers leaving ----------------------------------------------------
+    def remove_worker(self, address: str) -> None:
+        """A worker is gone: rerun what it was running, recompute or lose what only it held."""
+        ws = self.workers.pop(address, None)
+        if ws is None:
+            return
+        ws.alive = False
+        self.idle.pop(address, None)
+        for ts in sorted(ws.processing, key=lambda t: t.priority):
+            was_running = ts.running
+            self._unassign(ts)
+            ts.state = "released"
+            if was_running:
+                ts.suspicious += 1
+                if ts.suspicious >= ALLOWED_FAILURES:
+                    self._err(ts, KilledWorker(
+                        f"task {ts.key!r} was running on {ALLOWED_FAILURES} workers that died while running it "
+                        f"(the last was {address}); it probably crashes the worker process (segfault, "
+                        f"os._exit, out of memory)"), None)
+                    continue
+            self._schedule(ts)
+        for ts in list(ws.has_what):
+            self._drop_replica(ts, ws)
+        ws.has_what.clear()
+
+    def _drop_replica(self, ts: TaskState, ws: WorkerState) -> None:
+        ts.who_has.discard(ws)
+        ws.has_what.discard(ts)
+        ws.nbytes -= ts.nbytes
+        if ts.who_has or ts.state != "memory":
+            return
+        if ts.func is None:
+            self._lose(ts)
+        elif ts.who_wants or ts.waiters:
+            for dependent in ts.waiters:
+                if dependent.state == "waiting":
+                    dependent.waiting_on.add(ts)
+            self._enter_waiting(ts)
+        else:
+            self._forget(ts)
+
+    def _lose(self, ts: TaskState) -> None:
+        """Data nobody can recompute is gone (scattered data on a dead worker)."""
+        ts.state = "lost"
+        self._tell_wanters(ts, ("task-lost", ts.key))
+        for dependent in list(ts.waiters):
+            if dependent.state in ("waiting", "processing", "queued", "no-worker"):
+                self._err(dependent, LostDependency(
+                    f"input {ts.key!r} of task {dependent.key!r} was lost with its worker and cannot be "
+                    f"recomputed (it was scattered): scatter it again and resubmit"), None)
+
+    # -- releasing ----------------------------------------------------------
+    def release_keys(self, client: str, keys: Iterable[str], known: bool = True) -> None:
+        """``client`` holds no more futures for these keys."""
+        held = self.clients.get(client) if known else None
+        for key in keys:
+            ts = self.tasks.get(key)
+            if ts is None:
+                continue
+            ts.who_wants.discard(client)
+            if held is not None:
+                held.discard(ts)
+            self._maybe_forget(ts)
+
+    def fire_and_forget(self, keys: Iterable[str]) -> None:
+        """Keep computing these keys even when no client holds them."""
+        for key in keys:
+            ts = self.tasks.get(key)
+            if ts is not None and ts.state not in ("memory", "erred", "forgotten"):
+                ts.who_wants.add(FIRE_AND_FORGET)
+
+    def _drop_waiter(self, dep: TaskState, waiter: TaskState) -> None:
+        dep.waiters.discard(waiter)
+        if not dep.waiters:
+            self._maybe_forget(dep)
+
+    def _maybe_forget(self, ts: TaskState) -> None:
+        if ts.who_wants:
+            if ts.who_wants == {FIRE_AND_FORGET} and ts.state in ("memory", "erred"):
+                ts.who_wants.clear()
+            else:
+                return
+        if ts.waiters:
+            return
+        self._forget(ts)
+
+    def _forget(self, ts: TaskState) -> None:
+        """Drop every trace of ``ts``: free its data, withdraw it from its worker."""
+        if ts.state == "forgotten":
+            return
+        if ts.state == "processing" and ts.processing_on is not None:
+            ws = self._unassign(ts)
+            self.outgoing[ws.address].append(("free", [ts.key]))
+            self._fill(ws)
+        for ws in ts.who_has:
+            ws.has_what.discard(ts)
+            ws.nbytes -= ts.nbytes
+            self.outgoing[ws.address].append(("free", [ts.key]))
+        ts.who_has = set()
+        ts.queued = False
+        ts.state = "forgotten"
+        ts.small = None
+        ts.func = ts.args = None
+        self.tasks.pop(ts.key, None)
+        for dep in ts.dependencies:
+            dep.dependents.discard(ts)
+            self._drop_waiter(dep, ts)
+        for dependent in ts.dependents:
+            if dependent.state == "waiting" and ts in dependent.waiting_on:
+                self._err(dependent, LostDependency(f"input {ts.key!r} of {dependent.key!r} was released"), None)
+
+    def cancel(self, keys: Iterable[str]) -> list[str]:
+        """Cancel these tasks and everything that depends on them, for every client."""
+        cancelled = []
+        stack = [self.tasks[k] for k in keys if k in self.tasks]
+        while stack:
+            ts = stack.pop()
+            if ts.state == "forgotten":
+                continue
+            stack.extend(ts.dependents)
+            for client in ts.who_wants:
+                if client != FIRE_AND_FORGET:
+                    self.outgoing[client].append(("task-cancelled", ts.key))
+                    self.clients.get(client, set()).discard(ts)
+            ts.who_wants.clear()
+            ts.waiters.clear()
+            cancelled.append(ts.key)
+            self._forget(ts)
+        return cancelled
+
+    # -- data placed from outside ---------------------------------------------
+    def update_data(self, client: str, address: str, entries: dict[str, tuple[int, str]]) -> None:
+        """Data scattered by ``client`` now lives on ``address``: {key: (nbytes, type_name)}."""
+        ws = self.workers.get(address)
+        if ws is None:
+            raise KeyError(f"no worker {address}")
+        for key, (nbytes, type_name) in entries.items():
+            ts = self.tasks.get(key)
+            if ts is None:
+                ts = TaskState(key, None, None, None, (0, next(self._seq)))
+                self.tasks[key] = ts
+            ts.state = "memory"
+            ts.nbytes, ts.type_name = nbytes, type_name
+            if ts not in ws.has_what:
+                ws.has_what.add(ts)
+                ws.nbytes += nbytes
+            ts.who_has.add(ws)
+            self._want(client, ts)
+            for dependent in ts.waiters:
+                if dependent.state == "waiting":
+                    dependent.waiting_on.discard(ts)
+                    if not dependent.waiting_on:
+                        self._schedule(dependent)
+
+    # -- queries ------------------------------------------------------------
+    def who_has(self, keys: Iterable[str] | None = None) -> dict[str, list[str]]:
+        """{key: [worker addresses holding it]}."""
+        keys = self.tasks.keys() if keys is None else keys
+        return {k: [w.address for w in self.tasks[k].who_has] if k in self.tasks else [] for k in keys}
+
+    def has_what(self) -> dict[str, list[str]]:
+        """{worker address: [keys it holds]}."""
+        return {addr: [ts.key for ts in ws.has_what] for addr, ws in self.workers.items()}
+
+    def counts(self) -> dict[str, int]:
+        """How many tasks are in each state."""
+        out: dict[str, int] = defaultdict(int)
+        for ts in self.tasks.values():
+            out[ts.state] += 1
+        return dict(out)

@@ -1,0 +1,60 @@
+"""``python -m jupyter_futures.worker.process ADDRESS``: run one worker until stopped."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+
+from ..protocol import auth
+from ..protocol.lifeline import say_clean_exit, watch_parent
+from .server import Worker
+from .store import parse_memory
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options of a worker."""
+    p = argparse.ArgumentParser(prog="jupyter-futures worker", description="Run a jupyter_futures worker.")
+    p.add_argument("scheduler", help="scheduler address, e.g. tcp://10.0.0.5:8786")
+    p.add_argument("--nthreads", type=int, default=1, help="threads that run tasks")
+    p.add_argument("--memory-limit", default="0", help="e.g. 4GB; values spill to disk past 60%%")
+    p.add_argument("--name", default=None, help="a name for this worker")
+    p.add_argument("--host", default=None, help="interface for peers (default: the one that reaches the scheduler)")
+    p.add_argument("--resources", default=None, help='abstract resources as JSON, e.g. \'{"GPU": 1}\'')
+    p.add_argument("--lifeline-fd", type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--log-level", default="WARNING")
+    return p.parse_args(argv)
+
+
+async def run(args: argparse.Namespace) -> None:
+    """Run one worker until the scheduler goes away, SIGTERM, or the parent dies."""
+    loop = asyncio.get_running_loop()
+    lifeline = watch_parent(loop, args.lifeline_fd)
+    worker = Worker(args.scheduler, auth.find_token(), nthreads=args.nthreads,
+                    memory_limit=parse_memory(args.memory_limit), name=args.name, host=args.host,
+                    resources=json.loads(args.resources) if args.resources else None)
+    await worker.start()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, lambda: loop.create_task(worker.close()))
+    await worker.finished()
+    say_clean_exit(lifeline)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point."""
+    args = parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        asyncio.run(run(args))
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        print(f"jupyter-futures worker: {exc}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

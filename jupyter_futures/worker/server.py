@@ -1,0 +1,265 @@
+"""The worker process: its connection to the scheduler, its peers, and its executor."""
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import os
+import time
+from collections import OrderedDict
+from typing import Any
+
+import psutil
+
+from ..protocol import serialize
+from ..protocol.comm import Comm, Listener, connect, format_address
+from ..protocol.tracebacks import dump_traceback
+from .executor import Executor
+from .state import WorkerState, WorkerTask
+from .store import DataStore
+
+logger = logging.getLogger("jupyter_futures.worker")
+
+METRICS_INTERVAL = 1.0
+FUNCTION_CACHE_SIZE = 1000
+
+
+class Worker:
+    """Runs tasks the scheduler assigns, serves its data to peers and clients."""
+
+    def __init__(self, scheduler_address: str, token: str, nthreads: int = 1, memory_limit: int = 0,
+                 name: str | None = None, host: str | None = None, resources: dict | None = None):
+        self.scheduler_address = scheduler_address
+        self.token = token
+        self.nthreads = nthreads
+        self.memory_limit = memory_limit
+        self.name = name
+        self.host = host
+        self.resources = resources or {}
+        self.data = DataStore(memory_limit)
+        self.state: WorkerState | None = None
+        self.scheduler: Comm | None = None
+        self.listener: Listener | None = None
+        self.executor: Executor | None = None
+        self.peers: dict[str, Comm] = {}
+        self._peer_locks: dict[str, asyncio.Lock] = {}
+        self.functions: OrderedDict[str, Any] = OrderedDict()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._stopped: asyncio.Event | None = None
+        self._process = psutil.Process()
+        self.address = ""
+
+    async def start(self) -> Worker:
+        """Connect to the scheduler, listen for peers, register."""
+        self.loop = asyncio.get_running_loop()
+        self._stopped = asyncio.Event()
+        self.scheduler = await connect(self.scheduler_address, self.token)
+        host = self.host or self.scheduler.sock.getsockname()[0]
+        self.listener = Listener(host, 0, self.token, self._on_peer, name=f"worker {self.name or ''}".strip())
+        await self.listener.start()
+        self.address = format_address(host, self.listener.port)
+        self.name = self.name or self.address
+        self.state = WorkerState(self.address, self.data)
+        self.executor = Executor(self.nthreads, self._run_task, self._on_reports, self.loop)
+        self.scheduler.serve_rpc(self._rpc_handlers())
+        self.scheduler.on_close.append(self._scheduler_lost)
+        self.scheduler.start(self._on_scheduler_batch)
+        self.scheduler.send(("register-worker", self.address, self.nthreads, self.memory_limit, self.name,
+                             os.getpid(), self.resources))
+        self.loop.call_later(METRICS_INTERVAL, self._send_metrics)
+        logger.info("worker %s connected to %s", self.address, self.scheduler_address)
+        return self
+
+    async def finished(self) -> None:
+        """Wait until the worker stops."""
+        await self._stopped.wait()
+
+    async def close(self) -> None:
+        """Stop serving and disconnect."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        if self.listener:
+            self.listener.stop()
+        if self.executor:
+            self.executor.close()
+        for comm in list(self.peers.values()):
+            comm.close()
+        if self.scheduler:
+            self.scheduler.close()
+        self.data.close()
+
+    def _scheduler_lost(self, comm: Comm) -> None:
+        if not self._stopped.is_set():
+            logger.warning("lost the scheduler at %s; worker %s stops", self.scheduler_address, self.address)
+            self.loop.create_task(self.close())
+
+    # -- from the scheduler ---------------------------------------------------
+    def _on_scheduler_batch(self, comm: Comm, msgs: list) -> None:
+        state = self.state
+        for msg in msgs:
+            op = msg[0]
+            if op == "compute":
+                self._do(state.compute(*msg[1:]))
+            elif op == "free":
+                self._do(state.free(msg[1]))
+            elif op == "close":
+                self.loop.create_task(self.close())
+            elif op == "registered":
+                pass
+            elif not comm.handle_rpc_message(msg):
+                logger.warning("unknown message %r from the scheduler", op)
+
+    def _do(self, instructions: list) -> None:
+        for ins in instructions:
+            kind = ins[0]
+            if kind == "execute":
+                task = ins[1]
+                self.executor.ready.push(task.priority, task)
+            elif kind == "send":
+                if not self.scheduler.closed:
+                    self.scheduler.send(ins[1])
+            elif kind == "fetch":
+                self.loop.create_task(self._fetch(ins[1], ins[2]))
+
+    # -- executing ------------------------------------------------------------
+    def _function(self, token: str, blob: Any):
+        fn = self.functions.get(token)
+        if fn is None:
+            fn = serialize.loads(blob)
+            self.functions[token] = fn
+            if len(self.functions) > FUNCTION_CACHE_SIZE:
+                self.functions.popitem(last=False)
+        return fn
+
+    def _run_task(self, task: WorkerTask) -> tuple:
+        """Run one task in an executor thread; returns a report for the loop."""
+        start = time.time()
+        if task.state == "cancelled":
+            return ("skipped", task)
+        try:
+            fn = self._function(task.func_token, task.func)
+            args, kwargs = serialize.loads(task.args, persistent_load=self.data.get)
+            value = fn(*args, **kwargs)
+        except BaseException as exc:  # noqa: BLE001 - a task's failure is reported, never fatal
+            return ("done", task, False, _error_record(exc, skip=1), None, 0, start, time.time())
+        stop = time.time()
+        try:
+            ser = serialize.dumps(value)
+        except Exception as exc:
+            err = TypeError(
+                f"the result of task {task.key!r} (a {type(value).__name__}) cannot be pickled to send it back: "
+                f"{exc}. Return a picklable value, e.g. convert it to plain Python or NumPy objects.")
+            return ("done", task, False, _error_record(err, skip=0), None, 0, start, stop)
+        return ("done", task, True, value, ser, ser.nbytes, start, stop)
+
+    def _on_reports(self, reports: list) -> None:
+        finished = {id(r[1]) for r in reports if r[0] == "done"}
+        state = self.state
+        for report in reports:
+            kind = report[0]
+            if kind == "started":
+                if id(report[1]) not in finished:  # a task that also finished in this batch needs no "started"
+                    self._do(state.started(report[1]))
+            elif kind == "done":
+                self._do(state.done(*report[1:]))
+
+    # -- data between workers -------------------------------------------------
+    async def _peer(self, address: str) -> Comm:
+        comm = self.peers.get(address)
+        if comm is not None and not comm.closed:
+            return comm
+        lock = self._peer_locks.setdefault(address, asyncio.Lock())
+        async with lock:
+            comm = self.peers.get(address)
+            if comm is None or comm.closed:
+                comm = await connect(address, self.token, timeout=5)
+                comm.start(lambda c, msgs: [c.handle_rpc_message(m) for m in msgs])
+                self.peers[address] = comm
+        return comm
+
+    async def _fetch(self, peer: str, keys: list[str]) -> None:
+        try:
+            comm = await self._peer(peer)
+            reply = await comm.request("get_data", keys)
+        except Exception as exc:
+            logger.info("could not fetch %s from %s: %s", keys, peer, exc)
+            self._do(self.state.fetch_failed(peer, keys))
+            return
+        values = {}
+        for key, ser in reply.items():
+            values[key] = (serialize.loads(ser), ser.nbytes)
+        self._do(self.state.fetched(peer, keys, values))
+
+    def _on_peer(self, comm: Comm) -> None:
+        comm.serve_rpc(self._rpc_handlers())
+        comm.start(lambda c, msgs: [c.handle_rpc_message(m) for m in msgs])
+
+    # -- requests -------------------------------------------------------------
+    def _rpc_handlers(self) -> dict:
+        return {
+            "get_data": self._rpc_get_data,
+            "put_data": self._rpc_put_data,
+            "run": self._rpc_run,
+            "keys": lambda comm: self.data.keys(),
+            "ping": lambda comm: "pong",
+        }
+
+    def _rpc_get_data(self, comm: Comm, keys: list[str]) -> dict:
+        out = {}
+        for key in keys:
+            if key in self.data:
+                out[key] = serialize.dumps(self.data.get(key))
+        return out
+
+    def _rpc_put_data(self, comm: Comm, items: dict) -> dict:
+        sizes = {}
+        for key, ser in items.items():
+            value = serialize.loads(ser)
+            nbytes = ser.nbytes
+            self.data.put(key, value, nbytes)
+            sizes[key] = (nbytes, type(value).__name__)
+        return sizes
+
+    async def _rpc_run(self, comm: Comm, fn_ser, args_ser, kwargs_ser) -> Any:
+        fn = serialize.loads(fn_ser)
+        args = serialize.loads(args_ser)
+        kwargs = serialize.loads(kwargs_ser)
+        try:
+            params = set(inspect.signature(fn).parameters)
+        except (TypeError, ValueError):
+            params = set()
+        for name in ("dask_worker", "worker"):
+            if name in params:
+                kwargs[name] = self
+        try:
+            result = fn(*args, **kwargs)
+            if inspect.isawaitable(result):
+                result = await result
+            return ("ok", serialize.dumps(result))
+        except Exception as exc:
+            return ("error", _error_record(exc, skip=0))
+
+    def _send_metrics(self) -> None:
+        if self._stopped.is_set() or self.scheduler.closed:
+            return
+        try:
+            mem = self._process.memory_info().rss
+            cpu = self._process.cpu_percent()
+        except psutil.Error:
+            mem, cpu = 0, 0.0
+        self.scheduler.send(("metrics", {
+            "memory": mem, "cpu": cpu, "managed_bytes": self.data.nbytes, "spilled": len(self.data.spilled),
+            "executing": len(self.executor.executing), "ready": len(self.executor.ready), "time": time.time(),
+        }))
+        self.loop.call_later(METRICS_INTERVAL, self._send_metrics)
+
+
+def _error_record(exc: BaseException, skip: int) -> tuple:
+    """(pickled exception, traceback frames) for an exception raised by user code."""
+    try:
+        ser = serialize.dumps(exc)
+        serialize.loads(ser)
+    except Exception:
+        ser = serialize.dumps(Exception(f"{type(exc).__name__}: {exc}"))
+    return ser, dump_traceback(exc.__traceback__, skip=skip)
