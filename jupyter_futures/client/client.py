@@ -249,6 +249,7 @@ class Client:
             comm.send(msg)
         if releases:
             self._release_now(comm, releases)
+        comm.flush()
 
     def _release_now(self, comm: Comm, keys: list[str]) -> None:
         with self._ref_lock:

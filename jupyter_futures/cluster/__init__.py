@@ -1,0 +1,1 @@
+"""cluster part of jupyter_futures."""

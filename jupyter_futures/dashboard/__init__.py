@@ -1,0 +1,1 @@
+"""The scheduler's live state as JSON and a websocket feed."""

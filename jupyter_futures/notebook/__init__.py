@@ -1,0 +1,1 @@
+"""Notebook integration: widgets, progress bars, magics (imports Jupyter packages lazily)."""

@@ -99,6 +99,10 @@ class Comm:
             self._flush_scheduled = True
             self.loop.call_soon(self._flush)
 
+    def flush(self) -> None:
+        """Write everything queued now, as one frame, instead of at the end of this loop turn."""
+        self._flush()
+
     def _flush(self) -> None:
         self._flush_scheduled = False
         if self.closed or not self._outbox:

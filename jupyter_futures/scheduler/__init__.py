@@ -1,0 +1,1 @@
+"""scheduler part of jupyter_futures."""

@@ -191,6 +191,7 @@ class Scheduler:
                 continue
             for msg in msgs:
                 comm.send(msg)
+            comm.flush()
 
     # -- requests -----------------------------------------------------------
     def _rpc_handlers(self) -> dict:

@@ -1,0 +1,1 @@
+"""The Jupyter server extension: cluster manager, REST handlers, dashboard proxy."""

@@ -1,0 +1,1 @@
+"""worker part of jupyter_futures."""

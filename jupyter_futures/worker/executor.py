@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import heapq
 import threading
-import time
 from collections import deque
 from typing import Any, Callable
 
@@ -49,8 +48,8 @@ class ReadyQueue:
 class Executor:
     """``nthreads`` threads running ``run(task)`` on tasks from a ``ReadyQueue``.
 
-    ``run`` returns a report; reports (and ``("started", task)`` notes) are
-    handed to ``on_reports`` on the event loop, a batch at a time.
+    ``run`` returns a report; reports are handed to ``on_reports`` on the event
+    loop, a batch at a time. ``executing`` shows what each thread runs now.
     """
 
     def __init__(self, nthreads: int, run: Callable[[Any], Any], on_reports: Callable[[list], None],
@@ -73,7 +72,6 @@ class Executor:
             if task is None:
                 return
             self.executing[ident] = task
-            self._report(("started", task, time.time()))
             report = self.run(task)
             self.executing.pop(ident, None)
             self._report(report)

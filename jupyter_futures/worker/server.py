@@ -21,6 +21,7 @@ from .store import DataStore
 logger = logging.getLogger("jupyter_futures.worker")
 
 METRICS_INTERVAL = 1.0
+RUNNING_TICK = 0.01  # a task still running after this long is reported as "running"
 FUNCTION_CACHE_SIZE = 1000
 
 
@@ -48,6 +49,7 @@ class Worker:
         self._stopped: asyncio.Event | None = None
         self._process = psutil.Process()
         self.address = ""
+        self._running_tick: asyncio.TimerHandle | None = None
 
     async def start(self) -> Worker:
         """Connect to the scheduler, listen for peers, register."""
@@ -109,6 +111,7 @@ class Worker:
                 pass
             elif not comm.handle_rpc_message(msg):
                 logger.warning("unknown message %r from the scheduler", op)
+        comm.flush()
 
     def _do(self, instructions: list) -> None:
         for ins in instructions:
@@ -116,6 +119,8 @@ class Worker:
             if kind == "execute":
                 task = ins[1]
                 self.executor.ready.push(task.priority, task)
+                if self._running_tick is None:
+                    self._running_tick = self.loop.call_later(RUNNING_TICK, self._watch_running)
             elif kind == "send":
                 if not self.scheduler.closed:
                     self.scheduler.send(ins[1])
@@ -154,15 +159,20 @@ class Worker:
         return ("done", task, True, value, ser, ser.nbytes, start, stop)
 
     def _on_reports(self, reports: list) -> None:
-        finished = {id(r[1]) for r in reports if r[0] == "done"}
         state = self.state
         for report in reports:
-            kind = report[0]
-            if kind == "started":
-                if id(report[1]) not in finished:  # a task that also finished in this batch needs no "started"
-                    self._do(state.started(report[1]))
-            elif kind == "done":
+            if report[0] == "done":
                 self._do(state.done(*report[1:]))
+        if not self.scheduler.closed:
+            self.scheduler.flush()
+
+    def _watch_running(self) -> None:
+        """Report tasks that have been running for a tick; short tasks never cost a "started" message."""
+        self._running_tick = None
+        for task in list(self.executor.executing.values()):
+            self._do(self.state.started(task))
+        if self.executor.executing or len(self.executor.ready):
+            self._running_tick = self.loop.call_later(RUNNING_TICK, self._watch_running)
 
     # -- data between workers -------------------------------------------------
     async def _peer(self, address: str) -> Comm:

@@ -1,0 +1,62 @@
+"""The scheduler's dashboard: JSON status, task stream and the websocket feed, from a real cluster."""
+import asyncio
+import json
+import urllib.request
+
+import pytest
+import tornado.websocket
+
+from jupyter_futures import Client, LocalCluster
+
+
+def inc(x):
+    return x + 1
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=0) as cl:
+        yield cl
+
+
+def get_json(url):
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return json.load(r)
+
+
+def test_status_shows_workers_and_held_tasks(cluster):
+    with Client(cluster) as client:
+        futures = client.map(inc, range(10))
+        client.gather(futures)
+        status = get_json(cluster.dashboard_link + "api/status")
+        assert status["address"] == cluster.scheduler_address
+        assert [w["nthreads"] for w in status["workers"]] == [1]
+        assert status["tasks"] == {"memory": 10}
+        assert status["by_function"] == {"inc": {"memory": 10}}
+
+
+def test_task_stream_lists_finished_tasks(cluster):
+    with Client(cluster) as client:
+        client.gather(client.map(inc, range(5), pure=False))
+        rows = get_json(cluster.dashboard_link + "api/task-stream")
+        inc_rows = [r for r in rows if r["key"].startswith("inc-")]
+        assert len(inc_rows) >= 5
+        assert all(r["stop"] >= r["start"] and r["status"] == "finished" for r in inc_rows)
+    with pytest.raises(urllib.error.HTTPError) as err:
+        get_json(cluster.dashboard_link + "api/task-stream?since=yesterday")
+    assert err.value.code == 400
+
+
+def test_page_and_websocket_feed(cluster):
+    with urllib.request.urlopen(cluster.dashboard_link, timeout=10) as r:
+        assert "jupyter_futures dashboard" in r.read().decode()
+
+    async def first_message():
+        url = cluster.dashboard_link.replace("http://", "ws://") + "ws"
+        ws = await tornado.websocket.websocket_connect(url)
+        msg = json.loads(await asyncio.wait_for(ws.read_message(), 10))
+        ws.close()
+        return msg
+
+    msg = asyncio.run(first_message())
+    assert msg["address"] == cluster.scheduler_address and len(msg["workers"]) == 1

@@ -1,0 +1,232 @@
+"""The scheduler's state machine, driven directly: no sockets, no processes."""
+from jupyter_futures.protocol.errors import KilledWorker, LostDependency
+from jupyter_futures.scheduler.state import ALLOWED_FAILURES, FIRE_AND_FORGET, SchedulerState
+
+C = "client-a"
+
+
+def record(key, deps=(), options=None):
+    return (key, "tok", b"func", b"args", tuple(deps), options)
+
+
+def sent(out, recipient, op):
+    return [m for m in out.get(recipient, []) if m[0] == op]
+
+
+def computes(out):
+    return {m[1]: addr for addr, msgs in out.items() for m in msgs if m[0] == "compute"}
+
+
+def make(workers=("w1", "w2"), nthreads=1):
+    s = SchedulerState()
+    for w in workers:
+        s.add_worker(w, nthreads)
+    s.take_outgoing()
+    return s
+
+
+def test_root_task_goes_to_a_worker_and_finishes():
+    s = make()
+    s.update_graph(C, [record("a")])
+    out = s.take_outgoing()
+    assert list(computes(out)) == ["a"]
+    worker = computes(out)["a"]
+    assert s.tasks["a"].state == "processing"
+    s.task_started(worker, "a")
+    assert sent(s.take_outgoing(), C, "task-running") == [("task-running", "a", worker)]
+    s.task_finished(worker, "a", 8, "int", b"small", 0.0, 0.001)
+    out = s.take_outgoing()
+    assert sent(out, C, "task-finished") == [("task-finished", "a", "int", 8, [worker], b"small")]
+    assert s.tasks["a"].state == "memory"
+    assert s.who_has(["a"]) == {"a": [worker]}
+
+
+def test_dependent_waits_then_runs_where_its_input_is():
+    s = make()
+    s.update_graph(C, [record("a"), record("b", deps=["a"])])
+    out = s.take_outgoing()
+    assert "b" not in computes(out)
+    assert s.tasks["b"].state == "waiting"
+    wa = computes(out)["a"]
+    s.task_finished(wa, "a", 10_000_000, "ndarray", None, 0, 0.1)
+    out = s.take_outgoing()
+    assert computes(out) == {"b": wa}  # 10 MB already there: no transfer
+    compute = [m for m in out[wa] if m[0] == "compute"][0]
+    assert compute[5] == {"a": [wa]}  # the worker is told where the input lives
+
+
+def test_tasks_spread_over_idle_workers():
+    s = make()
+    s.update_graph(C, [record("a"), record("b")])
+    assert sorted(computes(s.take_outgoing()).values()) == ["w1", "w2"]
+
+
+def test_root_tasks_queue_past_worker_capacity_and_fill_as_work_finishes():
+    s = make(workers=("w1",))
+    ws = s.workers["w1"]
+    keys = [f"t{i}" for i in range(ws.capacity + 5)]
+    s.update_graph(C, [record(k) for k in keys])
+    assert len(computes(s.take_outgoing())) == ws.capacity
+    assert sum(1 for k in keys if s.tasks[k].state == "queued") == 5
+    first = next(iter(ws.processing)).key
+    s.task_finished("w1", first, 1, "int", b"", 0, 0.5)
+    assert len(computes(s.take_outgoing())) >= 1
+
+
+def test_error_propagates_to_dependents():
+    s = make()
+    s.update_graph(C, [record("a"), record("b", deps=["a"]), record("c", deps=["b"])])
+    wa = computes(s.take_outgoing())["a"]
+    s.task_erred(wa, "a", "EXC", [("f.py", 1, "f", "")], 0, 0)
+    out = s.take_outgoing()
+    erred = {m[1] for m in sent(out, C, "task-erred")}
+    assert erred == {"a", "b", "c"}
+    assert all(m[2] == "EXC" for m in sent(out, C, "task-erred"))
+
+
+def test_retries_rerun_a_failed_task():
+    s = make()
+    s.update_graph(C, [record("a", options={"retries": 1})])
+    wa = computes(s.take_outgoing())["a"]
+    s.task_erred(wa, "a", "EXC", None, 0, 0)
+    assert "a" in computes(s.take_outgoing())
+    assert s.tasks["a"].state == "processing"
+
+
+def test_releasing_last_reference_frees_data_on_workers():
+    s = make()
+    s.update_graph(C, [record("a")])
+    wa = computes(s.take_outgoing())["a"]
+    s.task_finished(wa, "a", 8, "int", None, 0, 0)
+    s.take_outgoing()
+    s.release_keys(C, ["a"])
+    out = s.take_outgoing()
+    assert ("free", ["a"]) in out[wa]
+    assert "a" not in s.tasks
+
+
+def test_input_kept_while_a_dependent_needs_it():
+    s = make()
+    s.update_graph(C, [record("a"), record("b", deps=["a"])])
+    wa = computes(s.take_outgoing())["a"]
+    s.release_keys(C, ["a"])
+    assert "a" in s.tasks  # b still needs it
+    s.task_finished(wa, "a", 8, "int", None, 0, 0)
+    wb = computes(s.take_outgoing())["b"]
+    s.task_finished(wb, "b", 8, "int", None, 0, 0)
+    out = s.take_outgoing()
+    assert "a" not in s.tasks
+    assert ("free", ["a"]) in out[wa]
+
+
+def test_fire_and_forget_keeps_task_until_done():
+    s = make()
+    s.update_graph(C, [record("a")])
+    wa = computes(s.take_outgoing())["a"]
+    s.fire_and_forget(["a"])
+    s.release_keys(C, ["a"])
+    assert s.tasks["a"].who_wants == {FIRE_AND_FORGET}
+    s.task_finished(wa, "a", 8, "int", None, 0, 0)
+    assert "a" not in s.tasks
+
+
+def test_worker_death_reruns_its_tasks_elsewhere():
+    s = make()
+    s.update_graph(C, [record("a")])
+    wa = computes(s.take_outgoing())["a"]
+    s.task_started(wa, "a")
+    s.remove_worker(wa)
+    out = s.take_outgoing()
+    other = "w2" if wa == "w1" else "w1"
+    assert computes(out) == {"a": other}
+    assert s.tasks["a"].suspicious == 1
+
+
+def test_task_that_kills_three_workers_fails_with_killed_worker():
+    s = make(workers=("w1",))
+    s.update_graph(C, [record("a")])
+    for i in range(ALLOWED_FAILURES):
+        worker = f"w{i + 1}"
+        assert computes(s.take_outgoing()) == {"a": worker}
+        s.task_started(worker, "a")
+        s.remove_worker(worker)
+        s.add_worker(f"w{i + 2}", 1)
+    out = s.take_outgoing()
+    erred = sent(out, C, "task-erred")
+    assert len(erred) == 1 and isinstance(erred[0][2], KilledWorker)
+    assert "'a'" in str(erred[0][2])
+
+
+def test_lost_data_is_recomputed_for_waiting_dependents():
+    s = make()
+    s.update_graph(C, [record("a")])
+    wa = computes(s.take_outgoing())["a"]
+    s.task_finished(wa, "a", 8, "int", None, 0, 0)
+    s.take_outgoing()
+    s.remove_worker(wa)
+    out = s.take_outgoing()
+    assert "a" in computes(out)
+
+
+def test_scattered_data_on_dead_worker_is_lost():
+    s = make()
+    s.update_data(C, "w1", {"x": (8, "int")})
+    s.update_graph(C, [record("b", deps=["x"])])
+    s.take_outgoing()
+    s.remove_worker("w1")
+    out = s.take_outgoing()
+    assert ("task-lost", "x") in out[C]
+    erred = sent(out, C, "task-erred")
+    assert erred and isinstance(erred[0][2], LostDependency)
+
+
+def test_no_worker_then_worker_arrives():
+    s = SchedulerState()
+    s.update_graph(C, [record("a")])
+    assert s.tasks["a"].state == "no-worker"
+    s.add_worker("w1", 1)
+    assert computes(s.take_outgoing()) == {"a": "w1"}
+
+
+def test_restrictions_and_allow_other_workers():
+    s = make()
+    s.update_graph(C, [record("a", options={"workers": ["w2"]})])
+    assert computes(s.take_outgoing()) == {"a": "w2"}
+    s.update_graph(C, [record("b", options={"workers": ["nope"]})])
+    assert s.tasks["b"].state == "no-worker"
+    s.update_graph(C, [record("c", options={"workers": ["nope"], "allow_other_workers": True})])
+    assert "c" in computes(s.take_outgoing())
+
+
+def test_cancel_cancels_dependents_for_every_client():
+    s = make()
+    s.update_graph(C, [record("a"), record("b", deps=["a"])])
+    s.update_graph("client-b", [record("a")])
+    wa = computes(s.take_outgoing())["a"]
+    s.cancel(["a"])
+    out = s.take_outgoing()
+    assert {m[1] for m in sent(out, C, "task-cancelled")} == {"a", "b"}
+    assert ("task-cancelled", "a") in out["client-b"]
+    assert ("free", ["a"]) in out[wa]
+    assert not s.tasks
+
+
+def test_equal_keys_run_once_and_late_client_learns_result():
+    s = make()
+    s.update_graph(C, [record("a")])
+    wa = computes(s.take_outgoing())["a"]
+    s.task_finished(wa, "a", 8, "int", b"v", 0, 0)
+    s.take_outgoing()
+    s.update_graph("client-b", [record("a")])
+    out = s.take_outgoing()
+    assert not computes(out)
+    assert sent(out, "client-b", "task-finished")[0][5] == b"v"
+
+
+def test_client_disconnect_releases_its_keys():
+    s = make()
+    s.update_graph(C, [record("a")])
+    wa = computes(s.take_outgoing())["a"]
+    s.task_finished(wa, "a", 8, "int", None, 0, 0)
+    s.remove_client(C)
+    assert "a" not in s.tasks

@@ -1,0 +1,107 @@
+"""The worker's state machine and data store, driven directly: no sockets, no threads."""
+import numpy as np
+
+from jupyter_futures.worker.state import SMALL_RESULT, WorkerState
+from jupyter_futures.worker.store import DataStore, parse_memory
+
+ME = "tcp://me:1"
+PEER = "tcp://peer:1"
+
+
+def make(limit=0):
+    return WorkerState(ME, DataStore(limit))
+
+
+def kinds(instructions):
+    return [i[0] for i in instructions]
+
+
+def test_task_without_inputs_is_ready_at_once():
+    w = make()
+    out = w.compute("a", "tok", b"f", b"args", {}, (0, 1), None)
+    assert kinds(out) == ["execute"]
+    assert out[0][1].key == "a"
+
+
+def test_missing_inputs_are_fetched_in_one_request_per_peer():
+    w = make()
+    out = w.compute("c", "tok", b"f", b"args", {"a": [PEER], "b": [PEER]}, (0, 1), None)
+    assert out == [("fetch", PEER, ["a", "b"])]
+    out = w.fetched(PEER, ["a", "b"], {"a": (1, 8), "b": (2, 8)})
+    assert kinds(out) == ["execute"]
+    assert w.data["a"] == 1 and w.data["b"] == 2
+
+
+def test_inputs_present_locally_are_not_fetched():
+    w = make()
+    w.data.put("a", 5, 8)
+    assert kinds(w.compute("c", "tok", b"f", b"a", {"a": [ME]}, (0, 1), None)) == ["execute"]
+
+
+def test_fetch_tries_next_holder_then_reports_missing():
+    w = make()
+    w.compute("c", "tok", b"f", b"a", {"a": [PEER, "tcp://other:1"]}, (0, 1), None)
+    out = w.fetch_failed(PEER, ["a"])
+    assert out == [("fetch", "tcp://other:1", ["a"])]
+    out = w.fetched("tcp://other:1", ["a"], {})
+    assert out == [("send", ("missing-data", "c", "a", ["tcp://other:1"]))]
+    assert "c" not in w.tasks
+
+
+def test_finished_message_carries_small_results_only():
+    w = make()
+    task = w.compute("a", "tok", b"f", b"args", {}, (0, 1), None)[0][1]
+    w.started(task)
+    out = w.done(task, True, 3, "SER", 28, 0.0, 1.0)
+    assert out == [("send", ("finished", "a", 28, "int", "SER", 0.0, 1.0))]
+    task = w.compute("b", "tok", b"f", b"args", {}, (0, 2), None)[0][1]
+    out = w.done(task, True, b"x", "SER", SMALL_RESULT + 1, 0.0, 1.0)
+    assert out[0][1][4] is None
+    assert w.data["b"] == b"x"
+
+
+def test_error_is_reported_and_nothing_stored():
+    w = make()
+    task = w.compute("a", "tok", b"f", b"args", {}, (0, 1), None)[0][1]
+    out = w.done(task, False, ("EXC", ["tb"]), None, 0, 0.0, 1.0)
+    assert out == [("send", ("erred", "a", "EXC", ["tb"], 0.0, 1.0))]
+    assert "a" not in w.data
+
+
+def test_free_of_executing_task_drops_its_result():
+    w = make()
+    task = w.compute("a", "tok", b"f", b"args", {}, (0, 1), None)[0][1]
+    w.started(task)
+    w.free(["a"])
+    assert w.done(task, True, 1, "SER", 8, 0, 1) == []
+    assert "a" not in w.data
+
+
+def test_copied_inputs_are_dropped_once_unused():
+    w = make()
+    w.compute("c", "tok", b"f", b"a", {"a": [PEER]}, (0, 1), None)
+    task = w.fetched(PEER, ["a"], {"a": (1, 8)})[0][1]
+    assert "a" in w.data
+    w.done(task, True, 2, "SER", 8, 0, 1)
+    assert "a" not in w.data and w.data["c"] == 2
+
+
+def test_store_spills_to_disk_past_target_and_reads_back(tmp_path):
+    store = DataStore(memory_limit=10_000, spill_dir=str(tmp_path))
+    arrays = {f"k{i}": np.full(500, i, dtype="float64") for i in range(4)}  # 4 KB each
+    for k, a in arrays.items():
+        store.put(k, a, a.nbytes)
+    assert store.spilled, "past 60% of the limit, old values go to disk"
+    assert store.fast_bytes <= store.target
+    for k, a in arrays.items():
+        assert np.array_equal(store[k], a)
+    store.pop("k0")
+    assert "k0" not in store
+    store.close()
+
+
+def test_parse_memory():
+    assert parse_memory("4GB") == 4 * 10**9
+    assert parse_memory("512MiB") == 512 * 2**20
+    assert parse_memory(1000) == 1000
+    assert parse_memory("0") == 0
