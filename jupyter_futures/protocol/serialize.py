@@ -23,7 +23,7 @@ class Serialized:
 
     def __init__(self, header: bytes, buffers: list | tuple = ()):
         self.header = header
-        self.buffers = list(buffers)
+        self.buffers = list(buffers) if buffers else ()  # the shared empty tuple: no list per small object
 
     @property
     def nbytes(self) -> int:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import sys
 from collections import defaultdict
 from typing import Any, Iterable
 
@@ -29,6 +30,17 @@ TARGET_BUFFER_SECONDS = 0.01  # how much queued work to keep on each worker per 
 MAX_EXTRA_TASKS = 1000
 
 
+EMPTY: frozenset = frozenset()
+
+
+def _added(s: set, item) -> set:
+    """``s`` with ``item`` added (a new set when ``s`` is the shared EMPTY)."""
+    if s is EMPTY:
+        return {item}
+    s.add(item)
+    return s
+
+
 class TaskState:
     """What the scheduler knows of one key."""
 
@@ -42,15 +54,16 @@ class TaskState:
     def __init__(self, key: str, func_token: str | None, func: Any, args: Any, priority: tuple):
         self.key = key
         self.state = "released"
-        self.prefix = key.rsplit("-", 1)[0] if "-" in key else key
+        self.prefix = sys.intern(key.rsplit("-", 1)[0] if "-" in key else key)
         self.func_token = func_token
         self.func = func
         self.args = args
         self.dependencies: list[TaskState] = []
-        self.dependents: set[TaskState] = set()
-        self.waiting_on: set[TaskState] = set()
-        self.waiters: set[TaskState] = set()
-        self.who_has: set[WorkerState] = set()
+        # Empty sets are the shared EMPTY: a pending task then costs ~1 KB less.
+        self.dependents: set[TaskState] = EMPTY
+        self.waiting_on: set[TaskState] = EMPTY
+        self.waiters: set[TaskState] = EMPTY
+        self.who_has: set[WorkerState] = EMPTY
         self.processing_on: WorkerState | None = None
         self.nbytes = 0
         self.type_name = ""
@@ -62,7 +75,7 @@ class TaskState:
         self.workers: frozenset | None = None
         self.loose = False
         self.resources: dict | None = None
-        self.who_wants: set = set()
+        self.who_wants: set = EMPTY
         self.suspicious = 0
         self.running = False
         self.options: dict | None = None
@@ -150,7 +163,7 @@ class SchedulerState:
 
     def _want(self, client: str, ts: TaskState) -> None:
         if client not in ts.who_wants:
-            ts.who_wants.add(client)
+            ts.who_wants = _added(ts.who_wants, client)
             self.clients.setdefault(client, set()).add(ts)
 
     # -- graph --------------------------------------------------------------
@@ -187,7 +200,7 @@ class SchedulerState:
                     missing = dep_key
                     break
                 ts.dependencies.append(dep)
-                dep.dependents.add(ts)
+                dep.dependents = _added(dep.dependents, ts)
             if missing is not None:
                 self._err(ts, LostDependency(f"task {key!r} depends on {missing!r}, which the cluster no "
                                              f"longer has: keep a reference to that future until it is used"), None)
@@ -205,14 +218,14 @@ class SchedulerState:
 
     def _enter_waiting(self, ts: TaskState) -> None:
         ts.state = "waiting"
-        ts.waiting_on = set()
+        ts.waiting_on = EMPTY
         for dep in ts.dependencies:
             if dep.state == "erred":
                 self._err(ts, dep.exception, dep.traceback)
                 return
-            dep.waiters.add(ts)
+            dep.waiters = _added(dep.waiters, ts)
             if dep.state != "memory":
-                ts.waiting_on.add(dep)
+                ts.waiting_on = _added(ts.waiting_on, dep)
                 if dep.state in ("released", "lost"):
                     self._recompute(dep)
         if not ts.waiting_on:
@@ -379,13 +392,14 @@ class SchedulerState:
         if ts not in ws.has_what:
             ws.has_what.add(ts)
             ws.nbytes += nbytes
-        ts.who_has.add(ws)
+        ts.who_has = _added(ts.who_has, ws)
         self._tell_wanters(ts, self._finished_msg(ts))
         for dep in ts.dependencies:
             self._drop_waiter(dep, ts)
         for dependent in ts.waiters:
             if dependent.state == "waiting":
-                dependent.waiting_on.discard(ts)
+                if dependent.waiting_on:
+                    dependent.waiting_on.discard(ts)
                 if not dependent.waiting_on:
                     self._schedule(dependent)
         self._maybe_forget(ts)
@@ -471,7 +485,8 @@ class SchedulerState:
         ws.has_what.clear()
 
     def _drop_replica(self, ts: TaskState, ws: WorkerState) -> None:
-        ts.who_has.discard(ws)
+        if ts.who_has:
+            ts.who_has.discard(ws)
         ws.has_what.discard(ts)
         ws.nbytes -= ts.nbytes
         if ts.who_has or ts.state != "memory":
@@ -481,7 +496,7 @@ class SchedulerState:
         elif ts.who_wants or ts.waiters:
             for dependent in ts.waiters:
                 if dependent.state == "waiting":
-                    dependent.waiting_on.add(ts)
+                    dependent.waiting_on = _added(dependent.waiting_on, ts)
             self._enter_waiting(ts)
         else:
             self._forget(ts)
@@ -504,7 +519,8 @@ class SchedulerState:
             ts = self.tasks.get(key)
             if ts is None:
                 continue
-            ts.who_wants.discard(client)
+            if ts.who_wants:
+                ts.who_wants.discard(client)
             if held is not None:
                 held.discard(ts)
             self._maybe_forget(ts)
@@ -514,17 +530,18 @@ class SchedulerState:
         for key in keys:
             ts = self.tasks.get(key)
             if ts is not None and ts.state not in ("memory", "erred", "forgotten"):
-                ts.who_wants.add(FIRE_AND_FORGET)
+                ts.who_wants = _added(ts.who_wants, FIRE_AND_FORGET)
 
     def _drop_waiter(self, dep: TaskState, waiter: TaskState) -> None:
-        dep.waiters.discard(waiter)
+        if dep.waiters:
+            dep.waiters.discard(waiter)
         if not dep.waiters:
             self._maybe_forget(dep)
 
     def _maybe_forget(self, ts: TaskState) -> None:
         if ts.who_wants:
             if ts.who_wants == {FIRE_AND_FORGET} and ts.state in ("memory", "erred"):
-                ts.who_wants.clear()
+                ts.who_wants = EMPTY
             else:
                 return
         if ts.waiters:
@@ -543,14 +560,15 @@ class SchedulerState:
             ws.has_what.discard(ts)
             ws.nbytes -= ts.nbytes
             self.outgoing[ws.address].append(("free", [ts.key]))
-        ts.who_has = set()
+        ts.who_has = EMPTY
         ts.queued = False
         ts.state = "forgotten"
         ts.small = None
         ts.func = ts.args = None
         self.tasks.pop(ts.key, None)
         for dep in ts.dependencies:
-            dep.dependents.discard(ts)
+            if dep.dependents:
+                dep.dependents.discard(ts)
             self._drop_waiter(dep, ts)
         for dependent in ts.dependents:
             if dependent.state == "waiting" and ts in dependent.waiting_on:
@@ -569,8 +587,8 @@ class SchedulerState:
                 if client != FIRE_AND_FORGET:
                     self.outgoing[client].append(("task-cancelled", ts.key))
                     self.clients.get(client, set()).discard(ts)
-            ts.who_wants.clear()
-            ts.waiters.clear()
+            ts.who_wants = EMPTY
+            ts.waiters = EMPTY
             cancelled.append(ts.key)
             self._forget(ts)
         return cancelled
@@ -591,11 +609,12 @@ class SchedulerState:
             if ts not in ws.has_what:
                 ws.has_what.add(ts)
                 ws.nbytes += nbytes
-            ts.who_has.add(ws)
+            ts.who_has = _added(ts.who_has, ws)
             self._want(client, ts)
             for dependent in ts.waiters:
                 if dependent.state == "waiting":
-                    dependent.waiting_on.discard(ts)
+                    if dependent.waiting_on:
+                        dependent.waiting_on.discard(ts)
                     if not dependent.waiting_on:
                         self._schedule(dependent)
 
