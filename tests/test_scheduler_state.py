@@ -230,3 +230,37 @@ def test_client_disconnect_releases_its_keys():
     s.task_finished(wa, "a", 8, "int", None, 0, 0)
     s.remove_client(C)
     assert "a" not in s.tasks
+
+
+def test_idle_worker_steals_tasks_not_started_from_a_busy_one():
+    s = make()
+    s.update_graph(C, [record("long")])
+    busy = computes(s.take_outgoing())["long"]
+    idle = "w2" if busy == "w1" else "w1"
+    s.task_started(busy, "long")
+    s.workers[idle].avg_duration = s.workers[busy].avg_duration = 1e-4  # fast tasks: deep worker buffers
+    s.update_graph(C, [record(f"short{i}") for i in range(20)])
+    assigned = computes(s.take_outgoing())
+    on_busy = [k for k, w in assigned.items() if w == busy]
+    assert on_busy, "some short tasks were buffered behind the long one"
+    for key in [k for k, w in assigned.items() if w == idle]:  # the idle worker finishes its share
+        s.task_finished(idle, key, 8, "int", None, 0, 1e-4)
+    steal = [m for m in s.take_outgoing()[busy] if m[0] == "steal"]
+    assert steal and set(steal[0][1]) <= set(on_busy)
+    s.steal_response(busy, [(k, True) for k in steal[0][1]])
+    moved = computes(s.take_outgoing())
+    assert set(moved) == set(steal[0][1]) and set(moved.values()) == {idle}
+    assert all(s.tasks[k].processing_on.address == idle for k in moved)
+
+
+def test_refused_steal_leaves_task_where_it_runs():
+    s = make()
+    s.update_graph(C, [record("a"), record("b")])
+    s.take_outgoing()
+    ts = s.tasks["a"]
+    victim = ts.processing_on
+    thief = next(w for w in s.workers.values() if w is not victim)
+    ts.stealing = thief
+    thief.stealing_in = 1
+    s.steal_response(victim.address, [("a", False)])
+    assert ts.processing_on is victim and ts.stealing is None and thief.stealing_in == 0

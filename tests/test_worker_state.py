@@ -51,7 +51,9 @@ def test_fetch_tries_next_holder_then_reports_missing():
 def test_finished_message_carries_small_results_only():
     w = make()
     task = w.compute("a", "tok", b"f", b"args", {}, (0, 1), None)[0][1]
-    w.started(task)
+    assert w.claim(task)
+    assert w.started(task) == [("send", ("started", "a"))]
+    assert w.started(task) == []  # reported once
     out = w.done(task, True, 3, "SER", 28, 0.0, 1.0)
     assert out == [("send", ("finished", "a", 28, "int", "SER", 0.0, 1.0))]
     task = w.compute("b", "tok", b"f", b"args", {}, (0, 2), None)[0][1]
@@ -71,7 +73,7 @@ def test_error_is_reported_and_nothing_stored():
 def test_free_of_executing_task_drops_its_result():
     w = make()
     task = w.compute("a", "tok", b"f", b"args", {}, (0, 1), None)[0][1]
-    w.started(task)
+    assert w.claim(task)
     w.free(["a"])
     assert w.done(task, True, 1, "SER", 8, 0, 1) == []
     assert "a" not in w.data
@@ -105,3 +107,22 @@ def test_parse_memory():
     assert parse_memory("512MiB") == 512 * 2**20
     assert parse_memory(1000) == 1000
     assert parse_memory("0") == 0
+
+
+def test_steal_gives_up_only_tasks_not_started():
+    w = make()
+    first = w.compute("a", "tok", b"f", b"args", {}, (0, 1), None)[0][1]
+    w.compute("b", "tok", b"f", b"args", {}, (0, 2), None)
+    w.compute("c", "tok", b"f", b"a", {"x": [PEER]}, (0, 3), None)
+    assert w.claim(first)
+    out = w.steal(["a", "b", "c", "gone"])
+    assert out == [("send", ("steal-response", [("a", False), ("b", True), ("c", True), ("gone", False)]))]
+    assert set(w.tasks) == {"a"}
+    assert not w.waiting_for.get("x")
+
+
+def test_cancelled_ready_task_is_not_claimed():
+    w = make()
+    task = w.compute("a", "tok", b"f", b"args", {}, (0, 1), None)[0][1]
+    w.free(["a"])
+    assert not w.claim(task)

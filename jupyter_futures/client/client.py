@@ -13,10 +13,10 @@ from collections import defaultdict
 from typing import Any, Callable, Iterable
 
 from ..protocol import auth, serialize
-from ..protocol.comm import Comm, CommClosedError, connect
+from ..protocol.comm import Comm, CommClosedError, connect, probe
 from ..protocol.eventloop import background_loop, sync
 from .future import Future, FutureState
-from .keys import data_key, funcname, key_for, serialize_function
+from .keys import canonical_form, data_key, funcname, key_for, serialize_function
 from .structure import map_structure, find_futures
 
 logger = logging.getLogger("jupyter_futures.client")
@@ -108,7 +108,11 @@ class Client:
                 if self._cluster_kwargs:
                     raise TypeError(f"Client({address!r}) connects to an existing scheduler; cluster options "
                                     f"{sorted(self._cluster_kwargs)} only apply when starting one (Client())")
-                token = auth.find_token(self._token, address)
+                try:
+                    token = auth.find_token(self._token, address)
+                except auth.AuthenticationError as exc:
+                    await probe(address, self.timeout)  # "nothing listens" is the more useful error
+                    raise auth.AuthenticationError(f"cannot connect to {address}: {exc}") from None
             else:
                 self.cluster = address
                 address, token = address.scheduler_address, address.token
@@ -195,6 +199,7 @@ class Client:
 
     def sync(self, func: Callable, *args: Any, **kwargs: Any) -> Any:
         """Run coroutine function ``func`` on the client's loop: a coroutine when asynchronous, else its result."""
+        self._check_open()
         if self.asynchronous:
             return func(*args, **kwargs)
         return sync(self.loop, func, *args, **kwargs)
@@ -299,9 +304,11 @@ class Client:
     def _task_record(self, func: Callable, func_token: str, func_ser, name: str, args: tuple, kwargs: dict,
                      key: str | None, pure: bool, options: dict | None) -> tuple:
         deps: list[str] = []
+        if len(kwargs) > 1:
+            kwargs = dict(sorted(kwargs.items()))  # equal calls, equal keys, whatever the keyword order
         ser = _serialize_args(func, args, kwargs, deps)
         if key is None:
-            key = key_for(name, func_token, ser, pure)
+            key = key_for(name, func_token, canonical_form(args, kwargs, ser), pure)
         return (key, func_token, func_ser, ser, tuple(dict.fromkeys(deps)), options)
 
     def submit(self, func: Callable, *args: Any, key: str | None = None, workers: Any = None,
@@ -558,52 +565,59 @@ class Client:
         """Send data to workers; returns futures in the same shape (one object, a list or a dict)."""
         self._check_open()
         if isinstance(data, dict):
-            items = list(data.items())
-            keys = [str(k) for k, _ in items]
-            values = [v for _, v in items]
-        elif isinstance(data, (list, tuple, set, frozenset)):
-            values = list(data)
-            keys = [data_key(v, hash) for v in values]
+            names = [str(k) for k in data]
+            values = list(data.values())
         else:
-            values = [data]
-            keys = [data_key(data, hash)]
+            names = None
+            values = list(data) if isinstance(data, (list, tuple, set, frozenset)) else [data]
         if isinstance(workers, str):
             workers = [workers]
-
-        async def _scatter():
-            info = await self.scheduler_comm.request("identity")
-            self._scheduler_info = info
-            targets = list(info["workers"])
-            if workers:
-                wanted = set(workers)
-                targets = [a for a, w in info["workers"].items() if a in wanted or w["name"] in wanted]
-                if not targets:
-                    raise ValueError(f"scatter(workers={workers!r}): no such workers; have {list(info['workers'])}")
-            if not targets:
-                raise RuntimeError("scatter(): the cluster has no workers; wait for workers or scale the cluster up")
-            placement: dict[str, dict] = defaultdict(dict)
-            order = sorted(targets, key=lambda a: info["workers"][a]["nbytes"])
-            for i, (k, v) in enumerate(zip(keys, values)):
-                ser = _serialize_value(v)
-                for w in (targets if broadcast else [order[i % len(order)]]):
-                    placement[w][k] = ser
-            for w, items in placement.items():
-                comm = await self._worker(w)
-                sizes = await comm.request("put_data", items)
-                await self.scheduler_comm.request("update_data", w, sizes)
-
-        futures = [Future(k, self) for k in keys]
+        sers = [_serialize_value(v) for v in values]
 
         async def _run():
-            await _scatter()
+            targets = await self._scatter_targets(workers)
+            keys = names or [data_key(v, False) for v in values]
+            hashing = None
+            if names is None and hash:
+                # Hash on other threads while the data is already on its way under provisional keys.
+                hashing = asyncio.get_running_loop().run_in_executor(
+                    None, lambda: [data_key(v, True, ser) for v, ser in zip(values, sers)])
+            placement: dict[str, dict] = defaultdict(dict)
+            for i, (k, ser) in enumerate(zip(keys, sers)):
+                for w in (targets if broadcast else [targets[i % len(targets)]]):
+                    placement[w][k] = ser
+            comms = {w: await self._worker(w) for w in placement}
+            sent = await asyncio.gather(*(comms[w].request("put_data", items) for w, items in placement.items()))
+            if hashing is not None:
+                final = await hashing
+                renames = dict(zip(keys, final))
+                await asyncio.gather(*(comms[w].request("rename_data", renames) for w in placement))
+                sent = [{renames[k]: v for k, v in sizes.items()} for sizes in sent]
+                keys = final
+            for w, sizes in zip(placement, sent):
+                await self.scheduler_comm.request("update_data", w, sizes)
+            futures = [Future(k, self) for k in keys]
             for f in futures:
-                f._state.who_has = []
                 f._state.set_status("finished")
             return _shape(data, futures)
 
         if self.asynchronous:
             return _run()
         return sync(self.loop, _run, timeout=timeout)
+
+    async def _scatter_targets(self, workers: list | None) -> list[str]:
+        """Workers to scatter to, least loaded first."""
+        info = await self.scheduler_comm.request("identity")
+        self._scheduler_info = info
+        targets = list(info["workers"])
+        if workers:
+            wanted = set(workers)
+            targets = [a for a, w in info["workers"].items() if a in wanted or w["name"] in wanted]
+            if not targets:
+                raise ValueError(f"scatter(workers={workers!r}): no such workers; have {list(info['workers'])}")
+        if not targets:
+            raise RuntimeError("scatter(): the cluster has no workers; wait for workers or scale the cluster up")
+        return sorted(targets, key=lambda a: info["workers"][a]["nbytes"])
 
     # -- control ----------------------------------------------------------------
     def cancel(self, futures: Any, asynchronous: bool | None = None, force: bool = False) -> Any:
@@ -616,7 +630,9 @@ class Client:
                 return
             await self.scheduler_comm.request("cancel", keys)
             for f in found:
-                if not f._state.done() or f._state.status == "finished":
+                # Old futures keep their (cancelled) state; a new submit of the key starts afresh.
+                self._states.pop(f.key, None)
+                if f._state.status != "cancelled":
                     f._state.set_status("cancelled")
             with self._cond:
                 self._cond.notify_all()
@@ -741,6 +757,8 @@ def _serialize_args(func: Callable, args: tuple, kwargs: dict, deps: list[str]) 
     """Pickle (args, kwargs); futures anywhere inside become references the worker resolves."""
     if not kwargs and all(type(a) in _PLAIN for a in args):
         return serialize.dumps((args, {}))
+    if all(type(a) in _PLAIN or type(a) is Future for a in itertools.chain(args, kwargs.values())):
+        return serialize.dumps_with_refs((args, kwargs), Future, deps)
 
     def persistent_id(obj: Any):
         if isinstance(obj, Future):

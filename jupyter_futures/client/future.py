@@ -103,10 +103,11 @@ class Future:
         client._inc_ref(key)
 
     def __del__(self) -> None:
-        try:
-            self.client._dec_ref(self.key)
-        except Exception:
-            pass
+        if not isinstance(self.client, _Released):
+            try:
+                self.client._dec_ref(self.key)
+            except Exception:
+                pass
 
     @property
     def status(self) -> str:
@@ -143,9 +144,10 @@ class Future:
 
     def release(self) -> None:
         """Drop this handle now rather than at garbage collection."""
-        if self.client is not None:
-            self.client._dec_ref(self.key)
-            self.client = _Released()
+        if isinstance(self.client, _Released):
+            return
+        self.client._dec_ref(self.key)
+        self.client = _Released()
 
     def __await__(self):
         return self.client._await_result(self).__await__()

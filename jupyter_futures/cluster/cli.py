@@ -41,8 +41,10 @@ def run_worker_with_nanny(argv: list[str]) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, lambda: loop.create_task(nanny.close()))
         await nanny.stopped.wait()
+        return nanny.failed
 
-    asyncio.run(run())
+    if asyncio.run(run()):
+        sys.exit(1)
 
 
 def main(argv: list[str] | None = None) -> None:

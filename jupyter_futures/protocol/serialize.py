@@ -64,6 +64,30 @@ def dumps(obj: Any, persistent_id: Callable[[Any], Any] | None = None) -> Serial
     return Serialized(header, [b.raw() for b in buffers])
 
 
+class _RefPickler(pickle.Pickler):
+    """Plain pickler that writes instances of ``ref_type`` as persistent ids (their ``key``)."""
+
+    ref_type: type = type(None)
+    refs: list
+
+    def persistent_id(self, obj: Any):
+        if type(obj) is self.ref_type:
+            self.refs.append(obj.key)
+            return obj.key
+        return None
+
+
+def dumps_with_refs(obj: Any, ref_type: type, refs: list) -> Serialized:
+    """Fast path of ``dumps`` for builtins-only data holding references: no cloudpickle needed."""
+    import io
+
+    stream = io.BytesIO()
+    pickler = _RefPickler(stream, protocol=PROTOCOL)
+    pickler.ref_type, pickler.refs = ref_type, refs
+    pickler.dump(obj)
+    return Serialized(stream.getvalue())
+
+
 def loads(ser: Serialized, persistent_load: Callable[[Any], Any] | None = None) -> Any:
     """Turn a ``Serialized`` back into the object it was made from."""
     if persistent_load is None:

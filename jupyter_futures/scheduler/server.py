@@ -156,6 +156,8 @@ class Scheduler:
                 state.task_erred(address, *msg[1:])
             elif op == "missing-data":
                 state.missing_data(address, *msg[1:])
+            elif op == "steal-response":
+                state.steal_response(address, msg[1])
             elif op == "metrics":
                 ws = state.workers.get(address)
                 if ws is not None:

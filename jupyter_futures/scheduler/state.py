@@ -48,7 +48,7 @@ class TaskState:
         "key", "state", "prefix", "func_token", "func", "args", "dependencies", "dependents", "waiting_on",
         "waiters", "who_has", "processing_on", "nbytes", "type_name", "small", "exception", "traceback",
         "priority", "retries", "workers", "loose", "resources", "who_wants", "suspicious", "running",
-        "options", "queued", "actor",
+        "options", "queued", "actor", "stealing",
     )
 
     def __init__(self, key: str, func_token: str | None, func: Any, args: Any, priority: tuple):
@@ -81,6 +81,7 @@ class TaskState:
         self.options: dict | None = None
         self.queued = False
         self.actor = False
+        self.stealing: WorkerState | None = None
 
     def __repr__(self) -> str:
         return f"<TaskState {self.key!r} {self.state}>"
@@ -93,7 +94,7 @@ class WorkerState:
     """What the scheduler knows of one worker."""
 
     __slots__ = ("address", "name", "nthreads", "memory_limit", "pid", "processing", "has_what", "nbytes",
-                 "avg_duration", "resources", "used_resources", "metrics", "alive")
+                 "avg_duration", "resources", "used_resources", "metrics", "alive", "stealing_in")
 
     def __init__(self, address: str, nthreads: int, memory_limit: int = 0, name: str | None = None,
                  pid: int = 0, resources: dict | None = None):
@@ -110,6 +111,7 @@ class WorkerState:
         self.used_resources: dict = defaultdict(float)
         self.metrics: dict = {}
         self.alive = True
+        self.stealing_in = 0
 
     def __repr__(self) -> str:
         return f"<WorkerState {self.address} processing={len(self.processing)}>"
@@ -322,7 +324,7 @@ class SchedulerState:
             ("compute", ts.key, ts.func_token, ts.func, ts.args, deps, ts.priority, ts.options))
 
     def _fill(self, ws: WorkerState) -> None:
-        """Hand queued root tasks to ``ws`` while it has room."""
+        """Hand queued root tasks to ``ws`` while it has room; with none queued, steal for it."""
         queue = self.queue
         cap = ws.capacity
         while queue and len(ws.processing) < cap:
@@ -331,11 +333,57 @@ class SchedulerState:
                 continue
             ts.queued = False
             self._assign(ts, ws)
+        if not queue and ws.alive and len(ws.processing) + ws.stealing_in < ws.nthreads:
+            self._steal_for(ws)
+
+    # -- work stealing ------------------------------------------------------
+    def _steal_for(self, thief: WorkerState) -> None:
+        """``thief`` has idle threads: ask the busiest worker for half of the tasks it has not started."""
+        want = thief.capacity - len(thief.processing) - thief.stealing_in
+        best, best_candidates = None, []
+        for victim in self.workers.values():
+            if victim is thief or len(victim.processing) <= victim.nthreads:
+                continue
+            waiting = [ts for ts in victim.processing if not ts.running and ts.stealing is None
+                       and self._allowed(ts, thief)]
+            running = len(victim.processing) - len(waiting)
+            # The victim's free threads have probably begun its first waiting tasks already.
+            candidates = sorted(waiting)[max(victim.nthreads - running, 0):]
+            if len(candidates) > len(best_candidates):
+                best, best_candidates = victim, candidates
+        if best is None or not best_candidates or want <= 0:
+            return
+        take = best_candidates[-min(want, max(1, len(best_candidates) // 2)):]
+        for ts in take:
+            ts.stealing = thief
+        thief.stealing_in += len(take)
+        self.outgoing[best.address].append(("steal", [ts.key for ts in take]))
+
+    def steal_response(self, address: str, results: list[tuple[str, bool]]) -> None:
+        """The victim gave up (True) or had already started (False) each task asked for."""
+        victim = self.workers.get(address)
+        for key, ok in results:
+            ts = self.tasks.get(key)
+            if ts is None or ts.stealing is None:
+                continue
+            thief = ts.stealing
+            ts.stealing = None
+            thief.stealing_in -= 1
+            if not ok or ts.state != "processing" or ts.processing_on is not victim:
+                continue
+            self._unassign(ts)
+            if thief.alive:
+                self._assign(ts, thief)
+            else:
+                self._schedule(ts)
 
     def _unassign(self, ts: TaskState) -> WorkerState | None:
         ws = ts.processing_on
         ts.processing_on = None
         ts.running = False
+        if ts.stealing is not None:
+            ts.stealing.stealing_in -= 1
+            ts.stealing = None
         if ws is not None:
             ws.processing.discard(ts)
             if ts.resources:
@@ -576,22 +624,26 @@ class SchedulerState:
 
     def cancel(self, keys: Iterable[str]) -> list[str]:
         """Cancel these tasks and everything that depends on them, for every client."""
-        cancelled = []
+        order: list[TaskState] = []
+        seen: set[str] = set()
         stack = [self.tasks[k] for k in keys if k in self.tasks]
         while stack:
             ts = stack.pop()
-            if ts.state == "forgotten":
+            if ts.key in seen or ts.state == "forgotten":
                 continue
+            seen.add(ts.key)
+            order.append(ts)
             stack.extend(ts.dependents)
+        for ts in order:
             for client in ts.who_wants:
                 if client != FIRE_AND_FORGET:
                     self.outgoing[client].append(("task-cancelled", ts.key))
                     self.clients.get(client, set()).discard(ts)
             ts.who_wants = EMPTY
             ts.waiters = EMPTY
-            cancelled.append(ts.key)
+        for ts in reversed(order):  # dependents first, so none is left waiting on a forgotten input
             self._forget(ts)
-        return cancelled
+        return [ts.key for ts in order]
 
     # -- data placed from outside ---------------------------------------------
     def update_data(self, client: str, address: str, entries: dict[str, tuple[int, str]]) -> None:

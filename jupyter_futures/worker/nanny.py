@@ -50,6 +50,7 @@ class Nanny:
         self.restart = restart
         self.proc: subprocess.Popen | None = None
         self.restarts = 0
+        self.exit_code: int | None = None
         self._closing = False
         self._clean_exit = False
         self._exited: asyncio.Event | None = None
@@ -110,6 +111,7 @@ class Nanny:
             proc.kill()
             code = proc.wait()
         self._lifeline.close()
+        self.exit_code = code
         self._exited.set()
         if self._closing or self._clean_exit or not self.restart:
             self.stopped.set()
@@ -137,6 +139,11 @@ class Nanny:
                            self.proc.pid, rss, int(TERMINATE_FRACTION * 100), self.memory_limit)
             self.proc.kill()
         self._loop.call_later(MEMORY_CHECK_INTERVAL, self._check_memory)
+
+    @property
+    def failed(self) -> bool:
+        """True when the worker stopped by itself with an error (e.g. it could not reach the scheduler)."""
+        return self.stopped.is_set() and not self._closing and bool(self.exit_code)
 
     async def kill(self) -> None:
         """Kill the worker process now (it is restarted, as after a crash)."""

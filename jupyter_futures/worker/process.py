@@ -35,7 +35,11 @@ async def run(args: argparse.Namespace) -> None:
     worker = Worker(args.scheduler, auth.find_token(), nthreads=args.nthreads,
                     memory_limit=parse_memory(args.memory_limit), name=args.name, host=args.host,
                     resources=json.loads(args.resources) if args.resources else None)
-    await worker.start()
+    try:
+        await worker.start()
+    except OSError:
+        say_clean_exit(lifeline)  # cannot reach the scheduler: restarting would not help
+        raise
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, lambda: loop.create_task(worker.close()))
     await worker.finished()

@@ -105,6 +105,8 @@ class Worker:
                 self._do(state.compute(*msg[1:]))
             elif op == "free":
                 self._do(state.free(msg[1]))
+            elif op == "steal":
+                self._do(state.steal(msg[1]))
             elif op == "close":
                 self.loop.create_task(self.close())
             elif op == "registered":
@@ -140,7 +142,7 @@ class Worker:
     def _run_task(self, task: WorkerTask) -> tuple:
         """Run one task in an executor thread; returns a report for the loop."""
         start = time.time()
-        if task.state == "cancelled":
+        if not self.state.claim(task):
             return ("skipped", task)
         try:
             fn = self._function(task.func_token, task.func)
@@ -210,6 +212,7 @@ class Worker:
         return {
             "get_data": self._rpc_get_data,
             "put_data": self._rpc_put_data,
+            "rename_data": self._rpc_rename_data,
             "run": self._rpc_run,
             "keys": lambda comm: self.data.keys(),
             "ping": lambda comm: "pong",
@@ -230,6 +233,13 @@ class Worker:
             self.data.put(key, value, nbytes)
             sizes[key] = (nbytes, type(value).__name__)
         return sizes
+
+    def _rpc_rename_data(self, comm: Comm, renames: dict) -> None:
+        for old, new in renames.items():
+            if old in self.data and old != new:
+                value, nbytes = self.data.get(old), self.data.sizes[old]
+                self.data.pop(old)
+                self.data.put(new, value, nbytes)
 
     async def _rpc_run(self, comm: Comm, fn_ser, args_ser, kwargs_ser) -> Any:
         fn = serialize.loads(fn_ser)

@@ -6,6 +6,7 @@ No I/O: each handler returns instructions for the server shell:
 from __future__ import annotations
 
 import logging
+import threading
 from collections import defaultdict
 from typing import Any
 
@@ -20,7 +21,7 @@ class WorkerTask:
     """One task assigned to this worker."""
 
     __slots__ = ("key", "func_token", "func", "args", "deps", "priority", "options", "state", "waiting",
-                 "holders", "start")
+                 "reported", "start")
 
     def __init__(self, key, func_token, func, args, deps, priority, options):
         self.key = key
@@ -32,6 +33,7 @@ class WorkerTask:
         self.options = options or {}
         self.state = "new"
         self.waiting: set[str] = set()
+        self.reported = False
         self.start = 0.0
 
     def __repr__(self) -> str:
@@ -48,7 +50,9 @@ class WorkerState:
         self.waiting_for: dict[str, set[str]] = defaultdict(set)  # dep key -> tasks that need it
         self.holders: dict[str, list[str]] = {}  # dep key -> holders not yet tried
         self.in_flight: dict[str, str] = {}  # dep key -> peer asked
-        self.copied: dict[str, int] = {}  # inputs copied from peers -> tasks here still using them
+        self.copied: dict[str, int] = {}
+        # Guards ready -> executing (executor threads) against ready -> stolen/cancelled (the loop).
+        self.claim_lock = threading.Lock()  # inputs copied from peers -> tasks here still using them
 
     def compute(self, key: str, func_token: str, func: Any, args: Any, deps: dict, priority: tuple,
                 options: dict | None) -> list:
@@ -88,12 +92,7 @@ class WorkerState:
         return instructions
 
     def _abandon(self, task: WorkerTask, instructions: list) -> list:
-        for dep in task.waiting:
-            waiters = self.waiting_for.get(dep)
-            if waiters is not None:
-                waiters.discard(task.key)
-        self.tasks.pop(task.key, None)
-        self._release_inputs(task)
+        self._forget_task(task)
         return instructions
 
     def fetched(self, peer: str, asked: list[str], values: dict[str, tuple[Any, int]]) -> list:
@@ -152,29 +151,54 @@ class WorkerState:
                 instructions.append(("execute", task))
         return instructions
 
+    def claim(self, task: WorkerTask) -> bool:
+        """In an executor thread: take ``task`` to run it, unless it was stolen or cancelled meanwhile."""
+        with self.claim_lock:
+            if task.state != "ready":
+                return False
+            task.state = "executing"
+            return True
+
+    def steal(self, keys: list[str]) -> list:
+        """The scheduler wants to move these tasks elsewhere: give up those not started."""
+        results = []
+        for key in keys:
+            task = self.tasks.get(key)
+            with self.claim_lock:
+                ok = task is not None and task.state in ("waiting", "ready")
+                if ok:
+                    task.state = "stolen"
+            if ok:
+                self._forget_task(task)
+            results.append((key, ok))
+        return [("send", ("steal-response", results))]
+
+    def _forget_task(self, task: WorkerTask) -> None:
+        self.tasks.pop(task.key, None)
+        for dep in task.waiting:
+            waiters = self.waiting_for.get(dep)
+            if waiters is not None:
+                waiters.discard(task.key)
+        self._release_inputs(task)
+
     def free(self, keys: list[str]) -> list:
         """The scheduler no longer needs these keys here."""
         for key in keys:
             task = self.tasks.get(key)
             if task is not None:
-                if task.state == "executing":
+                with self.claim_lock:
+                    executing = task.state == "executing"
                     task.state = "cancelled"
-                else:
-                    self.tasks.pop(key, None)
-                    task.state = "cancelled"
-                    for dep in task.waiting:
-                        waiters = self.waiting_for.get(dep)
-                        if waiters is not None:
-                            waiters.discard(key)
-                    self._release_inputs(task)
+                if not executing:
+                    self._forget_task(task)
             if key not in self.copied:
                 self.data.pop(key)
         return []
 
     def started(self, task: WorkerTask) -> list:
-        """An executor thread began ``task``."""
-        if task.state == "ready":
-            task.state = "executing"
+        """``task`` has been executing for a while: tell the scheduler, once."""
+        if task.state == "executing" and not task.reported:
+            task.reported = True
             return [("send", ("started", task.key))]
         return []
 
