@@ -57,6 +57,7 @@ def test_finished_message_carries_small_results_only():
     out = w.done(task, True, 3, "SER", 28, 0.0, 1.0)
     assert out == [("send", ("finished", "a", 28, "int", "SER", 0.0, 1.0))]
     task = w.compute("b", "tok", b"f", b"args", {}, (0, 2), None)[0][1]
+    assert w.claim(task)
     out = w.done(task, True, b"x", "SER", SMALL_RESULT + 1, 0.0, 1.0)
     assert out[0][1][4] is None
     assert w.data["b"] == b"x"
@@ -65,6 +66,7 @@ def test_finished_message_carries_small_results_only():
 def test_error_is_reported_and_nothing_stored():
     w = make()
     task = w.compute("a", "tok", b"f", b"args", {}, (0, 1), None)[0][1]
+    assert w.claim(task)
     out = w.done(task, False, ("EXC", ["tb"]), None, 0, 0.0, 1.0)
     assert out == [("send", ("erred", "a", "EXC", ["tb"], 0.0, 1.0))]
     assert "a" not in w.data
@@ -84,6 +86,7 @@ def test_copied_inputs_are_dropped_once_unused():
     w.compute("c", "tok", b"f", b"a", {"a": [PEER]}, (0, 1), None)
     task = w.fetched(PEER, ["a"], {"a": (1, 8)})[0][1]
     assert "a" in w.data
+    assert w.claim(task)
     w.done(task, True, 2, "SER", 8, 0, 1)
     assert "a" not in w.data and w.data["c"] == 2
 

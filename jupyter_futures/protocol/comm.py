@@ -16,6 +16,7 @@ import mmap
 import pickle
 import socket
 import struct
+import threading
 from collections import deque
 from typing import Any, Callable
 
@@ -102,15 +103,18 @@ class Comm:
         self._nparts = -1
         self._lengths: list[int] = []
         self._parts: list = []
+        self._inbox: list = []
         self._direct = None  # bytearray or mmap receiving one large part
         self._direct_pos = 0
         self._pending_rpc: dict[int, asyncio.Future] = {}
         self._rpc_handlers: dict[str, Callable] | None = None
         self._closed_future = loop.create_future()
+        self._send_lock = threading.Lock()
+        self._loop_thread = threading.get_ident()  # comms are made on their loop's thread
 
     # -- sending ------------------------------------------------------------
     def send(self, msg: Any) -> None:
-        """Queue one message; all queued in this loop turn go out as one frame."""
+        """Queue one message (loop thread); all queued in this loop turn go out as one frame."""
         if self.closed:
             raise CommClosedError(f"connection to {self.peer} is closed")
         self._outbox.append(msg)
@@ -127,6 +131,15 @@ class Comm:
         if self.closed or not self._outbox:
             return
         msgs, self._outbox = self._outbox, []
+        self._write_frame(msgs)
+
+    def send_now(self, msgs: list) -> None:
+        """Write ``msgs`` as one frame right away; safe from any thread (no hop to the loop)."""
+        if self.closed:
+            raise CommClosedError(f"connection to {self.peer} is closed")
+        self._write_frame(msgs)
+
+    def _write_frame(self, msgs: list) -> None:
         buffers: list = []
         try:
             main = pickle.dumps(msgs, protocol=5, buffer_callback=buffers.append)
@@ -135,13 +148,22 @@ class Comm:
             return
         raws = [b.raw() for b in buffers]
         header = struct.pack(f"!I{len(raws) + 1}Q", len(raws) + 1, len(main), *(r.nbytes for r in raws))
-        self._wqueue.append(memoryview(header))
-        self._wqueue.append(memoryview(main))
-        self._wqueue.extend(raws)
-        if not self._writing:
-            self._write_some()
+        with self._send_lock:
+            self._wqueue.append(memoryview(header))
+            self._wqueue.append(memoryview(main))
+            self._wqueue.extend(raws)
+            error = None if self._writing else self._write_locked()
+        if error is not None:
+            self._report_write_error(error)
 
-    def _write_some(self) -> None:
+    def _on_writable(self) -> None:
+        with self._send_lock:
+            error = self._write_locked()
+        if error is not None:
+            self._report_write_error(error)
+
+    def _write_locked(self) -> OSError | None:
+        """Send what the socket takes now (``_send_lock`` held); wait for writability for the rest."""
         q = self._wqueue
         try:
             while q:
@@ -160,14 +182,23 @@ class Comm:
         except (BlockingIOError, InterruptedError):
             if not self._writing:
                 self._writing = True
-                self.loop.add_writer(self._fd, self._write_some)
-            return
+                self._in_loop(self.loop.add_writer, self._fd, self._on_writable)
+            return None
         except OSError as exc:
-            self._lost(exc)
-            return
+            return exc
         if self._writing:
             self._writing = False
-            self.loop.remove_writer(self._fd)
+            self._in_loop(self.loop.remove_writer, self._fd)
+        return None
+
+    def _in_loop(self, fn: Callable, *args: Any) -> None:
+        if threading.get_ident() == self._loop_thread:
+            fn(*args)
+        else:
+            self.loop.call_soon_threadsafe(fn, *args)
+
+    def _report_write_error(self, exc: OSError) -> None:
+        self._in_loop(self._lost, exc)
 
     # -- receiving ----------------------------------------------------------
     def start(self, handler: Callable[[Comm, list], None]) -> None:
@@ -176,6 +207,8 @@ class Comm:
         self.loop.add_reader(self._fd, self._on_readable)
         if self._rend > self._rstart:
             self._parse()
+            if self._inbox:
+                self._deliver()
 
     def _on_readable(self) -> None:
         try:
@@ -189,6 +222,8 @@ class Comm:
                     self._parts.append(self._direct)
                     self._direct = None
                     self._parse()
+                    if self._inbox and not self.closed:
+                        self._deliver()
                 return
             if self._rend == len(self._rbuf):
                 self._compact()
@@ -201,6 +236,8 @@ class Comm:
             return self._lost(None)
         self._rend += n
         self._parse()
+        if self._inbox and not self.closed:
+            self._deliver()
 
     def _compact(self) -> None:
         """Move unread bytes to the front of the staging buffer (growing it if needed)."""
@@ -257,14 +294,15 @@ class Comm:
             parts, self._parts, self._nparts, self._lengths = self._parts, [], -1, []
             if self._rstart == self._rend:
                 self._rstart = self._rend = 0
-            self._deliver(parts)
+            try:
+                self._inbox.extend(pickle.loads(parts[0], buffers=parts[1:]))
+            except Exception as exc:
+                logger.warning("undecodable frame from %s, closing: %s", self.peer, exc)
+                return self._lost(exc)
 
-    def _deliver(self, parts: list) -> None:
-        try:
-            msgs = pickle.loads(parts[0], buffers=parts[1:])
-        except Exception as exc:
-            logger.warning("undecodable frame from %s, closing: %s", self.peer, exc)
-            return self._lost(exc)
+    def _deliver(self) -> None:
+        """Hand every message of the frames completed by this read to the handler, as one batch."""
+        msgs, self._inbox = self._inbox, []
         try:
             self.handler(self, msgs)
         except Exception:
@@ -333,6 +371,7 @@ class Comm:
                 self.loop.remove_writer(self._fd)
         except Exception:
             pass
+        self._writing = True  # no more writes from other threads
         try:
             self.sock.close()
         except OSError:

@@ -12,7 +12,7 @@ from typing import Any
 import psutil
 
 from ..protocol import serialize
-from ..protocol.comm import Comm, Listener, connect, format_address
+from ..protocol.comm import Comm, CommClosedError, Listener, connect, format_address
 from ..protocol.tracebacks import dump_traceback
 from .executor import Executor
 from .state import WorkerState, WorkerTask
@@ -144,12 +144,23 @@ class Worker:
         start = time.time()
         if not self.state.claim(task):
             return ("skipped", task)
+        outcome = self._execute(task, start)
+        msg = self.state.finish(task, *outcome)
+        if msg is not None:
+            try:
+                self.scheduler.send_now([msg])  # straight from this thread: no hop through the loop
+            except CommClosedError:
+                pass
+        return ("done", task)
+
+    def _execute(self, task: WorkerTask, start: float) -> tuple:
+        """(ok, value or error record, serialized value, nbytes, start, stop) of running ``task``."""
         try:
             fn = self._function(task.func_token, task.func)
             args, kwargs = serialize.loads(task.args, persistent_load=self.data.get)
             value = fn(*args, **kwargs)
         except BaseException as exc:  # noqa: BLE001 - a task's failure is reported, never fatal
-            return ("done", task, False, _error_record(exc, skip=1), None, 0, start, time.time())
+            return (False, _error_record(exc, skip=1), None, 0, start, time.time())
         stop = time.time()
         try:
             ser = serialize.dumps(value)
@@ -157,16 +168,14 @@ class Worker:
             err = TypeError(
                 f"the result of task {task.key!r} (a {type(value).__name__}) cannot be pickled to send it back: "
                 f"{exc}. Return a picklable value, e.g. convert it to plain Python or NumPy objects.")
-            return ("done", task, False, _error_record(err, skip=0), None, 0, start, stop)
-        return ("done", task, True, value, ser, ser.nbytes, start, stop)
+            return (False, _error_record(err, skip=0), None, 0, start, stop)
+        return (True, value, ser, ser.nbytes, start, stop)
 
     def _on_reports(self, reports: list) -> None:
         state = self.state
         for report in reports:
             if report[0] == "done":
-                self._do(state.done(*report[1:]))
-        if not self.scheduler.closed:
-            self.scheduler.flush()
+                state.forget_done(report[1])
 
     def _watch_running(self) -> None:
         """Report tasks that have been running for a tick; short tasks never cost a "started" message."""

@@ -204,17 +204,33 @@ class WorkerState:
 
     def done(self, task: WorkerTask, ok: bool, value: Any, ser: Any, nbytes: int, start: float,
              stop: float) -> list:
-        """An executor thread finished ``task``; ``value`` is the result or an error record."""
-        self.tasks.pop(task.key, None)
+        """``task`` finished: ``finish`` then ``forget_done``, as instructions."""
+        msg = self.finish(task, ok, value, ser, nbytes, start, stop)
+        self.forget_done(task)
+        return [("send", msg)] if msg is not None else []
+
+    def finish(self, task: WorkerTask, ok: bool, value: Any, ser: Any, nbytes: int, start: float,
+               stop: float) -> tuple | None:
+        """Thread-safe: store the result and return the message for the scheduler (None if cancelled).
+
+        Executor threads call this and send the message themselves, sparing a hop through the loop.
+        """
+        with self.claim_lock:
+            if task.state != "executing":
+                return None
+            if not ok:
+                task.state = "erred"
+                exc, tb = value
+                return ("erred", task.key, exc, tb, start, stop)
+            task.state = "memory"
+            self.data.put(task.key, value, nbytes)
+        return self.finished_message(task.key, value, start, stop, ser, nbytes)
+
+    def forget_done(self, task: WorkerTask) -> None:
+        """Loop side of a finished task: drop its record and the inputs only it needed."""
+        if self.tasks.get(task.key) is task:
+            del self.tasks[task.key]
         self._release_inputs(task)
-        if task.state == "cancelled":
-            return []
-        task.state = "memory" if ok else "erred"
-        if not ok:
-            exc, tb = value
-            return [("send", ("erred", task.key, exc, tb, start, stop))]
-        self.data.put(task.key, value, nbytes)
-        return [("send", self.finished_message(task.key, value, start, stop, ser, nbytes))]
 
     def _release_inputs(self, task: WorkerTask) -> None:
         """Drop inputs copied from peers once no task here uses them (the scheduler never lists them here)."""
