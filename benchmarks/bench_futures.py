@@ -7,7 +7,10 @@ the module that provides ``Client`` differs.  Every cluster is
 
 import importlib
 import os
+import shutil
+import sys
 import tempfile
+import threading
 import time
 
 import psutil
@@ -166,46 +169,70 @@ def wait_rss_stable(proc, limit=60.0, tolerance_mb=1.0, calm_readings=4):
     return max(peak, last)
 
 
+def measure_pending(client, blocker, n):
+    """Map ``n`` tasks that wait on ``blocker``; return the scheduler's RSS growth."""
+    warm_up(client)
+    proc = scheduler_process(client)
+    before = wait_rss_stable(proc, limit=5.0)
+    client_before = rss_mb(psutil.Process())
+    t0 = time.perf_counter()
+    futures = client.map(noop_dep, range(n), dep=blocker, pure=False)
+    warm_up(client)  # a round trip submitted after the map on the same client
+    counted = wait_until_registered(client, n)
+    submit_s = time.perf_counter() - t0
+    after = wait_rss_stable(proc)
+    assert not blocker.done(), "blocker finished early: tasks were not pending"
+    assert all(f.status == "pending" for f in futures[:: max(1, n // 100)])
+    same = proc.pid == os.getpid()
+    delta = after - before
+    return result(delta, "MB", bytes_per_task=delta * MIB / n, n=n,
+                  rss_before_mb=before, rss_after_mb=after,
+                  submit_seconds=submit_s, task_count_checked=counted,
+                  scheduler_in_client_process=same,
+                  client_rss_growth_mb=None if same
+                  else rss_mb(psutil.Process()) - client_before)
+
+
 def bench_memory(client, n):
-    """Scheduler RSS growth (MB) while ``n`` tasks wait on a blocked dependency."""
-    flag = os.path.join(tempfile.mkdtemp(prefix="jf-bench-"), "release")
+    """Scheduler RSS growth (MB) while ``n`` tasks wait on a blocked dependency.
+
+    The pending futures are dropped (released) when the measurement returns;
+    the blocker is then let go, and the cluster is torn down by the caller.
+    """
+    workdir = tempfile.mkdtemp(prefix="jf-bench-")
+    flag = os.path.join(workdir, "release")
     blocker = client.submit(wait_for_file, flag, pure=False)
-    futures = []
     try:
-        warm_up(client)
-        proc = scheduler_process(client)
-        before = wait_rss_stable(proc, limit=5.0)
-        client_before = rss_mb(psutil.Process())
-        t0 = time.perf_counter()
-        futures = client.map(noop_dep, range(n), dep=blocker, pure=False)
-        warm_up(client)  # a round trip ordered after the map on the same client
-        counted = wait_until_registered(client, n)
-        submit_s = time.perf_counter() - t0
-        after = wait_rss_stable(proc)
-        assert not blocker.done(), "blocker finished early: tasks were not pending"
-        same = proc.pid == os.getpid()
-        delta = after - before
-        return result(delta, "MB", bytes_per_task=delta * MIB / n, n=n,
-                      rss_before_mb=before, rss_after_mb=after,
-                      submit_seconds=submit_s, task_count_checked=counted,
-                      scheduler_in_client_process=same,
-                      client_rss_growth_mb=None if same
-                      else rss_mb(psutil.Process()) - client_before)
+        return measure_pending(client, blocker, n)
     finally:
-        release_blocked(client, futures, blocker, flag)
+        release_blocker(blocker, flag)
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
-def release_blocked(client, futures, blocker, flag):
-    """Cancel the pending tasks, then let the blocker finish."""
-    if futures:
-        client.cancel(futures)
+def release_blocker(blocker, flag, limit=10.0):
+    """Let the blocker task finish; wait at most ``limit`` seconds for it."""
     with open(flag, "w"):
         pass
     try:
-        blocker.result(timeout=30)
-    finally:
-        os.remove(flag)
-        os.rmdir(os.path.dirname(flag))
+        blocker.result(timeout=limit)
+    except Exception as exc:
+        print(f"blocker did not finish cleanly: {exc!r}", file=sys.stderr)
+
+
+def close_quietly(client, limit=60.0):
+    """Close a client and its cluster, giving up (with a note) after ``limit`` seconds."""
+
+    def close():
+        try:
+            client.close()
+        except Exception as exc:
+            print(f"client close failed: {exc!r}", file=sys.stderr)
+
+    closer = threading.Thread(target=close, daemon=True)
+    closer.start()
+    closer.join(limit)
+    if closer.is_alive():
+        print(f"client close still running after {limit:.0f} s", file=sys.stderr)
 
 
 def bench_startup(lib, repeats):
@@ -234,6 +261,9 @@ def run(lib, workload, params):
     """Run one workload on a fresh cluster of ``lib``; return its result dict."""
     if workload == "startup":
         return bench_startup(lib, **params)
-    with new_client(lib) as client:
+    client = new_client(lib)
+    try:
         warm_up(client)
         return CLIENT_WORKLOADS[workload](client, **params)
+    finally:
+        close_quietly(client)

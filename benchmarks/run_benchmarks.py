@@ -63,15 +63,15 @@ def run_workload(lib, workload, quick):
 
 
 def worker_main(lib, workload, quick):
-    """Entry point of a library subprocess: print one result line, never raise."""
+    """Entry point of a library subprocess: print one result line, then exit at once."""
     try:
         payload = run_workload(lib, workload, quick)
     except BaseException as exc:  # report anything, including import failures
         traceback.print_exc()
         payload = {"error": f"{type(exc).__name__}: {exc}".strip()}
-    sys.stdout.flush()
     print(MARKER + " " + json.dumps(payload, default=str), flush=True)
-    return 0
+    sys.stderr.flush()
+    os._exit(0)  # never hang on exit: the driver ends whatever is left running
 
 
 # ---------------------------------------------------------------- driver side
@@ -130,11 +130,18 @@ def spawn(lib, workload, quick, timeout):
                             start_new_session=True)
     try:
         stdout, stderr = proc.communicate(timeout=timeout)
-        outcome = parse_outcome(stdout, stderr, proc.returncode)
+        timed_out = False
     except subprocess.TimeoutExpired:
-        outcome = Outcome("timeout", message=f"no result within {timeout:.0f} s")
+        kill_group(proc)
+        stdout, stderr = proc.communicate()
+        timed_out = True
     finally:
         kill_group(proc)
+    outcome = parse_outcome(stdout, stderr, proc.returncode)
+    if timed_out and outcome.ok:
+        outcome.message = f"result printed, but the process outlived {timeout:.0f} s"
+    elif timed_out:
+        outcome = Outcome("timeout", message=f"no result within {timeout:.0f} s")
     outcome.seconds = time.perf_counter() - t0
     return outcome
 
@@ -188,6 +195,11 @@ def save_json(path, outcomes):
         json.dump(data, f, indent=2, default=str)
 
 
+def load_note():
+    """The machine's 1/5/15-minute load averages, as text."""
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def parse_args(argv):
     """Parse the command line."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -211,9 +223,9 @@ def main(argv=None):
     libs = [lib for lib in LIBRARIES if lib in args.libs]
     print(f"jupyter_futures benchmarks ({'quick' if args.quick else 'full'} sizes), "
           f"2 workers x 1 thread, python {sys.version.split()[0]}, "
-          f"load average {os.getloadavg()[0]:.2f}", flush=True)
+          f"{load_note()}", flush=True)
     outcomes = run_all(workloads, libs, args.quick)
-    print()
+    print(f"\nfinished, {load_note()} (other load on the machine skews figures)\n")
     print(render(table_rows(workloads, outcomes, libs)))
     print("\nDetails:")
     print("\n".join(notes(workloads, outcomes, libs)))

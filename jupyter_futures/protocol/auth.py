@@ -41,10 +41,10 @@ def write_token_file(token: str, path: str | None = None) -> str:
     """Write ``token`` to ``path`` readable by the owner only (mode 0600); return the path."""
     path = path or default_token_file()
     os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT: fix it before writing
     with os.fdopen(fd, "w") as f:
         f.write(token)
-    os.chmod(path, 0o600)
     return path
 
 

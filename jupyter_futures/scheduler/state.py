@@ -225,6 +225,11 @@ class SchedulerState:
             if dep.state == "erred":
                 self._err(ts, dep.exception, dep.traceback)
                 return
+            if dep.state == "lost":
+                self._err(ts, LostDependency(
+                    f"input {dep.key!r} of task {ts.key!r} was lost with its worker and cannot be recomputed "
+                    f"(it was scattered): scatter it again and resubmit"), None)
+                return
             dep.waiters = _added(dep.waiters, ts)
             if dep.state != "memory":
                 ts.waiting_on = _added(ts.waiting_on, dep)
@@ -515,8 +520,16 @@ class SchedulerState:
             return
         ws.alive = False
         self.idle.pop(address, None)
-        for ts in sorted(ws.processing, key=lambda t: t.priority):
-            was_running = ts.running
+        processing = sorted(ws.processing, key=lambda t: t.priority)
+        # Tasks report "running" only after a tick, so the first ones in its queue count as running too:
+        # a task that kills its worker at once must still end as KilledWorker.
+        running = {ts for ts in processing if ts.running}
+        for ts in processing:
+            if len(running) >= ws.nthreads:
+                break
+            running.add(ts)
+        for ts in processing:
+            was_running = ts in running
             self._unassign(ts)
             ts.state = "released"
             if was_running:
