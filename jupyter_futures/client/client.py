@@ -21,6 +21,8 @@ from .structure import map_structure, find_futures
 
 logger = logging.getLogger("jupyter_futures.client")
 
+RELEASE_INTERVAL = 0.02  # seconds a dropped future's release may wait for a message to ride with
+
 _current: list[Client] = []
 _clients: "weakref.WeakSet[Client]" = weakref.WeakSet()
 
@@ -133,6 +135,7 @@ class Client:
         comm.send(("register-client", self.id))
         self._scheduler_info = await comm.request("identity")
         self.status = "running"
+        self.loop.call_later(RELEASE_INTERVAL, self._periodic_flush)
 
     def _scheduler_lost(self, comm: Comm) -> None:
         if self.status in ("closing", "closed"):
@@ -238,10 +241,20 @@ class Client:
             if self._flushing or self._outbox_scheduled:
                 return  # the flush under way, or the one scheduled, takes it
             if threading.get_ident() != self._loop_ident:
-                self._flush_outbox_locked()
+                if msg[0] != "release-keys":
+                    self._flush_outbox_locked()
+                # else: releases ride with the next message, or go with the periodic flush
                 return
             self._outbox_scheduled = True
         self.loop.call_soon(self._flush_outbox)
+
+    def _periodic_flush(self) -> None:
+        """Send releases queued by user threads that no other message carried."""
+        if self.status in ("closing", "closed"):
+            return
+        if self._outbox:
+            self._flush_outbox()
+        self.loop.call_later(RELEASE_INTERVAL, self._periodic_flush)
 
     def _flush_outbox(self) -> None:
         with self._ref_lock:
