@@ -134,6 +134,7 @@ class Client:
         comm.start(self._on_scheduler_batch)
         comm.send(("register-client", self.id))
         self._scheduler_info = await comm.request("identity")
+        await self._connect_workers(self._scheduler_info["workers"])
         self.status = "running"
         self.loop.call_later(RELEASE_INTERVAL, self._periodic_flush)
 
@@ -289,6 +290,10 @@ class Client:
                     _, _, st.type_name, st.nbytes, st.who_has, st.small = msg
                     st.set_status("finished")
                     changed = True
+                    for address in msg[4]:
+                        if address not in self._worker_locks:  # a worker we have not met: say hello
+                            self._worker_locks[address] = asyncio.Lock()
+                            self.loop.create_task(self._connect_workers([address]))
             elif op == "task-running":
                 if st is not None and not st.done():
                     st.worker = msg[2]
@@ -480,9 +485,17 @@ class Client:
             comm = self._worker_comms.get(address)
             if comm is None or comm.closed:
                 comm = await connect(address, self._token, timeout=self.timeout)
-                comm.start(lambda c, msgs: [c.handle_rpc_message(m) for m in msgs])
+                comm.start(self._on_scheduler_batch)  # workers also send task-finished notes
+                comm.send(("register-client", self.id))
                 self._worker_comms[address] = comm
         return comm
+
+    async def _connect_workers(self, addresses) -> None:
+        """Connect to these workers so they can tell us directly when our tasks finish."""
+        results = await asyncio.gather(*(self._worker(a) for a in addresses), return_exceptions=True)
+        for address, result in zip(addresses, results):
+            if isinstance(result, BaseException):
+                logger.info("could not connect to worker %s: %s", address, result)
 
     async def _fetch_values(self, states: list[FutureState]) -> dict[str, Any]:
         """Values of finished keys: small ones from memory, others straight from the workers holding them."""
@@ -656,8 +669,16 @@ class Client:
 
     def who_has(self, futures: Any = None) -> dict:
         """{key: [worker addresses]} for these futures (or all keys)."""
-        keys = None if futures is None else [f.key for f in find_futures(futures)]
-        return self.sync(self.scheduler_comm.request, "who_has", keys)
+        found = None if futures is None else find_futures(futures)
+
+        async def _who_has():
+            out = await self.scheduler_comm.request("who_has", None if found is None else [f.key for f in found])
+            for f in found or ():
+                # A worker may have told us of a result before it told the scheduler.
+                if not out.get(f.key) and f._state.status == "finished" and f._state.who_has:
+                    out[f.key] = list(f._state.who_has)
+            return out
+        return self.sync(_who_has)
 
     def has_what(self, workers: Any = None) -> dict:
         """{worker address: [keys it holds]}."""

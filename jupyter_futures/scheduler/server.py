@@ -158,6 +158,8 @@ class Scheduler:
                 state.missing_data(address, *msg[1:])
             elif op == "steal-response":
                 state.steal_response(address, msg[1])
+            elif op == "tell-clients":
+                state.tell_clients(msg[1], msg[2])
             elif op == "metrics":
                 ws = state.workers.get(address)
                 if ws is not None:

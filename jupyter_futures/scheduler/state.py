@@ -148,9 +148,9 @@ class SchedulerState:
         out, self.outgoing = self.outgoing, defaultdict(list)
         return out
 
-    def _tell_wanters(self, ts: TaskState, msg: tuple) -> None:
+    def _tell_wanters(self, ts: TaskState, msg: tuple, told: Iterable[str] = ()) -> None:
         for client in ts.who_wants:
-            if client != FIRE_AND_FORGET:
+            if client != FIRE_AND_FORGET and client not in told:
                 self.outgoing[client].append(msg)
 
     # -- clients ------------------------------------------------------------
@@ -326,7 +326,8 @@ class SchedulerState:
                 ws.used_resources[name] += amount
         deps = {dep.key: [w.address for w in dep.who_has] for dep in ts.dependencies}
         self.outgoing[ws.address].append(
-            ("compute", ts.key, ts.func_token, ts.func, ts.args, deps, ts.priority, ts.options))
+            ("compute", ts.key, ts.func_token, ts.func, ts.args, deps, ts.priority, ts.options,
+             [c for c in ts.who_wants if c != FIRE_AND_FORGET]))
 
     def _fill(self, ws: WorkerState) -> None:
         """Hand queued root tasks to ``ws`` while it has room; with none queued, steal for it."""
@@ -419,8 +420,8 @@ class SchedulerState:
         self._tell_wanters(ts, ("task-running", key, address))
 
     def task_finished(self, address: str, key: str, nbytes: int, type_name: str, small: Any,
-                      start: float, stop: float) -> None:
-        """A worker computed ``key`` and holds its value."""
+                      start: float, stop: float, told: Iterable[str] = ()) -> None:
+        """A worker computed ``key`` and holds its value (and told the clients ``told`` itself)."""
         ws = self.workers.get(address)
         ts = self.tasks.get(key)
         if ws is None:
@@ -446,7 +447,7 @@ class SchedulerState:
             ws.has_what.add(ts)
             ws.nbytes += nbytes
         ts.who_has = _added(ts.who_has, ws)
-        self._tell_wanters(ts, self._finished_msg(ts))
+        self._tell_wanters(ts, self._finished_msg(ts), told)
         for dep in ts.dependencies:
             self._drop_waiter(dep, ts)
         for dependent in ts.waiters:
@@ -457,6 +458,14 @@ class SchedulerState:
                     self._schedule(dependent)
         self._maybe_forget(ts)
         self._fill(ws)
+
+    def tell_clients(self, key: str, clients: list[str]) -> None:
+        """A worker could not reach these clients to say ``key`` finished: tell them from here."""
+        ts = self.tasks.get(key)
+        if ts is not None and ts.state == "memory":
+            for client in clients:
+                if client in ts.who_wants:
+                    self.outgoing[client].append(self._finished_msg(ts))
 
     def _finished_msg(self, ts: TaskState) -> tuple:
         return ("task-finished", ts.key, ts.type_name, ts.nbytes, [w.address for w in ts.who_has], ts.small)

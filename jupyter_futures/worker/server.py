@@ -43,6 +43,7 @@ class Worker:
         self.listener: Listener | None = None
         self.executor: Executor | None = None
         self.peers: dict[str, Comm] = {}
+        self.clients: dict[str, Comm] = {}  # client id -> its connection to this worker
         self._peer_locks: dict[str, asyncio.Lock] = {}
         self.functions: OrderedDict[str, Any] = OrderedDict()
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -146,12 +147,37 @@ class Worker:
             return ("skipped", task)
         outcome = self._execute(task, start)
         msg = self.state.finish(task, *outcome)
-        if msg is not None:
+        if msg is None:
+            return ("done", task)
+        clients = []
+        if msg[0] == "finished":
+            # The clients waiting for this key hear it from here too: one hop instead of two.
+            clients = [c for c in task.clients if c in self.clients and not self.clients[c].closed]
+            msg = msg + (clients,)
+        try:
+            self.scheduler.send_now([msg])  # straight from this thread: no hop through the loop
+        except CommClosedError:
+            return ("done", task)
+        if clients:
+            self._tell_clients(clients, msg)
+        return ("done", task)
+
+    def _tell_clients(self, clients: list[str], finished: tuple) -> None:
+        """Send a finished note to these clients; the scheduler tells those we could not reach."""
+        _, key, nbytes, type_name, small, _, _, _ = finished
+        note = [("task-finished", key, type_name, nbytes, [self.address], small)]
+        missed = []
+        for client in clients:
+            comm = self.clients.get(client)
             try:
-                self.scheduler.send_now([msg])  # straight from this thread: no hop through the loop
+                comm.send_now(note)
+            except (CommClosedError, AttributeError):
+                missed.append(client)
+        if missed:
+            try:
+                self.scheduler.send_now([("tell-clients", key, missed)])
             except CommClosedError:
                 pass
-        return ("done", task)
 
     def _execute(self, task: WorkerTask, start: float) -> tuple:
         """(ok, value or error record, serialized value, nbytes, start, stop) of running ``task``."""
@@ -214,7 +240,18 @@ class Worker:
 
     def _on_peer(self, comm: Comm) -> None:
         comm.serve_rpc(self._rpc_handlers())
-        comm.start(lambda c, msgs: [c.handle_rpc_message(m) for m in msgs])
+        comm.start(self._on_peer_batch)
+
+    def _on_peer_batch(self, comm: Comm, msgs: list) -> None:
+        for msg in msgs:
+            if msg[0] == "register-client":
+                # This client wants to hear directly when its tasks finish here.
+                client = msg[1]
+                self.clients[client] = comm
+                comm.on_close.append(lambda c: self.clients.pop(client, None) if self.clients.get(client) is c
+                                     else None)
+            else:
+                comm.handle_rpc_message(msg)
 
     # -- requests -------------------------------------------------------------
     def _rpc_handlers(self) -> dict:

@@ -21,9 +21,9 @@ class WorkerTask:
     """One task assigned to this worker."""
 
     __slots__ = ("key", "func_token", "func", "args", "deps", "priority", "options", "state", "waiting",
-                 "reported", "start")
+                 "reported", "start", "clients")
 
-    def __init__(self, key, func_token, func, args, deps, priority, options):
+    def __init__(self, key, func_token, func, args, deps, priority, options, clients=()):
         self.key = key
         self.func_token = func_token
         self.func = func
@@ -35,6 +35,7 @@ class WorkerTask:
         self.waiting: set[str] = set()
         self.reported = False
         self.start = 0.0
+        self.clients = clients
 
     def __repr__(self) -> str:
         return f"<WorkerTask {self.key!r} {self.state}>"
@@ -55,13 +56,13 @@ class WorkerState:
         self.claim_lock = threading.Lock()  # inputs copied from peers -> tasks here still using them
 
     def compute(self, key: str, func_token: str, func: Any, args: Any, deps: dict, priority: tuple,
-                options: dict | None) -> list:
-        """The scheduler assigned a task."""
+                options: dict | None, clients: list[str] = ()) -> list:
+        """The scheduler assigned a task (``clients`` want its result)."""
         if key in self.data:
             return [("send", self.finished_message(key, self.data.get(key), 0.0, 0.0))]
         if key in self.tasks and self.tasks[key].state in ("waiting", "ready", "executing"):
             return []
-        task = WorkerTask(key, func_token, func, args, deps, priority, options)
+        task = WorkerTask(key, func_token, func, args, deps, priority, options, clients)
         self.tasks[key] = task
         instructions: list = []
         fetches: dict[str, list[str]] = defaultdict(list)
