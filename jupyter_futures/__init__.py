@@ -14,6 +14,8 @@ _EXPORTS = {
     "ALL_COMPLETED": "client.waiting", "FIRST_COMPLETED": "client.waiting", "FIRST_EXCEPTION": "client.waiting",
     "as_completed": "client.waiting", "fire_and_forget": "client.waiting", "wait": "client.waiting",
     "LocalCluster": "cluster.local",
+    "get_client": "client.tasks", "get_worker": "client.tasks", "secede": "client.tasks", "rejoin": "client.tasks",
+    "worker_client": "client.tasks",
     "AuthenticationError": "protocol.auth",
     "FutureCancelledError": "protocol.errors", "FutureLostError": "protocol.errors",
     "KilledWorker": "protocol.errors", "LostDependency": "protocol.errors",

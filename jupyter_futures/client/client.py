@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterable
 
 from ..protocol import auth, serialize
 from ..protocol.comm import Comm, CommClosedError, connect, probe
+from ..protocol.context import blocking_wait
 from ..protocol.eventloop import background_loop, sync
 from .future import Future, FutureState
 from .keys import canonical_form, data_key, funcname, key_for, serialize_function
@@ -178,6 +179,13 @@ class Client:
             return self._close()
         if self.loop.is_running():
             sync(self.loop, self._close, timeout=timeout)
+
+    def __reduce__(self):
+        # A client captured by a task (a global of the notebook or script) becomes, on the worker,
+        # that worker's own client: the guide's recursive tasks rely on it.
+        from .tasks import get_client
+
+        return (get_client, ())
 
     def __enter__(self) -> Client:
         return self
@@ -377,12 +385,20 @@ class Client:
             self._send(("update-graph", records[start:start + size]))
         return futures
 
+    def adopt_future(self, key: str) -> Future:
+        """A Future for a key made elsewhere (unpickled): tell the scheduler this client holds it too."""
+        known = key in self._states
+        fut = Future(key, self)
+        if not known:
+            self._send(("want-keys", [key]))
+        return fut
+
     # -- results ----------------------------------------------------------------
     def _wait_done(self, states: list[FutureState], timeout: float | None) -> None:
         if all(st.done() for st in states):
             return
         deadline = None if timeout is None else _now() + timeout
-        with self._cond:
+        with blocking_wait(), self._cond:
             for st in states:
                 while not st.done():
                     remaining = None if deadline is None else deadline - _now()

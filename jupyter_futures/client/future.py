@@ -153,7 +153,7 @@ class Future:
         return self.client._await_result(self).__await__()
 
     def __reduce__(self):
-        return (Future, (self.key,))
+        return (_rebuild_future, (self.key,))
 
     def __hash__(self) -> int:
         return hash(self.key)
@@ -169,6 +169,13 @@ class Future:
             exc = st.error()
             return f"<Future: error, key: {self.key}, exception: {type(exc).__name__}: {exc}>"
         return f"<Future: {st.status}, key: {self.key}>"
+
+
+def _rebuild_future(key: str) -> Future:
+    """A future unpickled in another process (a task's argument or result, a queue item...)."""
+    from .tasks import get_client
+
+    return get_client().adopt_future(key)
 
 
 class _Released:

@@ -6,6 +6,7 @@ import collections
 import threading
 from typing import Any, Iterable, Iterator
 
+from ..protocol.context import blocking_wait
 from .future import Future
 from .structure import find_futures
 
@@ -48,7 +49,7 @@ def wait(fs: Any, timeout: float | None = None, return_when: str = ALL_COMPLETED
             return result()
         return _wait()
     deadline = None if timeout is None else _now() + timeout
-    with client._cond:
+    with blocking_wait(), client._cond:
         while not _finished(futures, return_when):
             remaining = None if deadline is None else deadline - _now()
             if remaining is not None and remaining <= 0:
@@ -181,7 +182,7 @@ class as_completed:
 
     def __next__(self):
         deadline = None if self.timeout is None else _now() + self.timeout
-        with self._cond:
+        with blocking_wait(), self._cond:
             while not self.queue:
                 if not self.futures:
                     raise StopIteration

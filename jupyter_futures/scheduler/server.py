@@ -158,6 +158,8 @@ class Scheduler:
                 state.missing_data(address, *msg[1:])
             elif op == "steal-response":
                 state.steal_response(address, msg[1])
+            elif op == "seceded":
+                state.task_seceded(address, msg[1])
             elif op == "tell-clients":
                 state.tell_clients(msg[1], msg[2])
             elif op == "metrics":
@@ -181,6 +183,8 @@ class Scheduler:
                 state.cancel(msg[1])
             elif op == "fire-and-forget":
                 state.fire_and_forget(msg[1])
+            elif op == "want-keys":
+                state.want_keys(client, msg[1])
             elif not comm.handle_rpc_message(msg):
                 self._dispatch_extension(comm, msg)
         self._flush()

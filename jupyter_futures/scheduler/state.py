@@ -94,7 +94,7 @@ class WorkerState:
     """What the scheduler knows of one worker."""
 
     __slots__ = ("address", "name", "nthreads", "memory_limit", "pid", "processing", "has_what", "nbytes",
-                 "avg_duration", "resources", "used_resources", "metrics", "alive", "stealing_in")
+                 "avg_duration", "resources", "used_resources", "metrics", "alive", "stealing_in", "long_running")
 
     def __init__(self, address: str, nthreads: int, memory_limit: int = 0, name: str | None = None,
                  pid: int = 0, resources: dict | None = None):
@@ -112,6 +112,7 @@ class WorkerState:
         self.metrics: dict = {}
         self.alive = True
         self.stealing_in = 0
+        self.long_running: set[TaskState] = set()  # seceded tasks: still here, but using no thread
 
     def __repr__(self) -> str:
         return f"<WorkerState {self.address} processing={len(self.processing)}>"
@@ -392,6 +393,8 @@ class SchedulerState:
             ts.stealing = None
         if ws is not None:
             ws.processing.discard(ts)
+            if ws.long_running:
+                ws.long_running.discard(ts)
             if ts.resources:
                 for name, amount in ts.resources.items():
                     ws.used_resources[name] -= amount
@@ -419,6 +422,18 @@ class SchedulerState:
         ts.running = True
         self._tell_wanters(ts, ("task-running", key, address))
 
+    def task_seceded(self, address: str, key: str) -> None:
+        """A task left its worker's thread pool to wait on other tasks: its thread is free for them."""
+        ts = self.tasks.get(key)
+        ws = self.workers.get(address)
+        if ts is None or ws is None or ts.processing_on is not ws or ts not in ws.processing:
+            return
+        ws.processing.discard(ts)
+        ws.long_running.add(ts)
+        if len(ws.processing) < ws.nthreads:
+            self.idle[address] = ws
+        self._fill(ws)
+
     def task_finished(self, address: str, key: str, nbytes: int, type_name: str, small: Any,
                       start: float, stop: float, told: Iterable[str] = ()) -> None:
         """A worker computed ``key`` and holds its value (and told the clients ``told`` itself)."""
@@ -443,19 +458,11 @@ class SchedulerState:
         ts.type_name = type_name
         ts.small = small
         ts.suspicious = 0
-        if ts not in ws.has_what:
-            ws.has_what.add(ts)
-            ws.nbytes += nbytes
-        ts.who_has = _added(ts.who_has, ws)
+        self._add_replica(ts, ws)
         self._tell_wanters(ts, self._finished_msg(ts), told)
         for dep in ts.dependencies:
             self._drop_waiter(dep, ts)
-        for dependent in ts.waiters:
-            if dependent.state == "waiting":
-                if dependent.waiting_on:
-                    dependent.waiting_on.discard(ts)
-                if not dependent.waiting_on:
-                    self._schedule(dependent)
+        self._wake_waiters(ts)
         self._maybe_forget(ts)
         self._fill(ws)
 
@@ -529,7 +536,7 @@ class SchedulerState:
             return
         ws.alive = False
         self.idle.pop(address, None)
-        processing = sorted(ws.processing, key=lambda t: t.priority)
+        processing = sorted(ws.processing | ws.long_running, key=lambda t: t.priority)
         # Tasks report "running" only after a tick, so the first ones in its queue count as running too:
         # a task that kills its worker at once must still end as KilledWorker.
         running = {ts for ts in processing if ts.running}
@@ -594,6 +601,16 @@ class SchedulerState:
             if held is not None:
                 held.discard(ts)
             self._maybe_forget(ts)
+
+    def want_keys(self, client: str, keys: Iterable[str]) -> None:
+        """``client`` got futures for these keys from elsewhere (a task's result, a queue...)."""
+        for key in keys:
+            ts = self.tasks.get(key)
+            if ts is None:
+                self.outgoing[client].append(("task-lost", key))
+                continue
+            self._want(client, ts)
+            self._report_current(client, ts)
 
     def fire_and_forget(self, keys: Iterable[str]) -> None:
         """Keep computing these keys even when no client holds them."""
@@ -680,17 +697,24 @@ class SchedulerState:
                 self.tasks[key] = ts
             ts.state = "memory"
             ts.nbytes, ts.type_name = nbytes, type_name
-            if ts not in ws.has_what:
-                ws.has_what.add(ts)
-                ws.nbytes += nbytes
-            ts.who_has = _added(ts.who_has, ws)
+            self._add_replica(ts, ws)
             self._want(client, ts)
-            for dependent in ts.waiters:
-                if dependent.state == "waiting":
-                    if dependent.waiting_on:
-                        dependent.waiting_on.discard(ts)
-                    if not dependent.waiting_on:
-                        self._schedule(dependent)
+            self._wake_waiters(ts)
+
+    def _add_replica(self, ts: TaskState, ws: WorkerState) -> None:
+        if ts not in ws.has_what:
+            ws.has_what.add(ts)
+            ws.nbytes += ts.nbytes
+        ts.who_has = _added(ts.who_has, ws)
+
+    def _wake_waiters(self, ts: TaskState) -> None:
+        """``ts`` is in memory: dependents waiting only for it can run."""
+        for dependent in ts.waiters:
+            if dependent.state == "waiting":
+                if dependent.waiting_on:
+                    dependent.waiting_on.discard(ts)
+                if not dependent.waiting_on:
+                    self._schedule(dependent)
 
     # -- queries ------------------------------------------------------------
     def who_has(self, keys: Iterable[str] | None = None) -> dict[str, list[str]]:

@@ -59,11 +59,22 @@ class Executor:
         self.on_reports = on_reports
         self.loop = loop
         self.executing: dict[int, Any] = {}
+        self.nthreads = nthreads
+        self.name = name
         self._reports: deque = deque()
         self._signalled = False
-        self._threads = [threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True) for i in range(nthreads)]
-        for t in self._threads:
-            t.start()
+        self._lock = threading.Lock()
+        self._active = 0  # threads taking tasks from the queue (not seceded)
+        self._seceded: set[int] = set()
+        self._spawned = 0
+        for _ in range(nthreads):
+            self._spawn()
+
+    def _spawn(self) -> None:
+        """Start one more thread (``_lock`` held, or at construction)."""
+        self._active += 1
+        self._spawned += 1
+        threading.Thread(target=self._work, name=f"{self.name}-{self._spawned}", daemon=True).start()
 
     def _work(self) -> None:
         ident = threading.get_ident()
@@ -75,6 +86,28 @@ class Executor:
             report = self.run(task)
             self.executing.pop(ident, None)
             self._report(report)
+            with self._lock:
+                if ident in self._seceded:  # seceded and never rejoined: its replacement took over
+                    self._seceded.discard(ident)
+                    return
+                if self._active > self.nthreads:  # rejoined while its replacement runs: one too many
+                    self._active -= 1
+                    return
+
+    def secede(self) -> None:
+        """The calling task thread leaves the pool (it will block); a new thread takes its place."""
+        with self._lock:
+            self._seceded.add(threading.get_ident())
+            self._active -= 1
+            if self._active < self.nthreads:
+                self._spawn()
+
+    def rejoin(self) -> None:
+        """The calling task thread, seceded before, counts as a pool thread again."""
+        with self._lock:
+            if threading.get_ident() in self._seceded:
+                self._seceded.discard(threading.get_ident())
+                self._active += 1
 
     def _report(self, report: Any) -> None:
         self._reports.append(report)

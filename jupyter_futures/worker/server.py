@@ -5,7 +5,9 @@ import asyncio
 import inspect
 import logging
 import os
+import threading
 import time
+import uuid
 from collections import OrderedDict
 from typing import Any
 
@@ -13,6 +15,7 @@ import psutil
 
 from ..protocol import serialize
 from ..protocol.comm import Comm, CommClosedError, Listener, connect, format_address
+from ..protocol.context import TaskContext, set_current_task
 from ..protocol.tracebacks import dump_traceback
 from .executor import Executor
 from .state import WorkerState, WorkerTask
@@ -44,6 +47,8 @@ class Worker:
         self.executor: Executor | None = None
         self.peers: dict[str, Comm] = {}
         self.clients: dict[str, Comm] = {}  # client id -> its connection to this worker
+        self._client = None
+        self._client_lock = threading.Lock()
         self._peer_locks: dict[str, asyncio.Lock] = {}
         self.functions: OrderedDict[str, Any] = OrderedDict()
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -86,6 +91,8 @@ class Worker:
             self.listener.stop()
         if self.executor:
             self.executor.close()
+        if self._client is not None:
+            await self.loop.run_in_executor(None, self._client.close)
         for comm in list(self.peers.values()):
             comm.close()
         if self.scheduler:
@@ -145,7 +152,12 @@ class Worker:
         start = time.time()
         if not self.state.claim(task):
             return ("skipped", task)
-        outcome = self._execute(task, start)
+        ctx = TaskContext(task.key, self, lambda: self._secede(ctx), lambda: self._rejoin(ctx))
+        set_current_task(ctx)
+        try:
+            outcome = self._execute(task, start)
+        finally:
+            set_current_task(None)
         msg = self.state.finish(task, *outcome)
         if msg is None:
             return ("done", task)
@@ -178,6 +190,28 @@ class Worker:
                 self.scheduler.send_now([("tell-clients", key, missed)])
             except CommClosedError:
                 pass
+
+    def _secede(self, ctx: TaskContext) -> None:
+        ctx.seceded = True
+        self.executor.secede()
+        try:
+            self.scheduler.send_now([("seceded", ctx.key)])
+        except CommClosedError:
+            pass
+
+    def _rejoin(self, ctx: TaskContext) -> None:
+        ctx.seceded = False
+        self.executor.rejoin()
+
+    def get_client(self):
+        """This worker process's client (one, made on first use), for tasks that submit tasks."""
+        with self._client_lock:
+            if self._client is None or self._client.status != "running":
+                from ..client.client import Client
+
+                self._client = Client(self.scheduler_address, token=self.token, set_as_default=False,
+                                      name=f"worker-client-{uuid.uuid4().hex[:8]}")
+            return self._client
 
     def _execute(self, task: WorkerTask, start: float) -> tuple:
         """(ok, value or error record, serialized value, nbytes, start, stop) of running ``task``."""

@@ -1,0 +1,62 @@
+"""Submitting work from inside tasks: ``get_client``, ``worker_client``, ``secede``, ``rejoin``."""
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Iterator
+
+from ..protocol.context import current_task
+
+
+def get_worker() -> Any:
+    """The worker running the current task; ValueError outside tasks."""
+    ctx = current_task()
+    if ctx is None:
+        raise ValueError("get_worker() works only inside a task running on a worker")
+    return ctx.worker
+
+
+def get_client(address: str | None = None, timeout: float | None = None) -> Any:
+    """Inside a task: the worker's client (one per worker process, reused). Elsewhere: the default client."""
+    ctx = current_task()
+    if ctx is not None:
+        return ctx.worker.get_client()
+    from .client import Client, default_client
+
+    if address is not None:
+        return Client(address, timeout=timeout or 10.0)
+    return default_client()
+
+
+def secede() -> None:
+    """Leave the worker's thread pool: this task will wait long, let others use its thread."""
+    ctx = current_task()
+    if ctx is None:
+        raise ValueError("secede() works only inside a task running on a worker")
+    if not ctx.seceded:
+        ctx.secede()
+
+
+def rejoin() -> None:
+    """Count as a worker thread again after ``secede()``."""
+    ctx = current_task()
+    if ctx is None:
+        raise ValueError("rejoin() works only inside a task running on a worker")
+    if ctx.seceded:
+        ctx.rejoin()
+
+
+@contextlib.contextmanager
+def worker_client(timeout: float | None = None, separate_thread: bool = True) -> Iterator[Any]:
+    """Inside a task: a client to submit more tasks, with the task seceded while the block runs."""
+    ctx = current_task()
+    if ctx is None:
+        raise ValueError("worker_client() works only inside a task running on a worker")
+    client = ctx.worker.get_client()
+    seceded_here = separate_thread and not ctx.seceded
+    if seceded_here:
+        ctx.secede()
+    try:
+        yield client
+    finally:
+        if seceded_here:
+            ctx.rejoin()
