@@ -14,8 +14,8 @@ from typing import Any, Callable, Iterable
 
 from ..protocol import auth, serialize
 from ..protocol.comm import Comm, CommClosedError, connect, probe
-from ..protocol.context import blocking_wait
-from ..protocol.eventloop import background_loop, sync
+from ..protocol.context import blocking_wait, current_task
+from ..protocol.eventloop import PATIENCE, background_loop, sync
 from .future import Future, FutureState
 from .keys import canonical_form, data_key, funcname, key_for, serialize_function
 from .structure import map_structure, find_futures
@@ -398,13 +398,22 @@ class Client:
         if all(st.done() for st in states):
             return
         deadline = None if timeout is None else _now() + timeout
-        with blocking_wait(), self._cond:
-            for st in states:
-                while not st.done():
-                    remaining = None if deadline is None else deadline - _now()
-                    if remaining is not None and remaining <= 0:
-                        raise TimeoutError(f"{st.key} did not finish within {timeout} s")
-                    self._cond.wait(remaining)
+        with self._cond:
+            if current_task() is not None and not self._cond.wait_for(
+                    lambda: all(st.done() for st in states), PATIENCE):
+                with blocking_wait():  # a task waiting on other tasks frees its thread for them
+                    self._wait_states(states, deadline, timeout)
+            else:
+                self._wait_states(states, deadline, timeout)
+
+    def _wait_states(self, states: list[FutureState], deadline: float | None, timeout: float | None) -> None:
+        """Wait on the condition (held) until every state is done."""
+        for st in states:
+            while not st.done():
+                remaining = None if deadline is None else deadline - _now()
+                if remaining is not None and remaining <= 0:
+                    raise TimeoutError(f"{st.key} did not finish within {timeout} s")
+                self._cond.wait(remaining)
 
     async def _wait_done_async(self, states: list[FutureState], timeout: float | None = None) -> None:
         pending = [st for st in states if not st.done()]
@@ -762,6 +771,18 @@ class Client:
             rows = await self.scheduler_comm.request("task_stream", start)
             return [{"key": k, "worker": w, "start": s, "stop": e, "status": status} for k, w, s, e, status in rows]
         return self.sync(_stream)
+
+    def profile(self, start: Any = None, stop: Any = None, key: str | None = None, workers: Any = None,
+                filename: str | None = None, merge_workers: bool = True) -> Any:
+        """The call tree sampled from the workers' task threads (every ~10 ms while tasks run), merged.
+
+        ``start``/``stop``: epoch seconds (or datetimes) of the window; ``key``: a key or key prefix
+        (``"inc"``); ``workers``: addresses to ask (default all); ``filename``: also write an HTML
+        flame graph there. The tree is in dask's format (``count``, ``children``, ``description``).
+        """
+        from .profiling import fetch_profile
+
+        return self.sync(fetch_profile, self, start, stop, key, workers, filename, merge_workers)
 
     def wait_for_workers(self, n_workers: int = 1, timeout: float | None = None) -> Any:
         """Block until at least ``n_workers`` workers are connected."""

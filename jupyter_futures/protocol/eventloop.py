@@ -2,8 +2,13 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 from typing import Any, Awaitable, Callable
+
+from .context import blocking_wait, current_task
+
+PATIENCE = 0.005  # seconds a task thread blocks before it leaves the worker's thread pool
 
 _lock = threading.Lock()
 _loop_thread: "LoopThread | None" = None
@@ -49,6 +54,14 @@ def sync(loop: asyncio.AbstractEventLoop, func: Callable[..., Awaitable], *args:
         raise RuntimeError("blocking call made from inside the event loop: use the asynchronous API (await)")
     cf = asyncio.run_coroutine_threadsafe(func(*args, **kwargs), loop)
     try:
+        if current_task() is not None:  # in a task thread: if this takes a while, free the thread
+            try:
+                return cf.result(PATIENCE if timeout is None else min(PATIENCE, timeout))
+            except concurrent.futures.TimeoutError:
+                if timeout is not None and timeout <= PATIENCE:
+                    raise
+            with blocking_wait():
+                return cf.result(None if timeout is None else timeout - PATIENCE)
         return cf.result(timeout)
     except KeyboardInterrupt:
         cf.cancel()

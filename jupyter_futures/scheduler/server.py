@@ -11,6 +11,7 @@ from typing import Any
 
 from ..protocol import serialize
 from ..protocol.comm import Comm, Listener, format_address
+from .coordination import Coordination
 from .state import SchedulerState
 
 logger = logging.getLogger("jupyter_futures.scheduler")
@@ -34,6 +35,7 @@ class Scheduler:
         self._stopped = asyncio.Event()
         self._flush_scheduled = False
         self._worker_waiters: list[tuple[int, asyncio.Future]] = []
+        self.coordination = Coordination(self._keep_keys, self._drop_keys, lambda c: c in self.client_comms)
 
     @property
     def address(self) -> str:
@@ -140,6 +142,7 @@ class Scheduler:
         if self.client_comms.get(client_id) is comm:
             del self.client_comms[client_id]
             self.state.remove_client(client_id)
+            self.coordination.client_gone(client_id)
             self._flush()
 
     # -- events -------------------------------------------------------------
@@ -185,6 +188,10 @@ class Scheduler:
                 state.fire_and_forget(msg[1])
             elif op == "want-keys":
                 state.want_keys(client, msg[1])
+            elif op == "coord-ref":
+                self.coordination.ref(client, *msg[1:])
+            elif op == "queue-put":
+                self.coordination.queue_put_nowait(*msg[1:])
             elif not comm.handle_rpc_message(msg):
                 self._dispatch_extension(comm, msg)
         self._flush()
@@ -216,6 +223,54 @@ class Scheduler:
             "wait_for_workers": self._rpc_wait_for_workers,
             "retire_workers": self._rpc_retire_workers,
             "task_stream": lambda comm, start=0.0: [r for r in self.state.task_stream if r[2] >= start],
+            **self._coordination_rpcs(),
+        }
+
+    def _keep_keys(self, holder: str, keys: list[str]) -> None:
+        """A queue, variable or client holds futures for these keys: keep them."""
+        for key in keys:
+            ts = self.state.tasks.get(key)
+            if ts is not None:
+                self.state._want(holder, ts)
+        self._flush_soon()
+
+    def _drop_keys(self, holder: str, keys: list[str]) -> None:
+        self.state.release_keys(holder, keys)
+        if holder not in self.client_comms and not self.state.clients.get(holder):
+            self.state.clients.pop(holder, None)
+        self._flush_soon()
+
+    def _flush_soon(self) -> None:
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush_later)
+
+    def _flush_later(self) -> None:
+        self._flush_scheduled = False
+        self._flush()
+
+    def _coordination_rpcs(self) -> dict:
+        co = self.coordination
+
+        def client_of(comm: Comm) -> str:
+            return comm.info["id"]
+        return {
+            "queue_put": lambda comm, *a: co.queue_put(client_of(comm), *a),
+            "queue_get": lambda comm, *a: co.queue_get(client_of(comm), *a),
+            "queue_size": lambda comm, name: co.queue_size(name),
+            "lock_acquire": lambda comm, *a: co.lock_acquire(client_of(comm), *a),
+            "lock_release": lambda comm, *a: co.lock_release(client_of(comm), *a),
+            "lock_locked": lambda comm, name: co.lock_locked(name),
+            "event_set": lambda comm, name: co.event_set(name),
+            "event_clear": lambda comm, name: co.event_clear(name),
+            "event_is_set": lambda comm, name: co.event_is_set(name),
+            "event_wait": lambda comm, *a: co.event_wait(client_of(comm), *a),
+            "variable_set": lambda comm, *a: co.variable_set(*a),
+            "variable_get": lambda comm, *a: co.variable_get(client_of(comm), *a),
+            "variable_delete": lambda comm, name: co.variable_delete(name),
+            "semaphore_acquire": lambda comm, *a: co.semaphore_acquire(client_of(comm), *a),
+            "semaphore_release": lambda comm, *a: co.semaphore_release(client_of(comm), *a),
+            "semaphore_value": lambda comm, name: co.semaphore_value(name),
         }
 
     def _then_flush(self, value: Any) -> Any:

@@ -1,0 +1,254 @@
+"""``Queue``, ``Lock``, ``Event``, ``Variable``, ``Semaphore``: named, cluster-wide, usable in tasks.
+
+Each object is a handle on state the scheduler holds under its name; handles
+pickle by name, so passing one into a task gives the task a handle on the same
+thing. Blocking calls made inside a task step out of the worker's thread pool
+while they wait. In an asynchronous client the methods return coroutines.
+"""
+from __future__ import annotations
+
+import io
+import uuid
+from typing import Any
+
+import cloudpickle
+
+from ..protocol import serialize
+from .future import Future
+from .tasks import get_client
+
+
+def _pack(value: Any) -> tuple[serialize.Serialized, list[str]]:
+    """Pickle a value, listing the keys of the futures inside it (they stay futures)."""
+    keys: list[str] = []
+
+    def persistent_id(obj: Any):
+        if isinstance(obj, Future):
+            keys.append(obj.key)
+        return None
+
+    buffers: list = []
+    stream = io.BytesIO()
+    pickler = cloudpickle.CloudPickler(stream, protocol=5, buffer_callback=buffers.append)
+    pickler.persistent_id = persistent_id
+    try:
+        pickler.dump(value)
+    except Exception as exc:
+        raise serialize.SerializationError(
+            f"cannot pickle the {type(value).__name__} to share it through the cluster: {exc}") from exc
+    return serialize.Serialized(stream.getvalue(), [b.raw() for b in buffers]), keys
+
+
+def _unpack(blob: serialize.Serialized) -> Any:
+    return serialize.loads(blob)
+
+
+class _Primitive:
+    """A named handle; the scheduler keeps the state while any handle on the name exists."""
+
+    kind = ""
+
+    def __init__(self, name: str | None = None, client: Any = None):
+        self.name = name or f"{self.kind}-{uuid.uuid4().hex}"
+        self.client = client or get_client()
+        self.client._send(("coord-ref", self.kind, self.name, 1))
+
+    def __del__(self) -> None:
+        try:
+            if self.client.status == "running":
+                self.client._send(("coord-ref", self.kind, self.name, -1))
+        except Exception:
+            pass
+
+    def _call(self, op: str, *args: Any, post=None) -> Any:
+        """Run an RPC; block (seceded, inside a task) or return a coroutine for async clients."""
+        request = self.client.scheduler_comm.request
+
+        async def run():
+            value = await request(op, *args)
+            return post(value) if post is not None else value
+
+        if self.client.asynchronous:
+            return run()
+        return self.client.sync(run)  # inside a task, a long wait frees the worker's thread
+
+    def __reduce__(self):
+        return (type(self), (self.name,))
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}: {self.name}>"
+
+
+class Queue(_Primitive):
+    """A cluster-wide FIFO queue of any picklable values, futures included."""
+
+    kind = "queue"
+
+    def __init__(self, name: str | None = None, client: Any = None, maxsize: int = 0):
+        super().__init__(name, client)
+        self.maxsize = maxsize
+
+    def put(self, value: Any, timeout: float | None = None, **kwargs: Any) -> Any:
+        """Append ``value``; with ``maxsize``, wait for room (TimeoutError after ``timeout`` s)."""
+        blob, keys = _pack(value)
+        if not self.maxsize:
+            self.client._send(("queue-put", self.name, blob, keys))  # one-way: nothing to wait for
+            if self.client.asynchronous:
+                return _done()
+            return None
+        return self._call("queue_put", self.name, self.maxsize, blob, keys, timeout)
+
+    def get(self, timeout: float | None = None, batch: bool | int = False, **kwargs: Any) -> Any:
+        """The oldest value (waits for one; TimeoutError after ``timeout``). ``batch=True``: all there are
+        now, as a list; ``batch=n``: a list of ``n`` values."""
+        post = (lambda blobs: [_unpack(b) for b in blobs]) if batch is not False else _unpack
+        return self._call("queue_get", self.name, timeout, batch, post=post)
+
+    def qsize(self, **kwargs: Any) -> Any:
+        """How many values are waiting."""
+        return self._call("queue_size", self.name)
+
+    def __reduce__(self):
+        return (_rebuild_queue, (self.name, self.maxsize))
+
+
+def _rebuild_queue(name: str, maxsize: int) -> Queue:
+    return Queue(name, maxsize=maxsize)
+
+
+async def _done() -> None:
+    return None
+
+
+class Lock(_Primitive):
+    """Mutual exclusion across every worker and client, by name (not re-entrant)."""
+
+    kind = "lock"
+
+    def __init__(self, name: str | None = None, client: Any = None):
+        super().__init__(name, client)
+        self.id = uuid.uuid4().hex
+
+    def acquire(self, blocking: bool = True, timeout: float | None = None) -> Any:
+        """Take the lock; True if taken (False when not ``blocking`` or after ``timeout`` s)."""
+        if timeout is not None and timeout < 0:
+            timeout = None
+        return self._call("lock_acquire", self.name, self.id, blocking, timeout)
+
+    def release(self) -> Any:
+        """Release the lock (ValueError if this object does not hold it)."""
+        return self._call("lock_release", self.name, self.id)
+
+    def locked(self) -> Any:
+        """Whether anyone holds the lock."""
+        return self._call("lock_locked", self.name)
+
+    def __enter__(self) -> Lock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+    async def __aenter__(self) -> Lock:
+        await self.acquire()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.release()
+
+
+class Event(_Primitive):
+    """A cluster-wide flag that tasks and clients can wait on."""
+
+    kind = "event"
+
+    def set(self) -> Any:
+        """Set the flag: every waiter wakes."""
+        return self._call("event_set", self.name)
+
+    def clear(self) -> Any:
+        """Clear the flag."""
+        return self._call("event_clear", self.name)
+
+    def is_set(self) -> Any:
+        """Whether the flag is set."""
+        return self._call("event_is_set", self.name)
+
+    def wait(self, timeout: float | None = None) -> Any:
+        """Wait until the flag is set; True, or False after ``timeout`` s."""
+        return self._call("event_wait", self.name, timeout)
+
+
+class Variable(_Primitive):
+    """A cluster-wide named value; a future stored in it keeps its data alive until replaced or deleted."""
+
+    kind = "variable"
+
+    def set(self, value: Any, **kwargs: Any) -> Any:
+        """Store ``value``."""
+        blob, keys = _pack(value)
+        return self._call("variable_set", self.name, blob, keys)
+
+    def get(self, timeout: float | None = None, **kwargs: Any) -> Any:
+        """The value; waits until one is set (TimeoutError after ``timeout`` s)."""
+        return self._call("variable_get", self.name, timeout, post=_unpack)
+
+    def delete(self) -> Any:
+        """Remove the value."""
+        return self._call("variable_delete", self.name)
+
+
+class Semaphore(_Primitive):
+    """At most ``max_leases`` holders at once, cluster-wide. Leases of a client or worker that dies are
+    released after the scheduler's lease timeout."""
+
+    kind = "semaphore"
+
+    def __init__(self, max_leases: int = 1, name: str | None = None, client: Any = None, **kwargs: Any):
+        if max_leases < 1:
+            raise ValueError(f"Semaphore(max_leases={max_leases}): need at least one lease")
+        super().__init__(name, client)
+        self.max_leases = max_leases
+        self._held: list[str] = []
+
+    def acquire(self, timeout: float | None = None) -> Any:
+        """Take a lease; True, or False after ``timeout`` s."""
+        lease = uuid.uuid4().hex
+
+        def taken(ok: bool) -> bool:
+            if ok:
+                self._held.append(lease)
+            return ok
+        return self._call("semaphore_acquire", self.name, self.max_leases, lease, timeout, post=taken)
+
+    def release(self) -> Any:
+        """Give back the most recent lease this object took."""
+        if not self._held:
+            raise ValueError(f"Semaphore({self.name!r}).release() without a matching acquire()")
+        return self._call("semaphore_release", self.name, self._held.pop())
+
+    def get_value(self) -> Any:
+        """How many leases are out."""
+        return self._call("semaphore_value", self.name)
+
+    def __enter__(self) -> Semaphore:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+    async def __aenter__(self) -> Semaphore:
+        await self.acquire()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.release()
+
+    def __reduce__(self):
+        return (_rebuild_semaphore, (self.max_leases, self.name))
+
+
+def _rebuild_semaphore(max_leases: int, name: str) -> Semaphore:
+    return Semaphore(max_leases, name)
