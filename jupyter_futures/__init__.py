@@ -19,6 +19,7 @@ _EXPORTS = {
     "performance_report": "client.profiling",
     "Queue": "client.coordination", "Lock": "client.coordination", "Event": "client.coordination",
     "Variable": "client.coordination", "Semaphore": "client.coordination",
+    "Actor": "client.actor", "ActorFuture": "client.actor",
     "AuthenticationError": "protocol.auth",
     "FutureCancelledError": "protocol.errors", "FutureLostError": "protocol.errors",
     "KilledWorker": "protocol.errors", "LostDependency": "protocol.errors",

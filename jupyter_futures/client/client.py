@@ -339,14 +339,17 @@ class Client:
 
     def submit(self, func: Callable, *args: Any, key: str | None = None, workers: Any = None,
                resources: dict | None = None, retries: int | None = None, priority: int = 0,
-               allow_other_workers: bool = False, pure: bool = True, **kwargs: Any) -> Future:
+               allow_other_workers: bool = False, pure: bool | None = None, actor: bool = False,
+               actors: bool = False, **kwargs: Any) -> Future:
         """Run ``func(*args, **kwargs)`` on a worker; returns its ``Future`` at once."""
         if not callable(func):
             raise TypeError(f"submit() needs a callable as its first argument, got {type(func).__name__} "
                             f"{func!r:.60}: pass the function itself, e.g. client.submit(f, x), not f(x)")
         self._check_open()
         func_token, func_ser = serialize_function(func)
-        options = _options(workers, resources, retries, priority, allow_other_workers)
+        actor = actor or actors
+        options = _options(workers, resources, retries, priority, allow_other_workers, actor)
+        pure = (not actor) if pure is None else pure  # every actor is its own object
         record = self._task_record(func, func_token, func_ser, funcname(func), args, kwargs, key, pure, options)
         key = record[0]
         fut = Future(key, self)
@@ -355,8 +358,8 @@ class Client:
 
     def map(self, func: Callable, *iterables: Iterable, key: str | list | None = None, workers: Any = None,
             retries: int | None = None, resources: dict | None = None, priority: int = 0,
-            allow_other_workers: bool = False, pure: bool = True, batch_size: int | None = None,
-            **kwargs: Any) -> list[Future]:
+            allow_other_workers: bool = False, pure: bool | None = None, batch_size: int | None = None,
+            actor: bool = False, actors: bool = False, **kwargs: Any) -> list[Future]:
         """``submit(func, *items)`` for each item of the iterables (zipped); returns a list of futures."""
         if not callable(func):
             raise TypeError(f"map() needs a callable as its first argument, got {type(func).__name__}")
@@ -374,7 +377,9 @@ class Client:
             keys = None
         name = key if isinstance(key, str) else funcname(func)
         func_token, func_ser = serialize_function(func)
-        options = _options(workers, resources, retries, priority, allow_other_workers)
+        actor = actor or actors
+        options = _options(workers, resources, retries, priority, allow_other_workers, actor)
+        pure = (not actor) if pure is None else pure
         records = []
         for i, item in enumerate(items):
             records.append(self._task_record(func, func_token, func_ser, name, item, kwargs,
@@ -830,13 +835,13 @@ def _now() -> float:
     return time.monotonic()
 
 
-def _options(workers, resources, retries, priority, allow_other_workers) -> dict | None:
-    if not (workers or resources or retries or priority or allow_other_workers):
+def _options(workers, resources, retries, priority, allow_other_workers, actor=False) -> dict | None:
+    if not (workers or resources or retries or priority or allow_other_workers or actor):
         return None
     if isinstance(workers, str):
         workers = [workers]
     return {"workers": list(workers) if workers else None, "resources": resources, "retries": retries or 0,
-            "priority": priority, "allow_other_workers": allow_other_workers}
+            "priority": priority, "allow_other_workers": allow_other_workers, "actor": actor}
 
 
 _PLAIN = frozenset({int, float, str, bytes, bool, type(None), complex})

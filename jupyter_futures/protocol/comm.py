@@ -10,6 +10,7 @@ into memory of their own (``recv_into``): no copy on either side.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import itertools
 import logging
 import mmap
@@ -316,6 +317,25 @@ class Comm:
         self._pending_rpc[rid] = fut
         self.send(("rpc", rid, op, args))
         return await fut
+
+    def request_from_thread(self, op: str, *args: Any) -> concurrent.futures.Future:
+        """Like ``request``, callable from any thread: sends at once, returns a thread-safe future."""
+        rid = next(self._rpc_ids)
+        fut: concurrent.futures.Future = concurrent.futures.Future()
+        self._pending_rpc[rid] = fut
+        try:
+            self.send_now([("rpc", rid, op, args)])
+        except CommClosedError as exc:
+            self._pending_rpc.pop(rid, None)
+            fut.set_exception(exc)
+        return fut
+
+    def reply(self, rid: int, ok: bool, value: Any) -> None:
+        """Answer request ``rid`` from any thread (for handlers that finish off the loop)."""
+        try:
+            self.send_now([("rpc-reply", rid, ok, value)])
+        except CommClosedError:
+            pass
 
     def handle_rpc_message(self, msg: tuple) -> bool:
         """Handle an ``rpc``/``rpc-reply`` message; False if ``msg`` is something else."""

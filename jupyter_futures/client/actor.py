@@ -1,0 +1,123 @@
+"""Actor proxies: method calls go straight to the worker holding the actor, in the order made."""
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from ..protocol import serialize
+from ..protocol.context import blocking_wait, current_task
+from ..protocol.eventloop import PATIENCE, sync
+from .future import FutureState
+
+
+class Actor:
+    """A handle on an object living on a worker: ``actor.method(...)`` returns an ``ActorFuture``,
+    ``actor.attribute`` returns the attribute's value."""
+
+    def __init__(self, cls: type, address: str, key: str, future: Any = None):
+        self._cls = cls
+        self._address = address
+        self._key = key
+        self._future = future  # keeps the actor alive while this handle exists
+        self._comm = None
+
+    def __reduce__(self):
+        return (_rebuild_actor, (self._cls, self._address, self._key))
+
+    def __repr__(self) -> str:
+        return f"<Actor: {self._cls.__name__}, key={self._key}>"
+
+    def __dir__(self):
+        return sorted(set(dir(self._cls)) | set(object.__dir__(self)))
+
+    def _client(self):
+        from .tasks import get_client
+
+        return self._future.client if self._future is not None else get_client()
+
+    def _send(self, kind: str, name: str, args: Any) -> ActorFuture:
+        client = self._client()
+        comm = self._comm
+        if comm is None or comm.closed:
+            comm = client._worker_comms.get(self._address)
+            if comm is None or comm.closed:
+                if client.asynchronous:
+                    raise RuntimeError(f"no connection to the actor's worker {self._address}: "
+                                       f"`await client.wait_for_workers()` and retry")
+                comm = sync(client.loop, client._worker, self._address)
+            self._comm = comm
+        return ActorFuture(comm.request_from_thread("actor_call", self._key, name, args, kind), client, self._key)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        attr = getattr(self._cls, name, None)
+        if callable(attr):
+            def method(*args: Any, **kwargs: Any) -> ActorFuture:
+                return self._send("call", name, serialize.dumps((args, kwargs)))
+            method.__name__ = name
+            method.__doc__ = getattr(attr, "__doc__", None)
+            return method
+        if isinstance(attr, property) or attr is None or not callable(attr):
+            future = self._send("attr", name, None)
+            return future if self._client().asynchronous else future.result()
+        raise AttributeError(name)
+
+
+def _rebuild_actor(cls: type, address: str, key: str) -> Actor:
+    from .tasks import get_client
+
+    client = get_client()
+    return Actor(cls, address, key, client.adopt_future(key))
+
+
+class ActorFuture:
+    """The result of an actor method call: ``result(timeout=)``, ``done()``, ``await``."""
+
+    def __init__(self, cf: Any, client: Any, key: str):
+        self._cf = cf
+        self._client = client
+        self._key = key
+
+    def done(self) -> bool:
+        """True once the call returned or raised."""
+        return self._cf.done()
+
+    def result(self, timeout: float | None = None) -> Any:
+        """The method's return value (re-raises its exception)."""
+        if self._client.asynchronous and not self._cf.done():
+            return self._await(timeout)
+        try:
+            if current_task() is not None and not self._cf.done():
+                try:
+                    answer = self._cf.result(PATIENCE)
+                except TimeoutError:
+                    with blocking_wait():
+                        answer = self._cf.result(timeout)
+            else:
+                answer = self._cf.result(timeout)
+        except TimeoutError:
+            raise TimeoutError(f"actor {self._key} did not answer within {timeout} s") from None
+        return self._decode(answer)
+
+    def _decode(self, answer: tuple) -> Any:
+        kind, payload = answer
+        if kind == "ok":
+            return serialize.loads(payload)
+        st = FutureState(self._key)
+        st.status = "error"
+        st.exception, st.tb_records = payload
+        raise st.error()
+
+    async def _await(self, timeout: float | None = None) -> Any:
+        try:
+            answer = await asyncio.wait_for(asyncio.wrap_future(self._cf), timeout)
+        except asyncio.TimeoutError:
+            raise TimeoutError(f"actor {self._key} did not answer within {timeout} s") from None
+        return self._decode(answer)
+
+    def __await__(self):
+        return self._await().__await__()
+
+    def __repr__(self) -> str:
+        return f"<ActorFuture: {'done' if self.done() else 'pending'}, actor {self._key}>"
