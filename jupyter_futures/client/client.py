@@ -6,7 +6,9 @@ import atexit
 import concurrent.futures
 import itertools
 import logging
+import sys
 import threading
+import time
 import uuid
 import weakref
 from collections import defaultdict
@@ -22,6 +24,7 @@ from .structure import map_structure, find_futures
 
 logger = logging.getLogger("jupyter_futures.client")
 
+_STATE_OPS = frozenset({"task-finished", "task-erred", "task-cancelled", "task-lost"})
 RELEASE_INTERVAL = 0.02  # seconds a dropped future's release may wait for a message to ride with
 
 _current: list[Client] = []
@@ -67,6 +70,9 @@ class Client:
         self._states: dict[str, FutureState] = {}
         self._refcount: dict[str, int] = defaultdict(int)
         self._ref_lock = threading.RLock()
+        self._listeners: list[Callable] = []
+        self._submit_listeners: list[Callable] = []
+        self._output_listeners: list[Callable] = []
         self._outbox: list[tuple] = []
         self._outbox_scheduled = False
         self._flushing = False
@@ -287,9 +293,35 @@ class Client:
             self._flushing = False
 
     # -- messages from the scheduler ------------------------------------------
+    def subscribe(self, callback: Callable[[list[FutureState]], None]) -> Callable[[], None]:
+        """Call ``callback(states)`` on the client's loop thread with the states that changed in each
+        batch of task events (running, finished, error, cancelled, lost). Returns an unsubscribe function."""
+        self._listeners.append(callback)
+        return lambda: self._listeners.remove(callback) if callback in self._listeners else None
+
+    def subscribe_output(self, callback: Callable[[str, str, str, str], None]) -> Callable[[], None]:
+        """Call ``callback(key, worker, stream, text)`` for what tasks print (stream: 'stdout' or 'stderr').
+        While any callback is subscribed, output is not printed here. Returns an unsubscribe function."""
+        self._output_listeners.append(callback)
+        return lambda: self._output_listeners.remove(callback) if callback in self._output_listeners else None
+
+    def _task_output(self, key: str, worker: str, stream: str, text: str) -> None:
+        if self._output_listeners:
+            for callback in list(self._output_listeners):
+                try:
+                    callback(key, worker, stream, text)
+                except Exception:
+                    logger.exception("error in output callback %r", callback)
+            return
+        out = sys.stderr if stream == "stderr" else sys.stdout
+        prefix = f"[{key} @ {worker}] "
+        out.write("".join(prefix + line for line in text.splitlines(keepends=True)))
+        out.flush()
+
     def _on_scheduler_batch(self, comm: Comm, msgs: list) -> None:
         states = self._states
         changed = False
+        touched: list[FutureState] = []
         for msg in msgs:
             op = msg[0]
             st = states.get(msg[1]) if len(msg) > 1 and isinstance(msg[1], str) else None
@@ -306,6 +338,8 @@ class Client:
                 if st is not None and not st.done():
                     st.worker = msg[2]
                     st.status = "running"
+                    st.started = time.time()
+                    touched.append(st)
             elif op == "task-erred":
                 if st is not None:
                     st.exception, st.tb_records = msg[2], msg[3]
@@ -320,11 +354,21 @@ class Client:
                 if st is not None:
                     st.set_status("lost")
                     changed = True
+            elif op == "task-output":
+                self._task_output(*msg[1:])
             elif op != "registered":
                 comm.handle_rpc_message(msg)
+            if st is not None and op in _STATE_OPS and (not touched or touched[-1] is not st):
+                touched.append(st)
         if changed:
             with self._cond:
                 self._cond.notify_all()
+        if touched and self._listeners:
+            for callback in list(self._listeners):
+                try:
+                    callback(touched)
+                except Exception:
+                    logger.exception("error in state listener %r", callback)
 
     # -- submitting -----------------------------------------------------------
     def _task_record(self, func: Callable, func_token: str, func_ser, name: str, args: tuple, kwargs: dict,
@@ -354,7 +398,22 @@ class Client:
         key = record[0]
         fut = Future(key, self)
         self._send(("update-graph", [record]))
+        if self._submit_listeners:
+            self._notify_submitted([key])
         return fut
+
+    def on_submit(self, callback: Callable[[list[str]], None]) -> Callable[[], None]:
+        """Call ``callback(keys)`` in the submitting thread whenever submit/map creates tasks
+        (the notebook layer uses it to know which cell made which futures). Returns an unsubscribe function."""
+        self._submit_listeners.append(callback)
+        return lambda: self._submit_listeners.remove(callback) if callback in self._submit_listeners else None
+
+    def _notify_submitted(self, keys: list[str]) -> None:
+        for callback in list(self._submit_listeners):
+            try:
+                callback(keys)
+            except Exception:
+                logger.exception("error in submit listener %r", callback)
 
     def map(self, func: Callable, *iterables: Iterable, key: str | list | None = None, workers: Any = None,
             retries: int | None = None, resources: dict | None = None, priority: int = 0,
@@ -388,6 +447,8 @@ class Client:
         size = batch_size or len(records) or 1
         for start in range(0, len(records), size):
             self._send(("update-graph", records[start:start + size]))
+        if self._submit_listeners:
+            self._notify_submitted([f.key for f in futures])
         return futures
 
     def adopt_future(self, key: str) -> Future:

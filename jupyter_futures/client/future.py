@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..protocol import serialize
@@ -18,7 +19,8 @@ class FutureState:
     """What this client knows of one key; shared by every ``Future`` for it. Mutated on the loop thread."""
 
     __slots__ = ("key", "status", "type_name", "nbytes", "who_has", "small", "value", "has_value",
-                 "exception", "tb_records", "callbacks", "async_event", "worker", "_exc_obj")
+                 "exception", "tb_records", "callbacks", "async_event", "worker", "_exc_obj", "submitted",
+                 "started", "stopped")
 
     def __init__(self, key: str):
         self.key = key
@@ -35,6 +37,9 @@ class FutureState:
         self.async_event: asyncio.Event | None = None
         self.worker = None
         self._exc_obj = None
+        self.submitted = time.time()  # when this client first held the key
+        self.started: float | None = None  # when this client heard it was running
+        self.stopped: float | None = None  # when this client heard it was done
 
     def done(self) -> bool:
         """Finished, erred, cancelled or lost."""
@@ -44,6 +49,7 @@ class FutureState:
         """Change status; on reaching a final one, run callbacks and wake async waiters."""
         self.status = status
         if status in DONE_STATES:
+            self.stopped = time.time()
             if self.async_event is not None:
                 self.async_event.set()
             callbacks, self.callbacks = self.callbacks, []
