@@ -384,7 +384,7 @@ class Client:
     def submit(self, func: Callable, *args: Any, key: str | None = None, workers: Any = None,
                resources: dict | None = None, retries: int | None = None, priority: int = 0,
                allow_other_workers: bool = False, pure: bool | None = None, actor: bool = False,
-               actors: bool = False, **kwargs: Any) -> Future:
+               actors: bool = False, timeout: float | None = None, **kwargs: Any) -> Future:
         """Run ``func(*args, **kwargs)`` on a worker; returns its ``Future`` at once."""
         if not callable(func):
             raise TypeError(f"submit() needs a callable as its first argument, got {type(func).__name__} "
@@ -392,7 +392,7 @@ class Client:
         self._check_open()
         func_token, func_ser = serialize_function(func)
         actor = actor or actors
-        options = _options(workers, resources, retries, priority, allow_other_workers, actor)
+        options = _options(workers, resources, retries, priority, allow_other_workers, actor, timeout)
         pure = (not actor) if pure is None else pure  # every actor is its own object
         record = self._task_record(func, func_token, func_ser, funcname(func), args, kwargs, key, pure, options)
         key = record[0]
@@ -418,7 +418,8 @@ class Client:
     def map(self, func: Callable, *iterables: Iterable, key: str | list | None = None, workers: Any = None,
             retries: int | None = None, resources: dict | None = None, priority: int = 0,
             allow_other_workers: bool = False, pure: bool | None = None, batch_size: int | None = None,
-            actor: bool = False, actors: bool = False, **kwargs: Any) -> list[Future]:
+            actor: bool = False, actors: bool = False, timeout: float | None = None,
+            **kwargs: Any) -> list[Future]:
         """``submit(func, *items)`` for each item of the iterables (zipped); returns a list of futures."""
         if not callable(func):
             raise TypeError(f"map() needs a callable as its first argument, got {type(func).__name__}")
@@ -437,7 +438,7 @@ class Client:
         name = key if isinstance(key, str) else funcname(func)
         func_token, func_ser = serialize_function(func)
         actor = actor or actors
-        options = _options(workers, resources, retries, priority, allow_other_workers, actor)
+        options = _options(workers, resources, retries, priority, allow_other_workers, actor, timeout)
         pure = (not actor) if pure is None else pure
         records = []
         for i, item in enumerate(items):
@@ -896,13 +897,16 @@ def _now() -> float:
     return time.monotonic()
 
 
-def _options(workers, resources, retries, priority, allow_other_workers, actor=False) -> dict | None:
-    if not (workers or resources or retries or priority or allow_other_workers or actor):
+def _options(workers, resources, retries, priority, allow_other_workers, actor=False, timeout=None) -> dict | None:
+    if not (workers or resources or retries or priority or allow_other_workers or actor or timeout):
         return None
     if isinstance(workers, str):
         workers = [workers]
+    if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
+        raise ValueError(f"timeout={timeout!r}: give the task's time limit in seconds, a positive number")
     return {"workers": list(workers) if workers else None, "resources": resources, "retries": retries or 0,
-            "priority": priority, "allow_other_workers": allow_other_workers, "actor": actor}
+            "priority": priority, "allow_other_workers": allow_other_workers, "actor": actor,
+            "timeout": timeout}
 
 
 _PLAIN = frozenset({int, float, str, bytes, bool, type(None), complex})

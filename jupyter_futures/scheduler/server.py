@@ -161,6 +161,8 @@ class Scheduler:
                 state.missing_data(address, *msg[1:])
             elif op == "steal-response":
                 state.steal_response(address, msg[1])
+            elif op == "task-output":
+                state.task_output(address, *msg[1:])
             elif op == "seceded":
                 state.task_seceded(address, msg[1])
             elif op == "tell-clients":

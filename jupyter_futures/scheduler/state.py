@@ -466,6 +466,12 @@ class SchedulerState:
         self._maybe_forget(ts)
         self._fill(ws)
 
+    def task_output(self, address: str, key: str, stream: str, text: str) -> None:
+        """What a task printed, for the clients that wait for it."""
+        ts = self.tasks.get(key)
+        if ts is not None:
+            self._tell_wanters(ts, ("task-output", key, address, stream, text))
+
     def tell_clients(self, key: str, clients: list[str]) -> None:
         """A worker could not reach these clients to say ``key`` finished: tell them from here."""
         ts = self.tasks.get(key)

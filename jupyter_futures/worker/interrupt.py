@@ -1,0 +1,68 @@
+"""Stopping a running task in its thread: cancellation and ``submit(..., timeout=)``.
+
+An exception is raised asynchronously in the task's thread (``PyThreadState_SetAsyncExc``),
+only while that thread is inside the task's own code: the guard around the call
+clears any pending one on the way out, so the worker's code is never hit and the
+thread goes on serving. Code blocked inside a C call (``time.sleep(600)``) sees
+the exception when the call returns.
+"""
+from __future__ import annotations
+
+import ctypes
+import threading
+from typing import Any
+
+
+class TaskInterrupt(BaseException):
+    """Raised in a task's thread to stop it (a BaseException: ``except Exception`` does not catch it)."""
+
+
+class TaskCancelled(TaskInterrupt):
+    """The task was cancelled while it ran."""
+
+
+class TaskTimedOut(TaskInterrupt):
+    """The task ran past its ``timeout``."""
+
+
+_set_async_exc = ctypes.pythonapi.PyThreadState_SetAsyncExc
+_set_async_exc.argtypes = (ctypes.c_ulong, ctypes.py_object)
+
+
+class Interrupter:
+    """Knows which thread runs which task inside user code, and interrupts it on request."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: dict[int, Any] = {}  # thread ident -> task, while inside the task's code
+
+    def running(self, task: Any) -> _Guard:
+        """Context manager around the call of the task's function, in its thread."""
+        return _Guard(self, task)
+
+    def interrupt(self, task: Any, exc_type: type[TaskInterrupt]) -> bool:
+        """Raise ``exc_type`` in the thread running ``task``; False if it is not inside its code now."""
+        with self._lock:
+            for ident, running in self._running.items():
+                if running is task:
+                    _set_async_exc(ident, ctypes.py_object(exc_type))
+                    return True
+        return False
+
+
+class _Guard:
+    __slots__ = ("interrupter", "task", "ident")
+
+    def __init__(self, interrupter: Interrupter, task: Any):
+        self.interrupter = interrupter
+        self.task = task
+
+    def __enter__(self) -> None:
+        self.ident = threading.get_ident()
+        with self.interrupter._lock:
+            self.interrupter._running[self.ident] = self.task
+
+    def __exit__(self, *exc: Any) -> None:
+        with self.interrupter._lock:
+            self.interrupter._running.pop(self.ident, None)
+            _set_async_exc(self.ident, ctypes.py_object())  # NULL: drop one that has not fired yet
