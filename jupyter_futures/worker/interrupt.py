@@ -60,6 +60,8 @@ class _Guard:
     def __enter__(self) -> None:
         self.ident = threading.get_ident()
         with self.interrupter._lock:
+            if getattr(self.task, "state", None) == "cancelled":  # cancelled while its inputs were loading
+                raise TaskCancelled()
             self.interrupter._running[self.ident] = self.task
 
     def __exit__(self, *exc: Any) -> None:

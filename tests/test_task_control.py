@@ -1,0 +1,119 @@
+"""Running tasks stopped by cancel() and by submit(timeout=); what tasks print reaches the client."""
+import sys
+import time
+
+import pytest
+
+from jupyter_futures import CancelledError, Client
+
+TIMEOUT = 30
+
+
+def spin(seconds):
+    """Busy for ``seconds`` in Python code (interruptible between bytecodes)."""
+    end = time.time() + seconds
+    while time.time() < end:
+        pass
+    return seconds
+
+
+def naps(seconds):
+    """Sleeps ``seconds`` in short naps."""
+    for _ in range(int(seconds / 0.01)):
+        time.sleep(0.01)
+    return seconds
+
+
+def swallow_everything(seconds):
+    """A task that catches Exception: an interrupt must still stop it."""
+    try:
+        return spin(seconds)
+    except Exception:
+        return "swallowed"
+
+
+def chatty(x):
+    import logging
+    import warnings
+
+    print(f"out {x}")
+    print(f"err {x}", file=sys.stderr)
+    warnings.warn(f"warn {x}")
+    logging.getLogger("user.code").warning("log %s", x)
+    logging.getLogger("user.code").info("hidden %s", x)
+    return x
+
+
+@pytest.fixture(scope="module")
+def client():
+    with Client(n_workers=1, threads_per_worker=1) as c:
+        yield c
+
+
+def wait_running(future):
+    deadline = time.monotonic() + TIMEOUT
+    while future.status != "running":
+        assert time.monotonic() < deadline, future.status
+        time.sleep(0.005)
+
+
+@pytest.mark.parametrize("fn", [spin, naps, swallow_everything])
+def test_cancel_stops_a_running_task_and_the_worker_stays_healthy(client, fn):
+    future = client.submit(fn, 60, pure=False)
+    wait_running(future)
+    started = time.monotonic()
+    client.cancel(future)
+    assert future.status == "cancelled"
+    with pytest.raises(CancelledError):
+        future.result(timeout=1)
+    # The single worker thread is free again at once, not after 60 s.
+    assert client.submit(spin, 0.01, pure=False).result(timeout=TIMEOUT) == 0.01
+    assert time.monotonic() - started < 10
+    assert len(client.scheduler_info()["workers"]) == 1
+
+
+def test_timeout_interrupts_and_fails_with_timeout_error(client):
+    future = client.submit(naps, 60, timeout=0.3)
+    with pytest.raises(TimeoutError, match=r"naps-.*timeout of 0\.3 s"):
+        future.result(timeout=TIMEOUT)
+    assert future.status == "error"
+    assert client.submit(spin, 0.01, pure=False, timeout=5).result(timeout=TIMEOUT) == 0.01
+
+
+def test_timeout_must_be_positive(client):
+    with pytest.raises(ValueError, match="timeout"):
+        client.submit(spin, 1, timeout=-1)
+
+
+def test_task_output_reaches_the_submitting_client(client):
+    seen = []
+    unsubscribe = client.subscribe_output(lambda key, worker, stream, text: seen.append((key, worker, stream, text)))
+    try:
+        future = client.submit(chatty, 5)
+        assert future.result(timeout=TIMEOUT) == 5
+    finally:
+        unsubscribe()
+    worker = next(iter(client.scheduler_info()["workers"]))
+    assert {(k, w) for k, w, _, _ in seen} == {(future.key, worker)}
+    out = "".join(t for _, _, s, t in seen if s == "stdout")
+    err = "".join(t for _, _, s, t in seen if s == "stderr")
+    assert out == "out 5\n"
+    assert "err 5" in err and "UserWarning: warn 5" in err and "WARNING:user.code:log 5" in err
+    assert "hidden" not in err
+
+
+def test_task_output_printed_by_a_script_client(tmp_path):
+    import subprocess
+
+    script = tmp_path / "script.py"
+    script.write_text(
+        "from jupyter_futures import Client\n"
+        "def hello(x):\n    print('hello', x)\n    return x\n"
+        "if __name__ == '__main__':\n"
+        "    with Client(n_workers=1, threads_per_worker=1) as c:\n"
+        "        print('result', c.submit(hello, 3).result(timeout=30))\n")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert any(line.startswith("[hello-") and "@ tcp://" in line and line.endswith("] hello 3") for line in lines)
+    assert "result 3" in lines
