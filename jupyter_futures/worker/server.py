@@ -17,7 +17,12 @@ from ..protocol import serialize
 from ..protocol.comm import Comm, CommClosedError, Listener, connect, format_address
 from ..protocol.context import TaskContext, set_current_task
 from ..protocol.tracebacks import dump_traceback
+from .actors import ActorRunner
 from .executor import Executor
+from .interrupt import Interrupter, TaskCancelled, TaskTimedOut
+from .output import TaskOutput
+from .output import install as install_output
+from .profile import Profiler
 from .state import WorkerState, WorkerTask
 from .store import DataStore
 
@@ -49,6 +54,9 @@ class Worker:
         self.clients: dict[str, Comm] = {}  # client id -> its connection to this worker
         self._client = None
         self._client_lock = threading.Lock()
+        self._seceded_keys: set[str] = set()
+        self.interrupter = Interrupter()
+        self._timeouts: dict[str, asyncio.TimerHandle] = {}
         self._peer_locks: dict[str, asyncio.Lock] = {}
         self.functions: OrderedDict[str, Any] = OrderedDict()
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -56,6 +64,7 @@ class Worker:
         self._process = psutil.Process()
         self.address = ""
         self._running_tick: asyncio.TimerHandle | None = None
+        self.profiler: Profiler | None = None
 
     async def start(self) -> Worker:
         """Connect to the scheduler, listen for peers, register."""
@@ -69,6 +78,11 @@ class Worker:
         self.name = self.name or self.address
         self.state = WorkerState(self.address, self.data)
         self.executor = Executor(self.nthreads, self._run_task, self._on_reports, self.loop)
+        self.actors = ActorRunner(self.loop, _error_record)
+        self.output = TaskOutput(self._send_output, lambda fn: self.loop.call_soon_threadsafe(fn))
+        self._uninstall_output = install_output(self.output)
+        # Samples the stacks of running tasks: the frames below _execute are the task's.
+        self.profiler = Profiler(self.executor.executing, Worker._execute.__code__).start()
         self.scheduler.serve_rpc(self._rpc_handlers())
         self.scheduler.on_close.append(self._scheduler_lost)
         self.scheduler.start(self._on_scheduler_batch)
@@ -91,6 +105,10 @@ class Worker:
             self.listener.stop()
         if self.executor:
             self.executor.close()
+            self.actors.close()
+            self._uninstall_output()
+        if self.profiler:
+            self.profiler.close()
         if self._client is not None:
             await self.loop.run_in_executor(None, self._client.close)
         for comm in list(self.peers.values()):
@@ -112,7 +130,12 @@ class Worker:
             if op == "compute":
                 self._do(state.compute(*msg[1:]))
             elif op == "free":
+                running = [t for t in self.executor.executing.values() if t.key in msg[1]]
                 self._do(state.free(msg[1]))
+                for task in running:  # cancelled while it runs: stop it where it is
+                    self.interrupter.interrupt(task, TaskCancelled)
+                for key in msg[1]:
+                    self.actors.drop(key)
             elif op == "steal":
                 self._do(state.steal(msg[1]))
             elif op == "close":
@@ -152,13 +175,18 @@ class Worker:
         start = time.time()
         if not self.state.claim(task):
             return ("skipped", task)
+        self.profiler.wake()  # a flag check while already sampling
+        if task.options.get("timeout"):
+            self.loop.call_soon_threadsafe(self._arm_timeout, task)
         ctx = TaskContext(task.key, self, lambda: self._secede(ctx), lambda: self._rejoin(ctx))
         set_current_task(ctx)
         try:
             outcome = self._execute(task, start)
         finally:
             set_current_task(None)
+            self._seceded_keys.discard(task.key)
         msg = self.state.finish(task, *outcome)
+        self.output.flush(task.key)  # what it printed arrives before its result
         if msg is None:
             return ("done", task)
         clients = []
@@ -194,10 +222,12 @@ class Worker:
     def _secede(self, ctx: TaskContext) -> None:
         ctx.seceded = True
         self.executor.secede()
-        try:
-            self.scheduler.send_now([("seceded", ctx.key)])
-        except CommClosedError:
-            pass
+        if ctx.key not in self._seceded_keys:  # the scheduler needs telling once per task
+            self._seceded_keys.add(ctx.key)
+            try:
+                self.scheduler.send_now([("seceded", ctx.key)])
+            except CommClosedError:
+                pass
 
     def _rejoin(self, ctx: TaskContext) -> None:
         ctx.seceded = False
@@ -218,7 +248,19 @@ class Worker:
         try:
             fn = self._function(task.func_token, task.func)
             args, kwargs = serialize.loads(task.args, persistent_load=self.data.get)
-            value = fn(*args, **kwargs)
+            with self.interrupter.running(task):
+                value = fn(*args, **kwargs)
+            if task.options.get("actor"):
+                # The instance stays here; the task's value is a proxy that calls it.
+                from ..client.actor import Actor  # the proxy type callers use; imported only by actor tasks
+
+                self.actors.create(task.key, value)
+                value = Actor(type(value), self.address, task.key)
+        except TaskTimedOut as exc:
+            limit = task.options.get("timeout")
+            err = TimeoutError(f"task {task.key!r} ran longer than its timeout of {limit} s and was interrupted")
+            err.__traceback__ = exc.__traceback__
+            return (False, _error_record(err, skip=1), None, 0, start, time.time())
         except BaseException as exc:  # noqa: BLE001 - a task's failure is reported, never fatal
             return (False, _error_record(exc, skip=1), None, 0, start, time.time())
         stop = time.time()
@@ -236,6 +278,32 @@ class Worker:
         for report in reports:
             if report[0] == "done":
                 state.forget_done(report[1])
+                timer = self._timeouts.pop(report[1].key, None)
+                if timer is not None:
+                    timer.cancel()
+
+    def _send_output(self, batch: list[tuple[str, str, str]]) -> None:
+        """Task output to the clients that wait for the task: directly, else through the scheduler."""
+        for key, stream, text in batch:
+            task = self.state.tasks.get(key)
+            comms = [self.clients.get(c) for c in task.clients] if task is not None and task.clients else [None]
+            if all(comm is not None and not comm.closed for comm in comms):
+                for comm in comms:
+                    try:
+                        comm.send_now([("task-output", key, self.address, stream, text)])
+                    except CommClosedError:
+                        pass
+            elif not self.scheduler.closed:
+                self.scheduler.send_now([("task-output", key, stream, text)])
+
+    def _arm_timeout(self, task: WorkerTask) -> None:
+        """On the loop: interrupt ``task`` if it still runs after its ``timeout``."""
+        def expire() -> None:
+            self._timeouts.pop(task.key, None)
+            if task.state == "executing":
+                self.interrupter.interrupt(task, TaskTimedOut)
+        if task.state == "executing":
+            self._timeouts[task.key] = self.loop.call_later(task.options["timeout"], expire)
 
     def _watch_running(self) -> None:
         """Report tasks that have been running for a tick; short tasks never cost a "started" message."""
@@ -278,7 +346,9 @@ class Worker:
 
     def _on_peer_batch(self, comm: Comm, msgs: list) -> None:
         for msg in msgs:
-            if msg[0] == "register-client":
+            if msg[0] == "rpc" and msg[2] == "actor_call":
+                self.actors.call(comm, msg[1], *msg[3])
+            elif msg[0] == "register-client":
                 # This client wants to hear directly when its tasks finish here.
                 client = msg[1]
                 self.clients[client] = comm
@@ -296,6 +366,7 @@ class Worker:
             "run": self._rpc_run,
             "keys": lambda comm: self.data.keys(),
             "ping": lambda comm: "pong",
+            "profile": lambda comm, start=None, stop=None, key=None: self.profiler.handle(start, stop, key),
         }
 
     def _rpc_get_data(self, comm: Comm, keys: list[str]) -> dict:
