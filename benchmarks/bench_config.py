@@ -18,6 +18,7 @@ class Workload:
     full: dict = field(default_factory=dict)
     quick: dict = field(default_factory=dict)
     timeout: float = 600.0  # seconds, per library subprocess (full size)
+    max_value: float = None  # when set: an absolute target on jupyter_futures' own figure (< max_value)
 
     def params(self, quick):
         """Return the size parameters for a full or a --quick run."""
@@ -62,6 +63,20 @@ WORKLOADS = [
     Workload(
         "startup", "Client() to first result", "s", False, 1.0, "<= dask",
         full={"repeats": 3}, quick={"repeats": 1}, timeout=300,
+    ),
+    Workload(
+        "profile", "profiling overhead, CPU-bound map (sampling on vs off)", "% slower", False, 1.0,
+        "< 5% (jf alone)",
+        full={"tasks": 40, "task_ms": 50, "repeats": 15}, quick={"tasks": 20, "task_ms": 50, "repeats": 4},
+        timeout=300, max_value=5.0,
+    ),
+    Workload(
+        "actor", "actor method call round trip (median)", "ms", False, 5.0, "<= 1/5 dask",
+        full={"n": 1_000}, quick={"n": 100}, timeout=300,
+    ),
+    Workload(
+        "queue", "Queue put/get of small items between two tasks", "items/s", True, 3.0, ">= 3x dask",
+        full={"n": 10_000, "repeats": 3}, quick={"n": 1_000, "repeats": 2}, timeout=600,
     ),
 ]
 

@@ -17,7 +17,8 @@ import psutil
 
 from bench_config import MIB
 from bench_data import check_plus_one, make_array, tree_expected
-from bench_tasks import add, count_scheduler_tasks, inc, noop, noop_dep, wait_for_file
+from bench_tasks import (Counter, add, burn, count_scheduler_tasks, inc, noop, noop_dep, queue_consumer,
+                         queue_producer, wait_for_file)
 from bench_timing import median, repeat_timed, result
 
 MODULES = {"dask": "dask.distributed", "jupyter_futures": "jupyter_futures"}
@@ -247,6 +248,176 @@ def bench_startup(lib, repeats):
     return result(median(times), "s", seconds=times)
 
 
+PROFILE_ENV = "JUPYTER_FUTURES_PROFILE_INTERVAL"  # read by jupyter_futures' worker processes; 0 = off
+
+
+def calibrate_burn(task_ms, probe=200_000):
+    """The ``burn`` size that takes about ``task_ms`` here (best of 5 probes)."""
+    best = min(repeat_timed(lambda: burn(probe), 5))
+    return max(1000, int(probe * task_ms / 1000 / best))
+
+
+def profiled_client(lib, enabled):
+    """A fresh cluster whose workers sample task stacks (``enabled``) or not.
+
+    jupyter_futures reads the environment variable in each worker process
+    (``LocalCluster`` passes its environment on). dask's workers all start with
+    their default (sampling on); ``set_sampling`` turns it off on one of them.
+    """
+    saved = os.environ.get(PROFILE_ENV)
+    os.environ[PROFILE_ENV] = "0.01" if enabled else "0"
+    try:
+        client = new_client(lib)
+    finally:
+        if saved is None:
+            os.environ.pop(PROFILE_ENV, None)
+        else:
+            os.environ[PROFILE_ENV] = saved
+    if lib == "dask" and not enabled:
+        set_sampling(client, lib, False)
+    return client
+
+
+def _jf_sampling(on, dask_worker=None):
+    dask_worker.profiler.set_interval(0.01 if on else 0)
+
+
+def _dask_sampling(on, dask_worker=None):
+    pc = dask_worker.periodic_callbacks["profile"]
+    pc.start() if on else pc.stop()
+
+
+def set_sampling(client, lib, on):
+    """Turn stack sampling on or off on a running cluster's workers."""
+    client.run(_jf_sampling if lib == "jupyter_futures" else _dask_sampling, on)
+
+
+def worker_cpu_seconds(procs):
+    """User + system CPU seconds used so far by these worker processes (all their threads)."""
+    total = 0.0
+    for proc in procs:
+        t = proc.cpu_times()
+        total += t.user + t.system
+    return total
+
+
+def bench_profile(lib, tasks, task_ms, repeats):
+    """Overhead (%) of stack sampling on a CPU-bound map of ``tasks`` pure-Python loops.
+
+    Two clusters, one sampling and one not, run the map alternately (ABBA order)
+    so that load changes hit both alike. Halfway through they swap roles
+    (sampling turned off on one, on on the other at run time), so a difference
+    between the two clusters themselves cancels out.
+
+    Two figures per run: wall time, and the CPU time of the worker processes
+    (all threads: the task thread and the sampler). The headline is the CPU-time
+    overhead (total with sampling / total without, minus 1): on a shared machine
+    other load stretches wall times by far more than the effect measured, but
+    barely changes the CPU time the same work takes. The wall-clock overhead
+    (median of the per-pair overheads) is in the details.
+    """
+    n = calibrate_burn(task_ms)
+    a, b = profiled_client(lib, True), profiled_client(lib, False)
+    try:
+        expected = [burn(n)] * tasks
+        procs = {}
+        for client in (a, b):
+            warm_up(client)
+            assert client.gather(client.map(burn, [n] * 2, pure=False)) == expected[:2]
+            procs[id(client)] = [psutil.Process(pid) for pid in client.run(os.getpid).values()]
+
+        def timed(client):
+            time.sleep(0.1)
+            cpu0 = worker_cpu_seconds(procs[id(client)])
+            t0 = time.perf_counter()
+            assert client.gather(client.map(burn, [n] * tasks, pure=False)) == expected
+            wall = time.perf_counter() - t0
+            return wall, worker_cpu_seconds(procs[id(client)]) - cpu0
+
+        def measure(on, off, count):
+            runs_on, runs_off = [], []
+            for i in range(count):
+                if i % 2 == 0:
+                    runs_on.append(timed(on))
+                    runs_off.append(timed(off))
+                else:
+                    runs_off.append(timed(off))
+                    runs_on.append(timed(on))
+            return runs_on, runs_off
+
+        first = (repeats + 1) // 2
+        on1, off1 = measure(a, b, first)
+        samples_on = a.profile()["count"]
+        samples_off = b.profile()["count"]
+        assert samples_on > 0, "sampling on, but the profile is empty"
+        if lib == "jupyter_futures":
+            assert samples_off == 0, "sampling off (JUPYTER_FUTURES_PROFILE_INTERVAL=0), but the profile has samples"
+        set_sampling(a, lib, False)
+        set_sampling(b, lib, True)
+        on2, off2 = measure(b, a, repeats - first)
+        runs_on, runs_off = on1 + on2, off1 + off2
+        wall_on, cpu_on = [r[0] for r in runs_on], [r[1] for r in runs_on]
+        wall_off, cpu_off = [r[0] for r in runs_off], [r[1] for r in runs_off]
+        wall_pairs = [100 * (x / y - 1) for x, y in zip(wall_on, wall_off)]
+        cpu_pct = 100 * (sum(cpu_on) / sum(cpu_off) - 1)
+        cpu_first = 100 * (sum(cpu_on[:first]) / sum(cpu_off[:first]) - 1)
+        cpu_swapped = 100 * (sum(cpu_on[first:]) / sum(cpu_off[first:]) - 1) if repeats > first else None
+        return result(cpu_pct, "% slower", cpu_first_half_pct=cpu_first, cpu_swapped_half_pct=cpu_swapped,
+                      wall_median_pair_pct=median(wall_pairs),
+                      wall_ratio_of_medians_pct=100 * (median(wall_on) / median(wall_off) - 1),
+                      wall_median_on_s=median(wall_on), wall_median_off_s=median(wall_off),
+                      cpu_on_s=cpu_on, cpu_off_s=cpu_off, wall_pairs_pct=wall_pairs,
+                      samples_on_first_half=samples_on, samples_off_first_half=samples_off,
+                      tasks=tasks, burn_n=n, task_ms=task_ms, repeats=repeats)
+    finally:
+        close_quietly(a)
+        close_quietly(b)
+
+
+def library_of(client):
+    """The top-level module a client comes from (``distributed`` or ``jupyter_futures``)."""
+    return importlib.import_module(type(client).__module__.split(".")[0])
+
+
+def bench_actor(client, n):
+    """``n`` sequential ``counter.increment().result()`` calls on one actor; median latency in ms."""
+    counter = client.submit(Counter, actor=True).result()
+    warm = 20
+    for _ in range(warm):
+        counter.increment().result()
+    latencies = []
+    for i in range(n):
+        t0 = time.perf_counter()
+        value = counter.increment().result()
+        latencies.append(time.perf_counter() - t0)
+        assert value == warm + i + 1
+    ms = sorted(x * 1000 for x in latencies)
+    return result(median(ms), "ms", p10=ms[len(ms) // 10], p90=ms[9 * len(ms) // 10], n=n)
+
+
+def bench_queue(client, n, repeats):
+    """A producer task puts ``n`` ints into a Queue, a consumer task gets them one by one;
+    items per second from the two submits to the consumer's result (median)."""
+    queue_cls = library_of(client).Queue
+    expected = n * (n - 1) // 2
+
+    def once():
+        queue = queue_cls()
+        t0 = time.perf_counter()
+        consumer = client.submit(queue_consumer, queue, n, pure=False)
+        producer = client.submit(queue_producer, queue, n, pure=False)
+        assert consumer.result() == expected
+        elapsed = time.perf_counter() - t0
+        assert producer.result() == n
+        return elapsed
+
+    times = []
+    for _ in range(repeats):
+        settle(client)
+        times.append(once())
+    return result(n / median(times), "items/s", seconds=times, n=n)
+
+
 CLIENT_WORKLOADS = {
     "map": bench_map,
     "roundtrip": bench_roundtrip,
@@ -254,6 +425,8 @@ CLIENT_WORKLOADS = {
     "tree": bench_tree,
     "scatter": bench_scatter,
     "memory": bench_memory,
+    "actor": bench_actor,
+    "queue": bench_queue,
 }
 
 
@@ -261,6 +434,8 @@ def run(lib, workload, params):
     """Run one workload on a fresh cluster of ``lib``; return its result dict."""
     if workload == "startup":
         return bench_startup(lib, **params)
+    if workload == "profile":
+        return bench_profile(lib, **params)
     client = new_client(lib)
     try:
         warm_up(client)

@@ -42,3 +42,38 @@ def count_scheduler_tasks(dask_scheduler=None):
     """Return how many tasks the scheduler holds, or None if it does not say."""
     tasks = getattr(dask_scheduler, "tasks", None)
     return None if tasks is None else len(tasks)
+
+
+def burn(n):
+    """A pure-Python CPU loop of ``n`` steps (fixed work, not fixed time); returns a checksum."""
+    acc = 0
+    for i in range(n):
+        acc = (acc + i * i) % 1_000_003
+    return acc
+
+
+class Counter:
+    """The guide's actor: ``increment()`` returns the new count."""
+
+    def __init__(self):
+        self.count = 0
+
+    def increment(self):
+        """Add one; return the new count."""
+        self.count += 1
+        return self.count
+
+
+def queue_producer(queue, n):
+    """Put the ints ``0 .. n-1`` into ``queue``, one ``put`` each; return ``n``."""
+    for i in range(n):
+        queue.put(i)
+    return n
+
+
+def queue_consumer(queue, n):
+    """Take ``n`` items out of ``queue``, one ``get`` each; return their sum."""
+    total = 0
+    for _ in range(n):
+        total += queue.get()
+    return total

@@ -272,6 +272,7 @@ class Client:
         self.loop.call_later(RELEASE_INTERVAL, self._periodic_flush)
 
     def _flush_outbox(self) -> None:
+        """Send what is queued for the scheduler now (from any thread)."""
         with self._ref_lock:
             self._outbox_scheduled = False
             self._flush_outbox_locked()
@@ -515,9 +516,11 @@ class Client:
         raise st.error()
 
     def _value_from_small(self, st: FutureState) -> Any:
-        st.value = serialize.loads(st.small)
-        st.has_value = True
-        return st.value
+        value = serialize.loads(st.small)
+        if st.type_name != "Actor":  # a proxy holds a future for its own key: caching it would never let go
+            st.value = value
+            st.has_value = True
+        return value
 
     async def _await_result(self, future: Future, timeout: float | None = None) -> Any:
         st = future._state
@@ -864,6 +867,12 @@ class Client:
     def dashboard_link(self) -> str:
         """URL of the dashboard, when the cluster serves one."""
         return getattr(self.cluster, "dashboard_link", "") or ""
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        """Jupyter display: a live widget in a kernel, else static HTML and text (see jupyter_futures.notebook)."""
+        from ..notebook.reprs import client_bundle
+
+        return client_bundle(self)
 
 
 def _merge_releases(msgs: list[tuple], client: Client) -> list[tuple]:

@@ -14,6 +14,8 @@ from typing import Any
 import cloudpickle
 
 from ..protocol import serialize
+from ..protocol.eventloop import wait_in_task
+from .actor import Actor
 from .future import Future
 from .tasks import get_client
 
@@ -25,6 +27,8 @@ def _pack(value: Any) -> tuple[serialize.Serialized, list[str]]:
     def persistent_id(obj: Any):
         if isinstance(obj, Future):
             keys.append(obj.key)
+        elif isinstance(obj, Actor):
+            keys.append(obj._key)  # a stored proxy keeps its actor alive
         return None
 
     buffers: list = []
@@ -61,16 +65,19 @@ class _Primitive:
             pass
 
     def _call(self, op: str, *args: Any, post=None) -> Any:
-        """Run an RPC; block (seceded, inside a task) or return a coroutine for async clients."""
-        request = self.client.scheduler_comm.request
-
-        async def run():
-            value = await request(op, *args)
-            return post(value) if post is not None else value
-
-        if self.client.asynchronous:
+        """Run an RPC: block (a long wait inside a task frees its thread) or, for async clients, return
+        a coroutine. The request leaves from the calling thread; the reply is unpacked there too, so
+        futures inside it belong to this thread's client."""
+        client = self.client
+        client._check_open()
+        if client.asynchronous:
+            async def run():
+                value = await client.scheduler_comm.request(op, *args)
+                return post(value) if post is not None else value
             return run()
-        return self.client.sync(run)  # inside a task, a long wait frees the worker's thread
+        client._flush_outbox()  # messages this thread queued before go first
+        value = wait_in_task(client.scheduler_comm.request_from_thread(op, *args))
+        return post(value) if post is not None else value
 
     def __reduce__(self):
         return (type(self), (self.name,))
@@ -87,16 +94,27 @@ class Queue(_Primitive):
     def __init__(self, name: str | None = None, client: Any = None, maxsize: int = 0):
         super().__init__(name, client)
         self.maxsize = maxsize
+        self._bound_known = self.client.asynchronous is False and self._settle(maxsize)
+
+    def _settle(self, maxsize: int) -> bool:
+        """Learn the queue's bound: the first handle's ``maxsize`` holds for every handle on the name."""
+        self.maxsize = self._call("settle_bound", "queue", self.name, maxsize)
+        return True
 
     def put(self, value: Any, timeout: float | None = None, **kwargs: Any) -> Any:
         """Append ``value``; with ``maxsize``, wait for room (TimeoutError after ``timeout`` s)."""
         blob, keys = _pack(value)
+        if self.client.asynchronous:
+            async def settle_then_put():
+                if not self._bound_known:
+                    self.maxsize = await self._call("settle_bound", "queue", self.name, self.maxsize)
+                    self._bound_known = True
+                return await self._call("queue_put", self.name, blob, keys, timeout)
+            return settle_then_put()
         if not self.maxsize:
             self.client._send(("queue-put", self.name, blob, keys))  # one-way: nothing to wait for
-            if self.client.asynchronous:
-                return _done()
             return None
-        return self._call("queue_put", self.name, self.maxsize, blob, keys, timeout)
+        return self._call("queue_put", self.name, blob, keys, timeout)
 
     def get(self, timeout: float | None = None, batch: bool | int = False, **kwargs: Any) -> Any:
         """The oldest value (waits for one; TimeoutError after ``timeout``). ``batch=True``: all there are
@@ -114,10 +132,6 @@ class Queue(_Primitive):
 
 def _rebuild_queue(name: str, maxsize: int) -> Queue:
     return Queue(name, maxsize=maxsize)
-
-
-async def _done() -> None:
-    return None
 
 
 class Lock(_Primitive):
@@ -211,6 +225,8 @@ class Semaphore(_Primitive):
         super().__init__(name, client)
         self.max_leases = max_leases
         self._held: list[str] = []
+        if not self.client.asynchronous:
+            self.max_leases = self._call("settle_bound", "semaphore", self.name, max_leases)
 
     def acquire(self, timeout: float | None = None) -> Any:
         """Take a lease; True, or False after ``timeout`` s."""
@@ -220,7 +236,12 @@ class Semaphore(_Primitive):
             if ok:
                 self._held.append(lease)
             return ok
-        return self._call("semaphore_acquire", self.name, self.max_leases, lease, timeout, post=taken)
+        if self.client.asynchronous:
+            async def settle_then_acquire():
+                self.max_leases = await self._call("settle_bound", "semaphore", self.name, self.max_leases)
+                return taken(await self._call("semaphore_acquire", self.name, lease, timeout))
+            return settle_then_acquire()
+        return self._call("semaphore_acquire", self.name, lease, timeout, post=taken)
 
     def release(self) -> Any:
         """Give back the most recent lease this object took."""

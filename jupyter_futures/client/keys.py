@@ -38,11 +38,22 @@ def serialize_function(func: Callable) -> tuple[str, serialize.Serialized]:
             f"(locks, open files, connections) in its closure.") from exc
     ser = serialize.to_bytes(ser)
     token = serialize.token_of(ser.header + b"".join(ser.buffers))
-    try:
-        _function_cache[func] = (token, ser)
-    except TypeError:
-        pass
+    if _pickled_by_reference(func):  # by value, it carries its globals: a notebook may rebind them
+        try:
+            _function_cache[func] = (token, ser)
+        except TypeError:
+            pass
     return token, ser
+
+
+def _pickled_by_reference(func: Callable) -> bool:
+    """True when cloudpickle sends ``func`` as module + name (so the pickle cannot go stale)."""
+    try:
+        from cloudpickle import cloudpickle as cp
+
+        return bool(cp._should_pickle_by_reference(func))
+    except Exception:
+        return getattr(func, "__module__", "__main__") not in ("__main__", None)
 
 
 def key_for(name: str, func_token: str, args: serialize.Serialized, pure: bool) -> str:

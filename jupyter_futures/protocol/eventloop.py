@@ -54,18 +54,27 @@ def sync(loop: asyncio.AbstractEventLoop, func: Callable[..., Awaitable], *args:
         raise RuntimeError("blocking call made from inside the event loop: use the asynchronous API (await)")
     cf = asyncio.run_coroutine_threadsafe(func(*args, **kwargs), loop)
     try:
-        if current_task() is not None:  # in a task thread: if this takes a while, free the thread
+        return wait_in_task(cf, timeout)
+    except KeyboardInterrupt:
+        cf.cancel()
+        raise
+
+
+def wait_in_task(cf: concurrent.futures.Future, timeout: float | None = None) -> Any:
+    """``cf.result(timeout)``; in a task thread, a wait longer than PATIENCE frees the thread meanwhile.
+    A timeout of the wait itself raises TimeoutError saying so; the awaited call's own errors pass."""
+    try:
+        if current_task() is not None and not cf.done():
             try:
                 return cf.result(PATIENCE if timeout is None else min(PATIENCE, timeout))
             except concurrent.futures.TimeoutError:
-                if timeout is not None and timeout <= PATIENCE:
+                if cf.done() or (timeout is not None and timeout <= PATIENCE):
                     raise
             with blocking_wait():
                 return cf.result(None if timeout is None else timeout - PATIENCE)
         return cf.result(timeout)
-    except KeyboardInterrupt:
-        cf.cancel()
-        raise
-    except TimeoutError:
+    except concurrent.futures.TimeoutError:
+        if cf.done():
+            raise  # the call's own TimeoutError, with its message
         cf.cancel()
         raise TimeoutError(f"timed out after {timeout} s") from None

@@ -87,6 +87,7 @@ class Coordination:
         self.leases: dict[str, dict[str, str]] = collections.defaultdict(dict)  # name -> lease id -> client
         self.lease_waiters: dict[str, _Waiters] = collections.defaultdict(_Waiters)
         self._item_ids = iter(range(1, 1 << 62))
+        self.bounds: dict[str, dict[str, int]] = {}  # kind -> name -> maxsize / max_leases
 
     # -- handles ------------------------------------------------------------
     def ref(self, client: str, kind: str, name: str, delta: int) -> None:
@@ -98,6 +99,7 @@ class Coordination:
         if not counts:
             del self.refs[(kind, name)]
             self._drop_state(kind, name)
+            self.bounds.get(kind, {}).pop(name, None)
 
     def _drop_state(self, kind: str, name: str) -> None:
         if kind == "queue" and not self.queue_getters.get(name) and not self.queue_putters.get(name):
@@ -137,10 +139,19 @@ class Coordination:
                 if holder_client == client:
                     self.semaphore_release(client, name, lease_id)
 
+    def settle_bound(self, kind: str, name: str, value: int) -> int:
+        """The bound of queue or semaphore ``name``: the first handle's; 0 from a handle means "as set"."""
+        bounds = self.bounds.setdefault(kind, {})
+        if name not in bounds or not bounds[name]:
+            bounds[name] = value
+        elif value and value != bounds[name] and kind == "semaphore":
+            raise ValueError(f"Semaphore({name!r}) exists with max_leases={bounds[name]}, not {value}")
+        return bounds[name]
+
     # -- queues ---------------------------------------------------------------
-    async def queue_put(self, client: str, name: str, maxsize: int, blob: Any, keys: list[str],
-                        timeout: float | None) -> None:
+    async def queue_put(self, client: str, name: str, blob: Any, keys: list[str], timeout: float | None) -> None:
         """Append an item; with a ``maxsize``, wait for room (TimeoutError after ``timeout``)."""
+        maxsize = self.bounds.get("queue", {}).get(name, 0)
         queue = self.queues.setdefault(name, collections.deque())
         while maxsize and len(queue) >= maxsize:
             if not await _wait(self.queue_putters[name].add(client), timeout):
@@ -274,9 +285,9 @@ class Coordination:
             self.drop(f"variable:{name}", old[1])
 
     # -- semaphores -------------------------------------------------------------
-    async def semaphore_acquire(self, client: str, name: str, max_leases: int, lease_id: str,
-                                timeout: float | None) -> bool:
+    async def semaphore_acquire(self, client: str, name: str, lease_id: str, timeout: float | None) -> bool:
         """Take a lease if fewer than ``max_leases`` are out; wait otherwise. True if taken."""
+        max_leases = self.bounds.get("semaphore", {}).get(name, 1)
         leases = self.leases[name]
         if len(leases) < max_leases:
             leases[lease_id] = client

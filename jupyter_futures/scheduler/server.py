@@ -260,6 +260,7 @@ class Scheduler:
             "queue_put": lambda comm, *a: co.queue_put(client_of(comm), *a),
             "queue_get": lambda comm, *a: co.queue_get(client_of(comm), *a),
             "queue_size": lambda comm, name: co.queue_size(name),
+            "settle_bound": lambda comm, *a: co.settle_bound(*a),
             "lock_acquire": lambda comm, *a: co.lock_acquire(client_of(comm), *a),
             "lock_release": lambda comm, *a: co.lock_release(client_of(comm), *a),
             "lock_locked": lambda comm, name: co.lock_locked(name),

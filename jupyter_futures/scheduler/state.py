@@ -639,6 +639,8 @@ class SchedulerState:
                 return
         if ts.waiters:
             return
+        if ts.state == "processing":
+            return  # already on a worker: it runs to the end (side effects included), then goes
         self._forget(ts)
 
     def _forget(self, ts: TaskState) -> None:

@@ -1,0 +1,342 @@
+"""Actors: ``client.submit(Class, actor=True)`` and the proxies that call the worker holding the object.
+
+The module's cluster is 2 workers x 1 thread (the ``client`` fixture of conftest.py).
+Whether an actor still lives is checked on its worker with
+``client.run(lambda dask_worker: list(dask_worker.actors.actors))``.
+"""
+import asyncio
+import gc
+import os
+import threading
+import time
+import traceback
+
+import pytest
+
+from jupyter_futures import Actor, ActorFuture, Client, Variable, get_worker
+
+TIMEOUT = 30  # seconds; any wait longer than this is a bug, not a slow machine
+SHORT = 0.3
+RELEASE_TIMEOUT = 10  # seconds for a dropped actor to disappear from its worker
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def wait_until(predicate, timeout=TIMEOUT, interval=0.01):
+    """Poll ``predicate`` until it is true; return its final truth value (bounded)."""
+    tick = threading.Event()
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return bool(predicate())
+        tick.wait(interval)
+    return True
+
+
+class Counter:
+    def __init__(self, start=0):
+        self.count = start
+        self.log = []
+        self.gate = threading.Event()
+
+    def increment(self):
+        self.count += 1
+        return self.count
+
+    def get_count(self):
+        return self.count
+
+    def add(self, a, b=0, *, scale=1):
+        self.count += (a + b) * scale
+        return self.count
+
+    def append(self, i, work=0.0):
+        if work:
+            time.sleep(work)  # simulated slow call
+        self.log.append(i)
+        return len(self.log)
+
+    def fail(self, message):
+        raise KeyError(message)
+
+    def where(self):
+        return os.getpid(), threading.current_thread().name
+
+    def block(self, timeout):
+        """Wait (on the actor's thread) until ``open_gate`` runs; True if it did."""
+        return self.gate.wait(timeout)
+
+    async def open_gate(self):
+        self.gate.set()
+        return True
+
+    async def slow_double(self, x):
+        await asyncio.sleep(0.01)
+        return 2 * x, asyncio.get_running_loop() is not None, threading.current_thread().name
+
+    @property
+    def doubled(self):
+        return 2 * self.count
+
+
+def use_actor(counter, n):
+    """A task calling an actor it received as an argument."""
+    assert isinstance(counter, Actor)
+    last = None
+    for _ in range(n):
+        last = counter.increment().result(timeout=TIMEOUT)
+    return last, counter.count, get_worker().address
+
+
+def ordered_calls_from_task(counter, n):
+    futures = [counter.append(i) for i in range(n)]
+    return [f.result(timeout=TIMEOUT) for f in futures][-1]
+
+
+def stash_actor(counter, var):
+    """Store the actor proxy this task received into a Variable."""
+    var.set(counter)
+    return True
+
+
+def actor_keys(dask_worker):
+    return list(dask_worker.actors.actors)
+
+
+def all_actor_keys(client):
+    return {key for keys in client.run(actor_keys).values() for key in keys}
+
+
+# --------------------------------------------------------------------------- basics
+
+
+def test_counter_guide_example(client):
+    counter = client.submit(Counter, actor=True).result(timeout=TIMEOUT)
+    future1 = counter.increment()
+    future2 = counter.increment()
+    result = counter.get_count().result(timeout=TIMEOUT)
+    assert result == 2
+    assert isinstance(future1, ActorFuture) and isinstance(future2, ActorFuture)
+    assert (future1.result(timeout=TIMEOUT), future2.result(timeout=TIMEOUT)) == (1, 2)
+
+
+def test_actor_future_result_is_a_proxy(client):
+    future = client.submit(Counter, 5, actor=True)
+    counter = future.result(timeout=TIMEOUT)
+    assert isinstance(counter, Actor)
+    assert "Counter" in repr(counter)
+    assert "increment" in dir(counter)
+    # The object itself lives on exactly one worker.
+    holders = [a for a, keys in client.run(actor_keys).items() if future.key in keys]
+    assert len(holders) == 1
+
+
+def test_attribute_read_returns_value(client):
+    counter = client.submit(Counter, 10, actor=True).result(timeout=TIMEOUT)
+    assert counter.count == 10
+    counter.increment().result(timeout=TIMEOUT)
+    assert counter.count == 11
+    assert counter.log == []
+    assert counter.doubled == 22
+    with pytest.raises(AttributeError):
+        counter._private
+
+
+def test_method_with_args_and_kwargs(client):
+    counter = client.submit(Counter, actor=True).result(timeout=TIMEOUT)
+    assert counter.add(1, 2).result(timeout=TIMEOUT) == 3
+    assert counter.add(1, b=1, scale=10).result(timeout=TIMEOUT) == 23
+    assert counter.add(a=2).result(timeout=TIMEOUT) == 25
+
+
+def test_constructor_arguments_and_keywords(client):
+    counter = client.submit(Counter, start=7, actor=True).result(timeout=TIMEOUT)
+    assert counter.count == 7
+
+
+def test_exception_in_method(client):
+    counter = client.submit(Counter, actor=True).result(timeout=TIMEOUT)
+    future = counter.fail("no such thing")
+    with pytest.raises(KeyError, match="no such thing") as info:
+        future.result(timeout=TIMEOUT)
+    text = "".join(traceback.format_tb(info.value.__traceback__))
+    assert "in fail" in text
+    assert "raise KeyError(message)" in text  # the remote source line
+    # The actor survives its method's error.
+    assert counter.increment().result(timeout=TIMEOUT) == 1
+
+
+def test_async_method_runs_on_the_worker_loop(client):
+    counter = client.submit(Counter, actor=True).result(timeout=TIMEOUT)
+    value, on_loop, thread = counter.slow_double(21).result(timeout=TIMEOUT)
+    assert value == 42
+    assert on_loop
+    pid, actor_thread = counter.where().result(timeout=TIMEOUT)
+    assert thread != "jf-actor"
+    # The worker's loop runs async methods while a synchronous method blocks the actor's thread.
+    blocked = counter.block(TIMEOUT)
+    assert not wait_until(blocked.done, SHORT)
+    assert counter.open_gate().result(timeout=TIMEOUT) is True
+    assert blocked.result(timeout=TIMEOUT) is True
+
+
+def test_actor_future_done_and_result_timeout(client):
+    counter = client.submit(Counter, actor=True).result(timeout=TIMEOUT)
+    blocked = counter.block(TIMEOUT)
+    assert blocked.done() is False
+    t0 = time.monotonic()
+    with pytest.raises(TimeoutError):
+        blocked.result(timeout=0.2)
+    assert time.monotonic() - t0 >= 0.19
+    assert blocked.done() is False
+    counter.open_gate().result(timeout=TIMEOUT)
+    assert blocked.result(timeout=TIMEOUT) is True
+    assert blocked.done() is True
+    quick = counter.increment()
+    assert quick.result(timeout=TIMEOUT) == 1
+    assert quick.done() is True
+
+
+# --------------------------------------------------------------------------- ordering and routing
+
+
+def test_call_order_from_one_caller(client):
+    counter = client.submit(Counter, actor=True).result(timeout=TIMEOUT)
+    futures = [counter.append(i) for i in range(200)]
+    assert [f.result(timeout=TIMEOUT) for f in futures] == list(range(1, 201))
+    assert counter.log == list(range(200))
+
+
+def test_call_order_kept_when_a_call_is_slow(client):
+    """Quick calls may run on the worker's loop; one slow call in the middle must not let later ones pass."""
+    counter = client.submit(Counter, actor=True).result(timeout=TIMEOUT)
+    futures = [counter.append(i, 0.02 if i in (20, 120) else 0.0) for i in range(200)]
+    assert [f.result(timeout=TIMEOUT) for f in futures][-1] == 200
+    assert counter.log == list(range(200))
+
+
+def test_call_order_from_a_task(client):
+    counter = client.submit(Counter, actor=True).result(timeout=TIMEOUT)
+    assert client.submit(ordered_calls_from_task, counter, 200, pure=False).result(timeout=TIMEOUT) == 200
+    assert counter.log == list(range(200))
+
+
+def test_calls_bypass_the_scheduler(client):
+    counter = client.submit(Counter, actor=True).result(timeout=TIMEOUT)
+    counter.increment().result(timeout=TIMEOUT)
+
+    def total_tasks(dask_scheduler):
+        return dask_scheduler.state.n_tasks_total
+
+    before = client.run_on_scheduler(total_tasks)
+    for _ in range(50):
+        counter.increment().result(timeout=TIMEOUT)
+    assert client.run_on_scheduler(total_tasks) == before
+    assert counter.count == 51
+
+
+def test_actor_passed_into_a_task(client):
+    counter = client.submit(Counter, actor=True).result(timeout=TIMEOUT)
+    holder = [a for a, keys in client.run(actor_keys).items() if counter._key in keys][0]
+    other = [a for a in client.nthreads() if a != holder][0]
+    for address in (holder, other):
+        client.submit(use_actor, counter, 3, workers=[address], pure=False).result(timeout=TIMEOUT)
+    assert counter.count == 6
+    # The actor's future works as an argument too: the task receives the proxy.
+    future = client.submit(Counter, 100, actor=True)
+    last, count, _ = client.submit(use_actor, future, 2, pure=False).result(timeout=TIMEOUT)
+    assert (last, count) == (102, 102)
+
+
+def test_map_actors_are_independent(client):
+    futures = client.map(Counter, range(3), actor=True)
+    assert len({f.key for f in futures}) == 3
+    counters = client.gather(futures)
+    assert all(isinstance(c, Actor) for c in counters)
+    for i, c in enumerate(counters):
+        for _ in range(i + 1):
+            c.increment()
+    assert [c.get_count().result(timeout=TIMEOUT) for c in counters] == [0 + 1, 1 + 2, 2 + 3]
+
+
+def test_same_arguments_make_distinct_actors(client):
+    a = client.submit(Counter, actor=True)
+    b = client.submit(Counter, actor=True)
+    assert a.key != b.key
+    ca, cb = a.result(timeout=TIMEOUT), b.result(timeout=TIMEOUT)
+    ca.increment().result(timeout=TIMEOUT)
+    assert (ca.count, cb.count) == (1, 0)
+
+
+# --------------------------------------------------------------------------- lifetime
+
+
+def test_actor_dropped_when_its_future_is_released(client):
+    """An actor whose proxy was never fetched goes once its future is dropped."""
+    future = client.submit(Counter, actor=True)
+    key = future.key
+    assert wait_until(lambda: key in all_actor_keys(client))
+    del future
+    gc.collect()
+    assert wait_until(lambda: key not in all_actor_keys(client), RELEASE_TIMEOUT), \
+        "actor still held after its future was dropped"
+
+
+def test_actor_dropped_when_proxy_and_future_are_gone(client):
+    future = client.submit(Counter, actor=True)
+    counter = future.result(timeout=TIMEOUT)
+    key = future.key
+    assert counter.increment().result(timeout=TIMEOUT) == 1
+    assert key in all_actor_keys(client)
+    del counter, future
+    gc.collect()
+    assert wait_until(lambda: key not in all_actor_keys(client), RELEASE_TIMEOUT), \
+        "actor still held after proxy and future were dropped"
+
+
+def test_actor_lives_while_the_proxy_lives(client):
+    future = client.submit(Counter, actor=True)
+    counter = future.result(timeout=TIMEOUT)
+    key = future.key
+    del future
+    gc.collect()
+    counter.increment().result(timeout=TIMEOUT)
+    assert key in all_actor_keys(client)
+    assert counter.increment().result(timeout=TIMEOUT) == 2
+
+
+def test_actor_kept_alive_by_a_variable(client):
+    """A proxy stored in a Variable (by a task) keeps the actor alive after the client drops its future."""
+    var = Variable()
+    future = client.submit(Counter, 40, actor=True)
+    key = future.key
+    assert client.submit(stash_actor, future, var, pure=False).result(timeout=TIMEOUT) is True
+    del future
+    gc.collect()
+    counter = var.get(timeout=TIMEOUT)
+    assert isinstance(counter, Actor)
+    assert counter.increment().result(timeout=TIMEOUT) == 41
+    assert key in all_actor_keys(client)
+
+
+# --------------------------------------------------------------------------- asynchronous client
+
+
+def test_await_actor_in_async_client(client):
+    async def main():
+        async with Client(client.scheduler_address, asynchronous=True) as ac:
+            counter = await ac.submit(Counter, actor=True)
+            assert isinstance(counter, Actor)
+            f1 = counter.increment()
+            f2 = counter.increment()
+            assert await f1 == 1
+            assert await f2 == 2
+            assert await counter.get_count() == 2
+            assert await counter.count == 2  # attribute reads are awaitable in async code
+            assert await counter.add(1, b=2) == 5
+            with pytest.raises(KeyError):
+                await counter.fail("async")
+            value, _, _ = await counter.slow_double(4)
+            assert value == 8
+
+    asyncio.run(asyncio.wait_for(main(), TIMEOUT))

@@ -1,0 +1,820 @@
+"""Coordination primitives: ``Queue``, ``Lock``, ``Event``, ``Variable``, ``Semaphore``.
+
+Each is used from the client and from tasks, by handle (passed into the task) or by
+name. The scheduler holds their state; tests peek at it with ``run_on_scheduler``
+(``dask_scheduler.coordination``). Crash tests start their own cluster with
+``JUPYTER_FUTURES_LEASE_TIMEOUT=1`` and kill a worker while one of its tasks holds
+a lock or a semaphore lease.
+
+Tasks that must overlap in time record ``time.monotonic()`` (one clock for every
+process of this machine) on entering and leaving a section; a short ``sleep``
+inside simulates work.
+"""
+import asyncio
+import gc
+import os
+import signal
+import threading
+import time
+import uuid
+
+import psutil
+import pytest
+
+from jupyter_futures import Client, Event, Lock, Queue, Semaphore, TimeoutError, Variable
+
+from procs import alive
+
+TIMEOUT = 30  # seconds; any wait longer than this is a bug, not a slow machine
+SHORT = 0.3  # seconds to wait for something that must not happen
+LEASE_TIMEOUT = 1.0  # seconds; the crash tests' cluster releases dead holders' locks after this
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def unique(prefix):
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def wait_until(predicate, timeout=TIMEOUT, interval=0.01):
+    """Poll ``predicate`` until it is true; return its final truth value (bounded)."""
+    tick = threading.Event()
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return bool(predicate())
+        tick.wait(interval)
+    return True
+
+
+def coordination_state(dask_scheduler):
+    """The scheduler's coordination state, as plain data."""
+    co = dask_scheduler.coordination
+    return {
+        "refs": {f"{kind}:{name}": dict(counts) for (kind, name), counts in co.refs.items()},
+        "queues": {name: len(items) for name, items in co.queues.items()},
+        "locks": dict(co.lock_holders),
+        "events": dict(co.events),
+        "variables": list(co.variables),
+        "leases": {name: len(leases) for name, leases in co.leases.items()},
+    }
+
+
+def who_wants(key):
+    def query(dask_scheduler):
+        ts = dask_scheduler.state.tasks.get(key)
+        return None if ts is None else sorted(ts.who_wants)
+    return query
+
+
+def max_overlap(intervals):
+    """The largest number of (start, stop) intervals open at one instant."""
+    points = sorted([(start, 1) for start, stop, *_ in intervals] + [(stop, -1) for start, stop, *_ in intervals],
+                    key=lambda p: (p[0], p[1]))
+    depth = best = 0
+    for _, step in points:
+        depth += step
+        best = max(best, depth)
+    return best
+
+
+# --------------------------------------------------------------------------- task functions
+
+
+def inc(x):
+    return x + 1
+
+
+def put_all(queue, items):
+    for item in items:
+        queue.put(item)
+    return len(items)
+
+
+def get_n(queue, n, timeout=TIMEOUT):
+    return [queue.get(timeout=timeout) for _ in range(n)]
+
+
+def put_one(queue, value, timeout=None):
+    try:
+        queue.put(value, timeout=timeout)
+    except TimeoutError:
+        return "timeout"
+    return "put"
+
+
+def get_one(queue, timeout=None):
+    try:
+        return queue.get(timeout=timeout)
+    except TimeoutError:
+        return "timeout"
+
+
+def get_future_and_result(queue):
+    """Get a future out of a queue inside a task, and its value."""
+    future = queue.get(timeout=TIMEOUT)
+    return type(future).__name__, future.result(timeout=TIMEOUT)
+
+
+def put_new_future(queue, x):
+    """Submit a task from a task and put its future into the queue."""
+    from jupyter_futures import get_client
+
+    future = get_client().submit(inc, x, pure=False)
+    queue.put(future)
+    return future.key
+
+
+def queue_by_name(name, value):
+    """Use a queue known only by its name."""
+    q = Queue(name)
+    q.put(value)
+    return q.qsize()
+
+
+def locked_interval(lock, work=0.02):
+    with lock:
+        start = time.monotonic()
+        time.sleep(work)  # simulated work inside the critical section
+        stop = time.monotonic()
+    return start, stop, os.getpid()
+
+
+def try_lock(name, blocking, timeout=None):
+    lock = Lock(name)
+    t0 = time.monotonic()
+    got = lock.acquire(blocking=blocking, timeout=timeout)
+    elapsed = time.monotonic() - t0
+    if got:
+        lock.release()
+    return got, elapsed
+
+
+def acquire_and_release(lock, timeout=TIMEOUT):
+    """Wait for the lock (bounded); (taken?, monotonic time it was taken)."""
+    got = lock.acquire(timeout=timeout)
+    taken_at = time.monotonic()
+    if got:
+        lock.release()
+    return got, taken_at
+
+
+def wait_event(event, timeout=TIMEOUT):
+    return event.wait(timeout=timeout), time.monotonic()
+
+
+def set_event_by_name(name):
+    Event(name).set()
+    return True
+
+
+def variable_set(name, value):
+    Variable(name).set(value)
+    return True
+
+
+def variable_get(name, timeout=None):
+    try:
+        return Variable(name).get(timeout=timeout)
+    except TimeoutError:
+        return "timeout"
+
+
+def variable_future_result(var):
+    future = var.get(timeout=TIMEOUT)
+    return type(future).__name__, future.result(timeout=TIMEOUT)
+
+
+def leased_interval(sem, work=0.05):
+    with sem:
+        start = time.monotonic()
+        time.sleep(work)  # simulated work while holding a lease
+        stop = time.monotonic()
+    return start, stop
+
+
+def try_semaphore(sem, timeout):
+    t0 = time.monotonic()
+    got = sem.acquire(timeout=timeout)
+    elapsed = time.monotonic() - t0
+    if got:
+        sem.release()
+    return got, elapsed
+
+
+# =========================================================================== Queue
+
+
+def test_queue_put_get_from_client(client):
+    q = Queue()
+    assert q.qsize() == 0
+    values = [1, "two", (3, 4), {"five": [5]}, None, b"six", 7.5]
+    for v in values:
+        q.put(v)
+    assert q.qsize() == len(values)
+    assert [q.get(timeout=TIMEOUT) for _ in values] == values
+    assert q.qsize() == 0
+
+
+def test_queue_between_tasks(client):
+    q = Queue()
+    consumer = client.submit(get_n, q, 20, pure=False)
+    producer = client.submit(put_all, q, list(range(20)), pure=False)
+    assert producer.result(timeout=TIMEOUT) == 20
+    assert consumer.result(timeout=TIMEOUT) == list(range(20))
+    assert q.qsize() == 0
+
+
+def test_queue_by_name_in_tasks(client):
+    name = unique("named-queue")
+    q = Queue(name)
+    sizes = client.gather([client.submit(queue_by_name, name, i, pure=False) for i in range(3)])
+    assert sorted(sizes)[-1] == 3
+    assert sorted(q.get(batch=True)) == [0, 1, 2]
+
+
+def test_queue_get_timeout(client):
+    q = Queue()
+    t0 = time.monotonic()
+    with pytest.raises(TimeoutError):
+        q.get(timeout=0.2)
+    assert time.monotonic() - t0 >= 0.19
+    assert client.submit(get_one, q, 0.2, pure=False).result(timeout=TIMEOUT) == "timeout"
+    q.put("late")
+    assert q.get(timeout=TIMEOUT) == "late"
+
+
+def test_queue_get_timeout_message_names_the_queue(client):
+    q = Queue(unique("q-msg"))
+    with pytest.raises(TimeoutError, match=q.name):
+        q.get(timeout=0.05)
+
+
+def test_queue_get_waits_for_a_put(client):
+    q = Queue()
+    getter = client.submit(get_one, q, TIMEOUT, pure=False)
+    assert not wait_until(getter.done, SHORT)
+    q.put("hello")
+    assert getter.result(timeout=TIMEOUT) == "hello"
+
+
+def test_queue_batch(client):
+    q = Queue()
+    assert q.get(batch=True) == []
+    for i in range(5):
+        q.put(i)
+    assert q.get(batch=2) == [0, 1]
+    assert q.qsize() == 3
+    assert q.get(batch=True) == [2, 3, 4]
+    assert q.get(batch=True) == []
+    # batch=n waits for n items.
+    getter = client.submit(get_n_batch, q, 3, pure=False)
+    q.put("a")
+    q.put("b")
+    assert not wait_until(getter.done, SHORT)
+    q.put("c")
+    assert getter.result(timeout=TIMEOUT) == ["a", "b", "c"]
+
+
+def get_n_batch(queue, n):
+    return queue.get(batch=n, timeout=TIMEOUT)
+
+
+def test_queue_batch_timeout_takes_nothing(client):
+    q = Queue()
+    q.put("only")
+    with pytest.raises(TimeoutError):
+        q.get(batch=2, timeout=0.2)
+    assert q.qsize() == 1
+    assert q.get(timeout=TIMEOUT) == "only"
+
+
+def test_queue_maxsize_put_blocks_until_a_get(client):
+    q = Queue(maxsize=1)
+    q.put("a")
+    putter = client.submit(put_one, q, "b", TIMEOUT, pure=False)
+    assert not wait_until(putter.done, SHORT), "put into a full queue did not wait"
+    assert q.qsize() == 1
+    assert q.get(timeout=TIMEOUT) == "a"
+    assert putter.result(timeout=TIMEOUT) == "put"
+    assert q.get(timeout=TIMEOUT) == "b"
+
+
+def test_queue_maxsize_put_timeout(client):
+    q = Queue(maxsize=2)
+    q.put(1)
+    q.put(2)
+    t0 = time.monotonic()
+    with pytest.raises(TimeoutError):
+        q.put(3, timeout=0.2)
+    assert time.monotonic() - t0 >= 0.19
+    assert q.qsize() == 2
+    assert client.submit(put_one, q, 3, 0.2, pure=False).result(timeout=TIMEOUT) == "timeout"
+    assert q.get(batch=True) == [1, 2]
+
+
+def test_queue_maxsize_holds_for_handles_made_by_name(client):
+    """The bound belongs to the queue (as in dask), not to the handle that was created with it."""
+    name = unique("bounded")
+    q = Queue(name, maxsize=1)
+    q.put(1)
+    other = Queue(name)
+    with pytest.raises(TimeoutError):
+        other.put(2, timeout=0.2)
+    assert q.qsize() == 1
+
+
+def test_queue_future_stays_valid_client_side(client):
+    q = Queue()
+    future = client.submit(inc, 41, pure=False)
+    key = future.key
+    assert future.result(timeout=TIMEOUT) == 42
+    q.put(future)
+    del future
+    gc.collect()
+    # Only the queue holds it now; its data stays.
+    assert wait_until(lambda: client.id not in (client.run_on_scheduler(who_wants(key)) or [client.id]))
+    assert client.who_has()[key]
+    got = q.get(timeout=TIMEOUT)
+    assert got.key == key
+    assert got.result(timeout=TIMEOUT) == 42
+
+
+def test_queue_future_got_in_a_task(client):
+    q = Queue()
+    future = client.submit(inc, 99, pure=False)
+    key = future.key
+    q.put(future)
+    del future
+    gc.collect()
+    assert wait_until(lambda: client.id not in (client.run_on_scheduler(who_wants(key)) or [client.id]))
+    assert client.submit(get_future_and_result, q, pure=False).result(timeout=TIMEOUT) == ("Future", 100)
+
+
+def test_queue_future_put_by_a_task(client):
+    q = Queue()
+    key = client.submit(put_new_future, q, 7, pure=False).result(timeout=TIMEOUT)
+    got = q.get(timeout=TIMEOUT)
+    assert got.key == key
+    assert got.result(timeout=TIMEOUT) == 8
+
+
+def test_queue_state_dropped_when_no_handle_is_left(client):
+    name = unique("dropped-queue")
+    q = Queue(name)
+    q.put("x")
+    q.put("y")
+    assert q.qsize() == 2
+    del q
+    gc.collect()
+    assert wait_until(lambda: name not in client.run_on_scheduler(coordination_state)["queues"])
+    assert f"queue:{name}" not in client.run_on_scheduler(coordination_state)["refs"]
+    assert Queue(name).qsize() == 0
+
+
+def test_queue_handle_in_a_finished_task_is_dropped(client):
+    name = unique("task-queue")
+    assert client.submit(queue_by_name, name, 1, pure=False).result(timeout=TIMEOUT) == 1
+    assert wait_until(lambda: f"queue:{name}" not in client.run_on_scheduler(coordination_state)["refs"])
+    assert name not in client.run_on_scheduler(coordination_state)["queues"]
+
+
+# =========================================================================== Lock
+
+
+def test_lock_mutual_exclusion_across_workers(client):
+    lock = Lock()
+    futures = [client.submit(locked_interval, lock, pure=False) for _ in range(8)]
+    intervals = sorted(client.gather(futures))
+    assert len(intervals) == 8
+    for (s1, e1, _), (s2, e2, _) in zip(intervals, intervals[1:]):
+        assert e1 <= s2, f"two holders at once: {(s1, e1)} and {(s2, e2)}"
+    assert len({pid for _, _, pid in intervals}) == 2, "both workers should have taken the lock"
+    assert lock.locked() is False
+
+
+def test_lock_api_from_client(client):
+    name = unique("lock")
+    lock = Lock(name)
+    other = Lock(name)
+    assert lock.locked() is False
+    assert lock.acquire() is True
+    assert lock.locked() is True
+    assert other.locked() is True
+    assert other.acquire(blocking=False) is False
+    t0 = time.monotonic()
+    assert other.acquire(timeout=0.2) is False
+    assert time.monotonic() - t0 >= 0.19
+    with pytest.raises(ValueError):
+        other.release()  # another Lock object, same name: not the holder
+    assert lock.locked() is True
+    lock.release()
+    assert lock.locked() is False
+    with pytest.raises(ValueError):
+        lock.release()  # not held any more
+    with other:
+        assert lock.locked() is True
+        assert lock.acquire(blocking=False) is False
+    assert lock.locked() is False
+
+
+def test_lock_held_by_client_seen_from_tasks(client):
+    name = unique("lock")
+    lock = Lock(name)
+    assert lock.acquire()
+    got, elapsed = client.submit(try_lock, name, False, pure=False).result(timeout=TIMEOUT)
+    assert got is False
+    got, elapsed = client.submit(try_lock, name, True, 0.2, pure=False).result(timeout=TIMEOUT)
+    assert got is False and elapsed >= 0.19
+    waiter = client.submit(acquire_and_release, lock, pure=False)
+    assert not wait_until(waiter.done, SHORT)
+    released_at = time.monotonic()
+    lock.release()
+    got, taken_at = waiter.result(timeout=TIMEOUT)
+    assert got is True
+    assert taken_at >= released_at
+    assert lock.locked() is False
+
+
+def test_lock_state_dropped_when_no_handle_is_left(client):
+    name = unique("dropped-lock")
+    lock = Lock(name)
+    with lock:
+        pass
+    del lock
+    gc.collect()
+    assert wait_until(lambda: f"lock:{name}" not in client.run_on_scheduler(coordination_state)["refs"])
+    assert name not in client.run_on_scheduler(coordination_state)["locks"]
+
+
+# =========================================================================== Event
+
+
+def test_event_api_from_client(client):
+    event = Event()
+    assert event.is_set() is False
+    t0 = time.monotonic()
+    assert event.wait(timeout=0.2) is False
+    assert time.monotonic() - t0 >= 0.19
+    event.set()
+    assert event.is_set() is True
+    assert event.wait(timeout=0.2) is True
+    assert event.wait() is True
+    event.clear()
+    assert event.is_set() is False
+    assert event.wait(timeout=0.05) is False
+
+
+def test_event_wakes_every_waiting_task(client):
+    name = unique("event")
+    event = Event(name)
+    waiters = [client.submit(wait_event, event, pure=False) for _ in range(4)]
+    assert client.submit(wait_event, event, 0.2, pure=False).result(timeout=TIMEOUT)[0] is False
+    assert not wait_until(lambda: any(w.done() for w in waiters), SHORT)
+    set_at = time.monotonic()
+    assert client.submit(set_event_by_name, name, pure=False).result(timeout=TIMEOUT) is True
+    results = client.gather(waiters)
+    assert all(ok for ok, _ in results)
+    assert all(woke >= set_at for _, woke in results)
+    assert event.is_set()
+
+
+def test_event_state_dropped_when_no_handle_is_left(client):
+    name = unique("dropped-event")
+    event = Event(name)
+    event.set()
+    del event
+    gc.collect()
+    assert wait_until(lambda: name not in client.run_on_scheduler(coordination_state)["events"])
+    assert Event(name).is_set() is False
+
+
+# =========================================================================== Variable
+
+
+def test_variable_api_from_client(client):
+    var = Variable()
+    with pytest.raises(TimeoutError):
+        var.get(timeout=0.2)
+    var.set({"a": 1})
+    assert var.get() == {"a": 1}
+    assert var.get(timeout=0.1) == {"a": 1}
+    var.set([1, 2])
+    assert var.get() == [1, 2]
+    var.delete()
+    with pytest.raises(TimeoutError):
+        var.get(timeout=0.1)
+
+
+def test_variable_from_tasks(client):
+    name = unique("var")
+    var = Variable(name)
+    assert client.submit(variable_get, name, 0.2, pure=False).result(timeout=TIMEOUT) == "timeout"
+    reader = client.submit(variable_get, name, TIMEOUT, pure=False)
+    assert not wait_until(reader.done, SHORT)
+    assert client.submit(variable_set, name, "from a task", pure=False).result(timeout=TIMEOUT)
+    assert reader.result(timeout=TIMEOUT) == "from a task"
+    assert var.get(timeout=TIMEOUT) == "from a task"
+
+
+def test_variable_future_keeps_data_until_replaced(client):
+    var = Variable()
+    future = client.submit(inc, 1, pure=False)
+    key = future.key
+    assert future.result(timeout=TIMEOUT) == 2
+    var.set(future)
+    del future
+    gc.collect()
+    holder = f"variable:{var.name}"
+    assert wait_until(lambda: client.run_on_scheduler(who_wants(key)) == [holder])
+    assert client.who_has()[key], "the variable's future lost its data"
+    got = var.get(timeout=TIMEOUT)
+    assert got.key == key and got.result(timeout=TIMEOUT) == 2
+    del got
+    gc.collect()
+    assert wait_until(lambda: client.run_on_scheduler(who_wants(key)) == [holder])
+    var.set("something else")
+    assert wait_until(lambda: not client.who_has().get(key)), "replaced, but the data is still held"
+    assert wait_until(lambda: client.run_on_scheduler(who_wants(key)) is None)
+
+
+def test_variable_future_freed_on_delete(client):
+    var = Variable()
+    future = client.submit(inc, 2, pure=False)
+    key = future.key
+    future.result(timeout=TIMEOUT)
+    var.set(future)
+    del future
+    gc.collect()
+    assert wait_until(lambda: client.run_on_scheduler(who_wants(key)) == [f"variable:{var.name}"])
+    assert client.who_has()[key]
+    var.delete()
+    assert wait_until(lambda: not client.who_has().get(key)), "deleted, but the data is still held"
+
+
+def test_variable_future_read_in_a_task(client):
+    var = Variable()
+    future = client.submit(inc, 5, pure=False)
+    var.set(future)
+    del future
+    gc.collect()
+    assert client.submit(variable_future_result, var, pure=False).result(timeout=TIMEOUT) == ("Future", 6)
+
+
+def test_variable_state_dropped_when_no_handle_is_left(client):
+    name = unique("dropped-var")
+    var = Variable(name)
+    var.set(1)
+    del var
+    gc.collect()
+    assert wait_until(lambda: name not in client.run_on_scheduler(coordination_state)["variables"])
+    with pytest.raises(TimeoutError):
+        Variable(name).get(timeout=0.1)
+
+
+# =========================================================================== Semaphore
+
+
+def test_semaphore_bounds_concurrent_tasks(client):
+    sem = Semaphore(max_leases=2)
+    futures = [client.submit(leased_interval, sem, pure=False) for _ in range(6)]
+    intervals = client.gather(futures)
+    assert len(intervals) == 6
+    assert max_overlap(intervals) <= 2, sorted(intervals)
+    assert sem.get_value() == 0
+
+
+def test_semaphore_api_from_client(client):
+    sem = Semaphore(max_leases=2, name=unique("sem"))
+    assert sem.acquire() is True
+    assert sem.acquire(timeout=1) is True
+    assert sem.get_value() == 2
+    t0 = time.monotonic()
+    assert sem.acquire(timeout=0.2) is False
+    assert time.monotonic() - t0 >= 0.19
+    got, elapsed = client.submit(try_semaphore, sem, 0.2, pure=False).result(timeout=TIMEOUT)
+    assert got is False and elapsed >= 0.19
+    sem.release()
+    assert sem.get_value() == 1
+    got, _ = client.submit(try_semaphore, sem, TIMEOUT, pure=False).result(timeout=TIMEOUT)
+    assert got is True
+    sem.release()
+    assert sem.get_value() == 0
+    with pytest.raises(ValueError):
+        sem.release()
+    with sem:
+        assert sem.get_value() == 1
+    assert sem.get_value() == 0
+    with pytest.raises(ValueError):
+        Semaphore(max_leases=0)
+
+
+def test_semaphore_waiter_gets_released_lease(client):
+    sem = Semaphore(max_leases=1)
+    assert sem.acquire()
+    waiter = client.submit(try_semaphore, sem, TIMEOUT, pure=False)
+    assert not wait_until(waiter.done, SHORT)
+    sem.release()
+    got, _ = waiter.result(timeout=TIMEOUT)
+    assert got is True
+
+
+# =========================================================================== no busy polling
+
+
+def test_waiting_does_not_poll(client):
+    """Tasks and a client waiting on an event, a lock and a queue cost the cluster no CPU."""
+    lock = Lock()
+    event = Event()
+    q = Queue()
+    assert lock.acquire()
+    pids = [client.run_on_scheduler(os.getpid), *client.run(os.getpid).values()]
+    procs = [psutil.Process(pid) for pid in pids]
+    waiters = [client.submit(wait_event, event, pure=False), client.submit(acquire_and_release, lock, pure=False),
+               client.submit(get_one, q, TIMEOUT, pure=False), client.submit(wait_event, event, pure=False)]
+    assert not wait_until(lambda: any(w.done() for w in waiters), 0.3)  # everybody is waiting now
+
+    def cpu():
+        return sum(sum(p.cpu_times()[:2]) for p in procs)
+
+    before, t0 = cpu(), time.monotonic()
+    assert event.wait(timeout=1.0) is False  # the client waits too
+    spent, elapsed = cpu() - before, time.monotonic() - t0
+    assert spent < 0.25 * elapsed, f"the cluster used {spent:.2f} s CPU in {elapsed:.2f} s while only waiting"
+    event.set()
+    lock.release()
+    q.put("done")
+    results = client.gather(waiters)
+    assert results[2] == "done"
+
+
+# =========================================================================== dead holders (lease timeout)
+
+
+@pytest.fixture
+def lease_client():
+    """A fresh cluster (2 workers x 1 thread) whose scheduler releases dead holders' leases after 1 s."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("JUPYTER_FUTURES_LEASE_TIMEOUT", str(LEASE_TIMEOUT))
+        c = Client(n_workers=2, threads_per_worker=1)
+    try:
+        assert c.run_on_scheduler(lambda dask_scheduler: dask_scheduler.coordination.lease_timeout) == LEASE_TIMEOUT
+        yield c
+    finally:
+        c.close()
+
+
+def hold_lock_then_exit(lock, held, die, marker):
+    """Take the lock, say so, and kill this worker process when told (once: a rerun does nothing)."""
+    if os.path.exists(marker):
+        return "rerun"
+    assert lock.acquire(timeout=TIMEOUT)
+    with open(marker, "w"):
+        pass
+    held.set()
+    die.wait(timeout=TIMEOUT)
+    os._exit(1)
+
+
+def hold_lease_until_killed(sem, held, marker):
+    """Take a lease and keep it until the worker process is killed (a rerun does nothing)."""
+    if os.path.exists(marker):
+        return "rerun"
+    assert sem.acquire(timeout=TIMEOUT)
+    with open(marker, "w"):
+        pass
+    held.set()
+    Event(unique("never")).wait(timeout=TIMEOUT)
+    return "not killed"
+
+
+def acquire_lease(sem, timeout=TIMEOUT):
+    got = sem.acquire(timeout=timeout)
+    taken_at = time.monotonic()
+    if got:
+        sem.release()
+    return got, taken_at
+
+
+def worker_pids(c):
+    return {address: info["pid"] for address, info in c.scheduler_info()["workers"].items()}
+
+
+def test_lock_of_a_dead_worker_is_released_after_the_lease_timeout(lease_client, tmp_path):
+    c = lease_client
+    first, second = sorted(c.nthreads())
+    pid = worker_pids(c)[first]
+    lock, held, die = Lock(), Event(), Event()
+    holder = c.submit(hold_lock_then_exit, lock, held, die, str(tmp_path / "marker"), workers=[first],
+                      allow_other_workers=True, pure=False)
+    assert held.wait(timeout=TIMEOUT)
+    assert lock.locked()
+    nxt = c.submit(acquire_and_release, lock, workers=[second], pure=False)
+    assert lock.acquire(blocking=False) is False
+    assert not wait_until(nxt.done, SHORT), "the lock was taken while its holder lived"
+
+    told_at = time.monotonic()
+    die.set()
+    assert wait_until(lambda: not alive(pid)), "the holder's worker did not exit"
+    died_by = time.monotonic()
+    got, taken_at = nxt.result(timeout=TIMEOUT)
+    assert got is True
+    assert taken_at < died_by + 10, "the dead holder's lock was not released within 10 s"
+    assert taken_at >= died_by, "the lock was taken before its holder died"
+    assert taken_at - told_at >= 0.9 * LEASE_TIMEOUT, "released before the lease timeout ran out"
+    assert holder.result(timeout=TIMEOUT) == "rerun"
+    assert lock.acquire(timeout=TIMEOUT) is True
+    lock.release()
+
+
+def test_semaphore_lease_of_a_killed_worker_is_released_after_the_lease_timeout(lease_client, tmp_path):
+    c = lease_client
+    first, second = sorted(c.nthreads())
+    pid = worker_pids(c)[first]
+    assert pid in [nanny.pid for nanny in c.cluster.workers]
+    sem, held = Semaphore(max_leases=1), Event()
+    holder = c.submit(hold_lease_until_killed, sem, held, str(tmp_path / "marker"), workers=[first],
+                      allow_other_workers=True, pure=False)
+    assert held.wait(timeout=TIMEOUT)
+    assert sem.get_value() == 1
+    nxt = c.submit(acquire_lease, sem, workers=[second], pure=False)
+    assert sem.acquire(timeout=0.1) is False
+    assert not wait_until(nxt.done, SHORT), "a lease was granted while the holder lived"
+
+    killed_at = time.monotonic()
+    os.kill(pid, signal.SIGKILL)
+    assert wait_until(lambda: not alive(pid)), "the holder's worker did not exit"
+    died_by = time.monotonic()
+    got, taken_at = nxt.result(timeout=TIMEOUT)
+    assert got is True
+    assert taken_at < died_by + 10, "the dead holder's lease was not released within 10 s"
+    assert taken_at >= died_by, "a lease was granted before its holder died"
+    assert taken_at - killed_at >= 0.9 * LEASE_TIMEOUT, "released before the lease timeout ran out"
+    assert holder.result(timeout=TIMEOUT) == "rerun"
+    assert sem.acquire(timeout=TIMEOUT) is True
+    sem.release()
+
+
+def test_lock_of_a_closed_client_is_released_after_the_lease_timeout(lease_client):
+    c = lease_client
+    name = unique("client-lock")
+    other = Client(c.scheduler_address, set_as_default=False)
+    try:
+        theirs = Lock(name, client=other)
+        assert theirs.acquire()
+    finally:
+        other.close()
+    gone_at = time.monotonic()
+    lock = Lock(name)
+    assert lock.acquire(timeout=10) is True
+    assert time.monotonic() - gone_at >= 0.9 * LEASE_TIMEOUT
+    lock.release()
+
+
+# =========================================================================== asynchronous client
+
+
+def test_async_primitives(client):
+    async def main():
+        async with Client(client.scheduler_address, asynchronous=True) as ac:
+            q = Queue(client=ac)
+            await q.put(1)
+            await q.put(2)
+            assert await q.qsize() == 2
+            assert await q.get(timeout=TIMEOUT) == 1
+            assert await q.get(batch=True) == [2]
+            with pytest.raises(TimeoutError):
+                await q.get(timeout=0.1)
+            consumer = ac.submit(get_n, q, 3, pure=False)
+            for i in range(3):
+                await q.put(i)
+            assert await consumer == [0, 1, 2]
+
+            lock = Lock(client=ac)
+            async with lock:
+                assert await lock.locked() is True
+                assert await Lock(lock.name, client=ac).acquire(blocking=False) is False
+            assert await lock.locked() is False
+
+            event = Event(client=ac)
+            assert await event.wait(timeout=0.1) is False
+            waiter = ac.submit(wait_event, event, pure=False)
+            await event.set()
+            ok, _ = await waiter
+            assert ok and await event.is_set()
+
+            var = Variable(client=ac)
+            await var.set(42)
+            assert await var.get() == 42
+            future = ac.submit(inc, 1, pure=False)
+            await var.set(future)
+            got = await var.get()
+            assert await got == 2
+
+            sem = Semaphore(max_leases=1, client=ac)
+            async with sem:
+                assert await sem.acquire(timeout=0.1) is False
+            assert await sem.acquire(timeout=1) is True
+            await sem.release()
+
+    asyncio.run(asyncio.wait_for(main(), TIMEOUT))

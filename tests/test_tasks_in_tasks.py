@@ -1,0 +1,380 @@
+"""Tasks that submit tasks: ``get_client``, ``worker_client``, ``secede``/``rejoin``, ``get_worker``.
+
+The module's cluster is 2 workers x 1 thread (the ``client`` fixture of conftest.py):
+a task that waits on its own subtasks must give its thread up, or the cluster
+deadlocks. Tests that need a task to wait for another one without any client
+call wait for a gate file (bounded), so only an explicit secede frees the thread.
+"""
+import gc
+import os
+import threading
+import time
+import traceback
+
+import pytest
+
+from jupyter_futures import Client, Future, get_client, get_worker, rejoin, secede, worker_client
+
+TIMEOUT = 30  # seconds; any wait longer than this is a bug, not a slow machine
+SHORT = 0.5  # seconds a task waits for something that must not happen
+
+pytestmark = pytest.mark.timeout(120)
+
+
+# --------------------------------------------------------------------------- helpers and task functions
+
+
+def wait_until(predicate, timeout=TIMEOUT, interval=0.005):
+    """Poll ``predicate`` until it is true; return its final truth value (bounded)."""
+    tick = threading.Event()
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return bool(predicate())
+        tick.wait(interval)
+    return True
+
+
+def inc(x):
+    return x + 1
+
+
+def add(x, y):
+    return x + y
+
+
+def double(x):
+    return 2 * x
+
+
+def client_identity(_=None):
+    """(id of the worker's client, Python id of the object, same object twice?, worker address)."""
+    c1 = get_client()
+    c2 = get_client()
+    return c1.id, id(c1), c1 is c2, get_worker().address, c1.scheduler_address
+
+
+def touch(path):
+    with open(path, "w"):
+        pass
+    return os.getpid()
+
+
+def wait_for_file(path, timeout=TIMEOUT):
+    """Wait (without any client call) until ``path`` exists; True if it did within ``timeout``."""
+    return wait_until(lambda: os.path.exists(path), timeout)
+
+
+def gate_with(mode, gate, address):
+    """Submit ``touch(gate)`` pinned to this task's own worker, then wait for the gate file.
+
+    ``mode``: "worker_client" (seceded while the block is open), "secede" (explicit secede/rejoin)
+    or "none" (keeps the thread: the pinned task cannot start until this one returns).
+    """
+    c = get_client()
+    if mode == "worker_client":
+        with worker_client() as wc:
+            assert wc is c
+            fut = wc.submit(touch, gate, workers=[address], pure=False)
+            opened = wait_for_file(gate)
+            return opened, fut.result(timeout=TIMEOUT) == os.getpid()
+    if mode == "secede":
+        fut = c.submit(touch, gate, workers=[address], pure=False)
+        secede()
+        opened = wait_for_file(gate)
+        rejoin()
+        return opened, fut.result(timeout=TIMEOUT) == os.getpid()
+    fut = c.submit(touch, gate, workers=[address], pure=False)
+    opened = wait_for_file(gate, SHORT)
+    return opened, fut.key
+
+
+def recursive_sum(lo, hi, depth):
+    """Sum of range(lo, hi) by splitting in two subtasks ``depth`` levels deep (get_client)."""
+    if depth == 0:
+        return sum(range(lo, hi))
+    mid = (lo + hi) // 2
+    c = get_client()
+    left = c.submit(recursive_sum, lo, mid, depth - 1)
+    right = c.submit(recursive_sum, mid, hi, depth - 1)
+    return left.result() + right.result()
+
+
+def recursive_sum_wc(lo, hi, depth):
+    """As ``recursive_sum``, with ``worker_client()`` and ``gather``."""
+    if depth == 0:
+        return sum(range(lo, hi))
+    mid = (lo + hi) // 2
+    with worker_client() as c:
+        parts = c.gather([c.submit(recursive_sum_wc, lo, mid, depth - 1),
+                          c.submit(recursive_sum_wc, mid, hi, depth - 1)])
+    return sum(parts)
+
+
+def map_and_gather(n):
+    with worker_client() as c:
+        futures = c.map(inc, range(n))
+        total = c.submit(sum, futures)
+        return c.gather(futures), total.result()
+
+
+def make_futures(n):
+    """Submit ``n`` tasks and return their futures (not their values)."""
+    c = get_client()
+    return [c.submit(double, i, pure=False) for i in range(n)]
+
+
+def sum_of(values):
+    return sum(values)
+
+
+def describe_args(items, mapping):
+    """What a task sees of futures passed inside a list, a tuple and a dict."""
+    return [type(x).__name__ for x in items], sum(items), {k: v for k, v in mapping.items()}
+
+
+def use_received_futures(futures):
+    """Receives Future objects (the value of a task that returned futures) and submits work on them."""
+    assert all(isinstance(f, Future) for f in futures)
+    c = get_client()
+    direct = [f.result() for f in futures]
+    total = c.submit(sum_of, futures).result()
+    return direct, total
+
+
+def inner_fails(x):
+    raise ZeroDivisionError(f"inner task failed on {x}")
+
+
+def outer_waits_on_failing_subtask(x):
+    c = get_client()
+    return c.submit(inner_fails, x).result()
+
+
+def wait_on_pinned_subtask(x):
+    """Block in ``result()`` on a subtask that can only run on this task's own (single-thread) worker."""
+    c = get_client()
+    return c.submit(inc, x, workers=[get_worker().address], pure=False).result(timeout=TIMEOUT)
+
+
+def use_client_argument(c, x):
+    """A task given a Client as an argument: it arrives as the worker's own client."""
+    return c.submit(inc, x, pure=False).result(timeout=TIMEOUT), c.id, c is get_client()
+
+
+def worker_info(_=None):
+    w = get_worker()
+    return w.address, w.nthreads, os.getpid(), type(w).__name__
+
+
+def who_wants(keys):
+    """A function for run_on_scheduler: {key: sorted clients holding it} for these keys."""
+    def query(dask_scheduler):
+        tasks = dask_scheduler.state.tasks
+        return {k: sorted(tasks[k].who_wants) if k in tasks else None for k in keys}
+    return query
+
+
+# --------------------------------------------------------------------------- get_client
+
+
+def test_get_client_is_one_client_per_worker(client):
+    """Every task on one worker gets the same client object; each worker process has its own."""
+    addresses = sorted(client.nthreads())
+    assert len(addresses) == 2
+    seen = {}
+    for address in addresses:
+        futures = [client.submit(client_identity, i, workers=[address], pure=False) for i in range(4)]
+        results = client.gather(futures)
+        assert {r[3] for r in results} == {address}
+        assert all(r[2] for r in results), "get_client() twice in one task gave two objects"
+        assert len({r[0] for r in results}) == 1, results
+        assert len({r[1] for r in results}) == 1, results
+        seen[address] = results[0][0]
+    assert len(set(seen.values())) == 2
+    assert client.id not in seen.values()
+
+
+def test_get_client_connects_to_the_same_scheduler(client):
+    _, _, _, _, scheduler_address = client.submit(client_identity, pure=False).result(timeout=TIMEOUT)
+    assert scheduler_address == client.scheduler_address
+
+
+def test_get_client_outside_tasks_is_the_default_client(client):
+    assert get_client() is client
+
+
+def test_task_functions_outside_tasks_raise():
+    with pytest.raises(ValueError):
+        get_worker()
+    with pytest.raises(ValueError):
+        secede()
+    with pytest.raises(ValueError):
+        rejoin()
+    with pytest.raises(ValueError):
+        with worker_client():
+            pass
+
+
+# --------------------------------------------------------------------------- worker_client, secede, rejoin
+
+
+def test_worker_client_submits_and_gathers(client):
+    values, total = client.submit(map_and_gather, 20).result(timeout=TIMEOUT)
+    assert values == [i + 1 for i in range(20)]
+    assert total == sum(range(1, 21))
+
+
+@pytest.mark.parametrize("mode", ["worker_client", "secede"])
+def test_seceded_task_frees_its_thread(client, tmp_path, mode):
+    """While seceded, a task's single-thread worker runs another task pinned to it."""
+    address = sorted(client.nthreads())[0]
+    gate = str(tmp_path / "gate")
+    opened, same_process = client.submit(gate_with, mode, gate, address, workers=[address],
+                                         pure=False).result(timeout=TIMEOUT)
+    assert opened, "the pinned task never ran while the first one was seceded"
+    assert same_process
+
+
+def test_task_that_does_not_secede_keeps_its_thread(client, tmp_path):
+    """Control: without secede, the pinned task only runs after the first one returns."""
+    address = sorted(client.nthreads())[0]
+    gate = str(tmp_path / "gate")
+    opened, key = client.submit(gate_with, "none", gate, address, workers=[address],
+                                pure=False).result(timeout=TIMEOUT)
+    assert opened is False
+    # The pinned task was not lost: it runs once the thread is free again.
+    assert wait_until(lambda: os.path.exists(gate)), "the pinned task never ran"
+
+
+def test_secede_then_rejoin_returns_value(client):
+    def secede_rejoin(x):
+        secede()
+        value = get_client().submit(inc, x).result()
+        rejoin()
+        return value + 1
+
+    futures = [client.submit(secede_rejoin, i, pure=False) for i in range(6)]
+    assert client.gather(futures) == [i + 2 for i in range(6)]
+
+
+def test_blocking_on_a_subtask_frees_the_thread(client):
+    """A task blocked in ``future.result()`` leaves the pool by itself: its pinned subtask can run."""
+    address = sorted(client.nthreads())[0]
+    futures = [client.submit(wait_on_pinned_subtask, i, workers=[address], pure=False) for i in range(3)]
+    assert client.gather(futures) == [1, 2, 3]
+
+
+def test_client_passed_as_an_argument_becomes_the_worker_client(client):
+    value, client_id, is_worker_client = client.submit(use_client_argument, client, 1,
+                                                       pure=False).result(timeout=TIMEOUT)
+    assert value == 2
+    assert client_id != client.id
+    assert is_worker_client
+
+
+# --------------------------------------------------------------------------- recursion
+
+
+def test_recursion_depth_5_with_get_client(client):
+    """2**5 leaves on 2 workers x 1 thread: blocked parents give their threads up by themselves."""
+    assert sorted(client.nthreads().values()) == [1, 1]
+    future = client.submit(recursive_sum, 0, 1000, 5)
+    assert future.result(timeout=TIMEOUT) == sum(range(1000))
+
+
+def test_recursion_depth_5_with_worker_client(client):
+    future = client.submit(recursive_sum_wc, 0, 1000, 5)
+    assert future.result(timeout=TIMEOUT) == sum(range(1000))
+
+
+# --------------------------------------------------------------------------- futures across tasks
+
+
+def test_futures_returned_from_a_task_stay_valid(client):
+    """Futures a task returns outlive the task and its worker's references to them."""
+    outer = client.submit(make_futures, 5, pure=False)
+    inner = outer.result(timeout=TIMEOUT)
+    assert all(isinstance(f, Future) for f in inner)
+    assert all(f.client is client for f in inner)
+    keys = [f.key for f in inner]
+    del outer
+    gc.collect()
+    # Wait until the worker's client let go of them: only this client holds them now.
+    assert wait_until(lambda: set(map(tuple, filter(None, client.run_on_scheduler(who_wants(keys)).values())))
+                      == {(client.id,)}), client.run_on_scheduler(who_wants(keys))
+    gc.collect()
+    assert client.gather(inner) == [2 * i for i in range(5)]
+    assert [f.result(timeout=TIMEOUT) for f in inner] == [2 * i for i in range(5)]
+    # And they can feed new tasks.
+    assert client.submit(sum_of, inner).result(timeout=TIMEOUT) == 20
+
+
+def test_futures_returned_from_a_task_passed_to_another_task(client):
+    """The list of futures returned by one task arrives in another task as Future objects."""
+    outer = client.submit(make_futures, 4, pure=False)
+    direct, total = client.submit(use_received_futures, outer, pure=False).result(timeout=TIMEOUT)
+    assert direct == [0, 2, 4, 6]
+    assert total == 12
+
+
+def test_futures_inside_a_list_passed_into_a_task(client):
+    """Futures nested in lists and dicts are replaced by their values, and stay valid in the client."""
+    futures = client.map(inc, range(5))
+    named = {"a": client.submit(double, 10), "b": client.submit(double, 20)}
+    types, total, mapping = client.submit(describe_args, futures, named).result(timeout=TIMEOUT)
+    assert types == ["int"] * 5
+    assert total == sum(range(1, 6))
+    assert mapping == {"a": 20, "b": 40}
+    gc.collect()
+    assert client.gather(futures) == [1, 2, 3, 4, 5]
+    assert client.gather(named) == {"a": 20, "b": 40}
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def test_nested_task_error_traceback(client):
+    """A subtask's error is re-raised by the outer task; its traceback shows the inner frames."""
+    future = client.submit(outer_waits_on_failing_subtask, 7)
+    with pytest.raises(ZeroDivisionError, match="inner task failed on 7"):
+        future.result(timeout=TIMEOUT)
+    assert future.status == "error"
+    tb = future.traceback(timeout=TIMEOUT)
+    text = "".join(traceback.format_tb(tb))
+    assert "inner_fails" in text
+    assert "outer_waits_on_failing_subtask" in text
+    assert text.index("outer_waits_on_failing_subtask") < text.index("inner_fails")
+    assert 'raise ZeroDivisionError(f"inner task failed on {x}")' in text  # source lines of this file
+    assert isinstance(future.exception(timeout=TIMEOUT), ZeroDivisionError)
+
+
+# --------------------------------------------------------------------------- get_worker
+
+
+def test_get_worker_inside_a_task(client):
+    info = client.scheduler_info()["workers"]
+    for address in info:
+        got_address, nthreads, pid, kind = client.submit(worker_info, workers=[address],
+                                                         pure=False).result(timeout=TIMEOUT)
+        assert got_address == address
+        assert nthreads == 1
+        assert pid == info[address]["pid"]
+        assert kind == "Worker"
+
+
+# --------------------------------------------------------------------------- async client
+
+
+def test_async_client_submits_task_that_submits_tasks(client):
+    import asyncio
+
+    async def main():
+        async with Client(client.scheduler_address, asynchronous=True) as ac:
+            future = ac.submit(recursive_sum, 0, 100, 3)
+            assert await future == sum(range(100))
+            outer = ac.submit(make_futures, 3, pure=False)
+            inner = await outer
+            assert await ac.gather(inner) == [0, 2, 4]
+
+    asyncio.run(asyncio.wait_for(main(), TIMEOUT))
