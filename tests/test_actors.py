@@ -15,6 +15,8 @@ import pytest
 
 from jupyter_futures import Actor, ActorFuture, Client, Variable, get_worker
 
+from procs import wait_until
+
 TIMEOUT = 30  # seconds; any wait longer than this is a bug, not a slow machine
 SHORT = 0.3
 RELEASE_TIMEOUT = 10  # seconds for a dropped actor to disappear from its worker
@@ -22,15 +24,6 @@ RELEASE_TIMEOUT = 10  # seconds for a dropped actor to disappear from its worker
 pytestmark = pytest.mark.timeout(120)
 
 
-def wait_until(predicate, timeout=TIMEOUT, interval=0.01):
-    """Poll ``predicate`` until it is true; return its final truth value (bounded)."""
-    tick = threading.Event()
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return bool(predicate())
-        tick.wait(interval)
-    return True
 
 
 class Counter:

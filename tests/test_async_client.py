@@ -29,6 +29,8 @@ from jupyter_futures import (
     wait,
 )
 
+from procs import wait_until
+
 TIMEOUT = 20  # seconds; any wait longer than this is a bug, not a slow machine
 GATE_TIMEOUT = 45  # seconds a blocked task waits for its gate
 SHORT = 0.3
@@ -39,15 +41,6 @@ pytestmark = pytest.mark.timeout(60)
 # --------------------------------------------------------------------------- task functions
 
 
-def wait_until(predicate, timeout=TIMEOUT, interval=0.005):
-    """Poll ``predicate`` (blocking; used inside tasks) until true; return its final value."""
-    tick = threading.Event()
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return bool(predicate())
-        tick.wait(interval)
-    return True
 
 
 async def async_wait_until(predicate, timeout=TIMEOUT, interval=0.005):

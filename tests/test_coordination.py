@@ -23,7 +23,7 @@ import pytest
 
 from jupyter_futures import Client, Event, Lock, Queue, Semaphore, TimeoutError, Variable
 
-from procs import alive
+from procs import alive, wait_until
 
 TIMEOUT = 30  # seconds; any wait longer than this is a bug, not a slow machine
 SHORT = 0.3  # seconds to wait for something that must not happen
@@ -36,15 +36,6 @@ def unique(prefix):
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
-def wait_until(predicate, timeout=TIMEOUT, interval=0.01):
-    """Poll ``predicate`` until it is true; return its final truth value (bounded)."""
-    tick = threading.Event()
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return bool(predicate())
-        tick.wait(interval)
-    return True
 
 
 def coordination_state(dask_scheduler):

@@ -33,6 +33,8 @@ from jupyter_futures import (
     wait,
 )
 
+from procs import wait_until
+
 TIMEOUT = 20  # seconds; any wait longer than this is a bug, not a slow machine
 GATE_TIMEOUT = 45  # seconds a blocked task waits for its gate: longer than any client-side wait
 SHORT = 0.3  # seconds; for timeouts that are expected to expire
@@ -43,15 +45,6 @@ pytestmark = pytest.mark.timeout(60)
 # --------------------------------------------------------------------------- helpers (also run on workers)
 
 
-def wait_until(predicate, timeout=TIMEOUT, interval=0.005):
-    """Poll ``predicate`` until it is true; return its final truth value (bounded)."""
-    tick = threading.Event()
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return bool(predicate())
-        tick.wait(interval)
-    return True
 
 
 class MyError(Exception):

@@ -16,21 +16,14 @@ import pytest
 
 from jupyter_futures import Client, LocalCluster, as_completed, fire_and_forget
 
+from procs import wait_until
+
 TIMEOUT = 30  # seconds; any wait longer than this is a bug, not a slow machine
 
 
 # --------------------------------------------------------------------------- helpers
 
 
-def wait_until(predicate, timeout=TIMEOUT, interval=0.01):
-    """Poll ``predicate`` until it is true; return its final truth value (bounded)."""
-    tick = threading.Event()
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return bool(predicate())
-        tick.wait(interval)
-    return True
 
 
 def wait_for_gate(gate):

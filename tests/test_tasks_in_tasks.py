@@ -15,6 +15,8 @@ import pytest
 
 from jupyter_futures import Client, Future, get_client, get_worker, rejoin, secede, worker_client
 
+from procs import wait_until
+
 TIMEOUT = 30  # seconds; any wait longer than this is a bug, not a slow machine
 SHORT = 0.5  # seconds a task waits for something that must not happen
 
@@ -24,15 +26,6 @@ pytestmark = pytest.mark.timeout(120)
 # --------------------------------------------------------------------------- helpers and task functions
 
 
-def wait_until(predicate, timeout=TIMEOUT, interval=0.005):
-    """Poll ``predicate`` until it is true; return its final truth value (bounded)."""
-    tick = threading.Event()
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return bool(predicate())
-        tick.wait(interval)
-    return True
 
 
 def inc(x):
