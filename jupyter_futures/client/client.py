@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import collections
 import concurrent.futures
 import itertools
 import logging
@@ -74,6 +75,8 @@ class Client:
         self._submit_listeners: list[Callable] = []
         self._output_listeners: list[Callable] = []
         self._outbox: list[tuple] = []
+        self._dropped: collections.deque = collections.deque()  # keys of garbage-collected futures
+        self._deferred: collections.deque = collections.deque()  # messages from __del__ methods
         self._outbox_scheduled = False
         self._flushing = False
         self._loop_ident: int | None = None
@@ -237,13 +240,24 @@ class Client:
             self._refcount[key] += 1
 
     def _dec_ref(self, key: str) -> None:
-        with self._ref_lock:
-            n = self._refcount[key] - 1
+        # Called from Future.__del__, which garbage collection may run inside any lock of any thread:
+        # take no lock, do no I/O; the count is settled at the next flush.
+        self._dropped.append(key)
+
+    def _settle_drops(self) -> None:
+        """Apply dropped references (``_ref_lock`` held); keys no future holds any more get released."""
+        dropped = self._dropped
+        released = []
+        while dropped:
+            key = dropped.popleft()
+            n = self._refcount.get(key, 0) - 1
             if n > 0:
                 self._refcount[key] = n
-                return
-            del self._refcount[key]
-        self._send(("release-keys", [key]))
+            else:
+                self._refcount.pop(key, None)
+                released.append(key)
+        if released:
+            self._outbox.append(("release-keys", released))
 
     def _send(self, msg: tuple) -> None:
         """Send a message to the scheduler from any thread, in order with every other one.
@@ -256,18 +270,22 @@ class Client:
             if self._flushing or self._outbox_scheduled:
                 return  # the flush under way, or the one scheduled, takes it
             if threading.get_ident() != self._loop_ident:
-                if msg[0] != "release-keys":
-                    self._flush_outbox_locked()
-                # else: releases ride with the next message, or go with the periodic flush
+                self._flush_outbox_locked()
                 return
             self._outbox_scheduled = True
         self.loop.call_soon(self._flush_outbox)
+
+    def send_later(self, msg: tuple) -> None:
+        """Queue a message to go with the next one, or with the periodic flush: no lock, no I/O.
+
+        For ``__del__`` methods: garbage collection may run them in the middle of a send."""
+        self._deferred.append(msg)
 
     def _periodic_flush(self) -> None:
         """Send releases queued by user threads that no other message carried."""
         if self.status in ("closing", "closed"):
             return
-        if self._outbox:
+        if self._outbox or self._dropped or self._deferred:
             self._flush_outbox()
         self.loop.call_later(RELEASE_INTERVAL, self._periodic_flush)
 
@@ -284,6 +302,9 @@ class Client:
             return
         self._flushing = True
         try:
+            self._settle_drops()
+            while self._deferred:
+                self._outbox.append(self._deferred.popleft())
             while self._outbox:
                 msgs, self._outbox = self._outbox, []
                 try:

@@ -60,7 +60,7 @@ class _Primitive:
     def __del__(self) -> None:
         try:
             if self.client.status == "running":
-                self.client._send(("coord-ref", self.kind, self.name, -1))
+                self.client.send_later(("coord-ref", self.kind, self.name, -1))
         except Exception:
             pass
 

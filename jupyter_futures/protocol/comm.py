@@ -149,10 +149,9 @@ class Comm:
             return
         raws = [b.raw() for b in buffers]
         header = struct.pack(f"!I{len(raws) + 1}Q", len(raws) + 1, len(main), *(r.nbytes for r in raws))
-        with self._send_lock:
-            self._wqueue.append(memoryview(header))
-            self._wqueue.append(memoryview(main))
-            self._wqueue.extend(raws)
+        parts = [memoryview(header), memoryview(main), *raws]
+        with self._send_lock:  # never taken twice by one thread: nothing here runs user code
+            self._wqueue.extend(parts)
             error = None if self._writing else self._write_locked()
         if error is not None:
             self._report_write_error(error)

@@ -56,6 +56,7 @@ class Worker:
         self._client_lock = threading.Lock()
         self._seceded_keys: set[str] = set()
         self.interrupter = Interrupter()
+        self._relayed_output: set[str] = set()  # tasks whose output went through the scheduler
         self._timeouts: dict[str, asyncio.TimerHandle] = {}
         self._peer_locks: dict[str, asyncio.Lock] = {}
         self.functions: OrderedDict[str, Any] = OrderedDict()
@@ -191,8 +192,12 @@ class Worker:
             return ("done", task)
         clients = []
         if msg[0] == "finished":
-            # The clients waiting for this key hear it from here too: one hop instead of two.
-            clients = [c for c in task.clients if c in self.clients and not self.clients[c].closed]
+            # The clients waiting for this key hear it from here too: one hop instead of two; unless
+            # its output went through the scheduler, where the result must follow it.
+            if task.key in self._relayed_output:
+                self._relayed_output.discard(task.key)
+            else:
+                clients = [c for c in task.clients if c in self.clients and not self.clients[c].closed]
             msg = msg + (clients,)
         try:
             self.scheduler.send_now([msg])  # straight from this thread: no hop through the loop
@@ -278,6 +283,7 @@ class Worker:
         for report in reports:
             if report[0] == "done":
                 state.forget_done(report[1])
+                self._relayed_output.discard(report[1].key)
                 timer = self._timeouts.pop(report[1].key, None)
                 if timer is not None:
                     timer.cancel()
@@ -294,6 +300,7 @@ class Worker:
                     except CommClosedError:
                         pass
             elif not self.scheduler.closed:
+                self._relayed_output.add(key)
                 self.scheduler.send_now([("task-output", key, stream, text)])
 
     def _arm_timeout(self, task: WorkerTask) -> None:
