@@ -74,6 +74,7 @@ class Client:
         self._listeners: list[Callable] = []
         self._submit_listeners: list[Callable] = []
         self._output_listeners: list[Callable] = []
+        self._open_lines: set[tuple[str, str]] = set()  # (key, stream) whose last line has no newline yet
         self._outbox: list[tuple] = []
         self._dropped: collections.deque = collections.deque()  # keys of garbage-collected futures
         self._deferred: collections.deque = collections.deque()  # messages from __del__ methods
@@ -337,7 +338,16 @@ class Client:
             return
         out = sys.stderr if stream == "stderr" else sys.stdout
         prefix = f"[{key} @ {worker}] "
-        out.write("".join(prefix + line for line in text.splitlines(keepends=True)))
+        at_line_start = (key, stream) not in self._open_lines
+        pieces = []
+        for line in text.splitlines(keepends=True):
+            pieces.append(prefix + line if at_line_start else line)
+            at_line_start = line.endswith("\n")
+        if at_line_start:
+            self._open_lines.discard((key, stream))
+        else:
+            self._open_lines.add((key, stream))  # a print in pieces: the rest continues this line
+        out.write("".join(pieces))
         out.flush()
 
     def _on_scheduler_batch(self, comm: Comm, msgs: list) -> None:

@@ -42,17 +42,15 @@ class TaskOutput:
 
     def flush(self, key: str | None = None) -> None:
         """Send what is queued (only ``key``'s text, when given: before its result leaves)."""
-        with self._lock:
+        with self._lock:  # held while sending: a task's result never overtakes output being sent
             if key is None:
                 batch, self._pending = self._pending, []
                 self._scheduled = False
             else:
                 batch = [item for item in self._pending if item[0] == key]
-                if not batch:
-                    return
                 self._pending = [item for item in self._pending if item[0] != key]
-        if batch:
-            self.send(_merge(batch))
+            if batch:
+                self.send(_merge(batch))
 
 
 def _merge(batch: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
