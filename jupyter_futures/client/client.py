@@ -866,10 +866,13 @@ class Client:
             return out
         return self.sync(_run)
 
-    def get_task_stream(self, start: float = 0.0) -> list[dict]:
-        """Records of finished tasks: key, worker, start and stop times, outcome."""
+    def get_task_stream(self, start: float | None = None, stop: float | None = None) -> list[dict]:
+        """Records of finished tasks (started after ``start``, ended before ``stop``, epoch seconds):
+        key, worker, start and stop times, outcome."""
         async def _stream():
-            rows = await self.scheduler_comm.request("task_stream", start)
+            rows = await self.scheduler_comm.request("task_stream", start or 0.0)
+            if stop is not None:
+                rows = [r for r in rows if r[3] <= stop]
             return [{"key": k, "worker": w, "start": s, "stop": e, "status": status} for k, w, s, e, status in rows]
         return self.sync(_stream)
 

@@ -53,6 +53,14 @@ def _fmt_s(seconds: float) -> str:
     return f"{seconds * 1e6:.0f} µs"
 
 
+def _fmt_tick(value: float, step: float) -> str:
+    if value == 0:
+        return "0"
+    if step < 0.1:
+        return f"{value * 1000:.6g} ms"
+    return f"{value:.6g} s"
+
+
 def _nice_step(span: float, ticks: int = 8) -> float:
     raw = span / ticks if span > 0 else 1.0
     mag = 10 ** int(f"{raw:e}".split("e")[1])
@@ -122,7 +130,7 @@ def task_stream_svg(stream: list[dict], start: float, stop: float, color_of: dic
         x = label_w + k * step / span * plot_w
         grid.append(f'<line x1="{x:.1f}" y1="0" x2="{x:.1f}" y2="{y}" stroke="#dcdcdc"/>')
         grid.append(f'<text x="{x:.1f}" y="{y + 14}" text-anchor="middle" class="tick">'
-                    f'{_fmt_s(k * step) if k else "0"}</text>')
+                    f'{_fmt_tick(k * step, step)}</text>')
         k += 1
     height = y + axis_h
     width = label_w + plot_w + 20
@@ -148,12 +156,14 @@ def summary(stream: list[dict], tree: dict, start: float, stop: float) -> dict:
 
 CSS = """
 body{font:14px system-ui,sans-serif;margin:1.2em 1.8em;color:#222;max-width:1300px}
-h1{font-size:22px;margin:0 0 .1em}h2{font-size:17px;margin:1.6em 0 .5em;border-bottom:1px solid #e5e5e5;padding-bottom:.2em}
+h1{font-size:22px;margin:0 0 .1em}
+h2{font-size:17px;margin:1.6em 0 .5em;border-bottom:1px solid #e5e5e5;padding-bottom:.2em}
 .sub{color:#666;margin:0 0 1em}
 .cards{display:flex;flex-wrap:wrap;gap:10px}
 .card{border:1px solid #e3e3e3;border-radius:6px;padding:8px 14px;min-width:110px;background:#fafafa}
 .card .v{font-size:20px;font-weight:600}.card .k{color:#666;font-size:12px}
-table.fn{border-collapse:collapse}table.fn td,table.fn th{padding:3px 12px;text-align:right;border-bottom:1px solid #eee}
+table.fn{border-collapse:collapse}
+table.fn td,table.fn th{padding:3px 12px;text-align:right;border-bottom:1px solid #eee}
 table.fn th{background:#f4f4f4}table.fn td:first-child,table.fn th:first-child{text-align:left}
 .sw{display:inline-block;width:11px;height:11px;border-radius:2px;margin-right:6px;vertical-align:-1px}
 .stream{overflow-x:auto}.stream svg{font:11px system-ui,sans-serif}.stream .lbl{fill:#333}.stream .tick{fill:#777}
@@ -161,7 +171,8 @@ table.fn th{background:#f4f4f4}table.fn td:first-child,table.fn th:first-child{t
 """
 
 
-def page(stream: list[dict], tree: dict, start: float, stop: float, title: str = "jupyter_futures performance report") -> str:
+def page(stream: list[dict], tree: dict, start: float, stop: float,
+         title: str = "jupyter_futures performance report") -> str:
     """The whole report page."""
     s = summary(stream, tree, start, stop)
     rows = per_function(stream)
@@ -202,7 +213,8 @@ def page(stream: list[dict], tree: dict, start: float, stop: float, title: str =
 <p class="sub">One band per worker, one lane per thread that ran tasks; hover a task for its key and duration.</p>
 {task_stream_svg(stream, start, stop, color_of)}
 <h2>Profile</h2>
-<p class="sub">Where the task threads spent their time (sampled every ~10 ms). Click a frame to zoom, Escape to zoom out.</p>
+<p class="sub">Where the task threads spent their time (sampled every ~10 ms).
+Click a frame to zoom, Escape to zoom out.</p>
 {flamegraph.fragment(tree, "jf-report-flamegraph")}
 </body></html>
 """

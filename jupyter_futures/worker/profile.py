@@ -32,7 +32,6 @@ import threading
 import time
 from collections import OrderedDict, deque
 from types import CodeType
-from typing import Any
 
 logger = logging.getLogger("jupyter_futures.worker")
 
