@@ -80,6 +80,7 @@ class Worker:
         self.state = WorkerState(self.address, self.data)
         self.executor = Executor(self.nthreads, self._run_task, self._on_reports, self.loop)
         self.actors = ActorRunner(self.loop, _error_record)
+        self.reports = ResultReports(self)
         self.output = TaskOutput(self._send_output, lambda fn: self.loop.call_soon_threadsafe(fn))
         self._uninstall_output = install_output(self.output)
         # Samples the stacks of running tasks: the frames below _execute are the task's.
@@ -176,7 +177,6 @@ class Worker:
         start = time.time()
         if not self.state.claim(task):
             return ("skipped", task)
-        self.profiler.wake()  # a flag check while already sampling
         if task.options.get("timeout"):
             self.loop.call_soon_threadsafe(self._arm_timeout, task)
         ctx = TaskContext(task.key, self, lambda: self._secede(ctx), lambda: self._rejoin(ctx))
@@ -199,30 +199,10 @@ class Worker:
             else:
                 clients = [c for c in task.clients if c in self.clients and not self.clients[c].closed]
             msg = msg + (clients,)
-        try:
-            self.scheduler.send_now([msg])  # straight from this thread: no hop through the loop
-        except CommClosedError:
-            return ("done", task)
-        if clients:
-            self._tell_clients(clients, msg)
+        # A lone task's result leaves now, from this thread; while more tasks wait, results are
+        # batched and the loop sends them (one frame per peer instead of one per task).
+        self.reports.add(msg, clients, now=not len(self.executor.ready))
         return ("done", task)
-
-    def _tell_clients(self, clients: list[str], finished: tuple) -> None:
-        """Send a finished note to these clients; the scheduler tells those we could not reach."""
-        _, key, nbytes, type_name, small, _, _, _ = finished
-        note = [("task-finished", key, type_name, nbytes, [self.address], small)]
-        missed = []
-        for client in clients:
-            comm = self.clients.get(client)
-            try:
-                comm.send_now(note)
-            except (CommClosedError, AttributeError):
-                missed.append(client)
-        if missed:
-            try:
-                self.scheduler.send_now([("tell-clients", key, missed)])
-            except CommClosedError:
-                pass
 
     def _secede(self, ctx: TaskContext) -> None:
         ctx.seceded = True
@@ -315,6 +295,8 @@ class Worker:
     def _watch_running(self) -> None:
         """Report tasks that have been running for a tick; short tasks never cost a "started" message."""
         self._running_tick = None
+        if self.executor.executing:
+            self.profiler.wake()  # tasks run for a tick now: sample them (a lone short task wakes nothing)
         for task in list(self.executor.executing.values()):
             self._do(self.state.started(task))
         if self.executor.executing or len(self.executor.ready):
@@ -431,6 +413,60 @@ class Worker:
             "executing": len(self.executor.executing), "ready": len(self.executor.ready), "time": time.time(),
         }))
         self.loop.call_later(METRICS_INTERVAL, self._send_metrics)
+
+
+class ResultReports:
+    """Finished/erred messages of tasks, for the scheduler and the clients that wait for them."""
+
+    def __init__(self, worker: Worker):
+        self.worker = worker
+        self._lock = threading.Lock()
+        self._to_scheduler: list[tuple] = []
+        self._to_clients: dict[str, list[tuple]] = {}
+        self._scheduled = False
+
+    def add(self, msg: tuple, clients: list[str], now: bool) -> None:
+        """Queue a task's report (and a finished note for ``clients``); send at once when ``now``."""
+        with self._lock:
+            self._to_scheduler.append(msg)
+            if clients:
+                _, key, nbytes, type_name, small, _, _, _ = msg
+                note = ("task-finished", key, type_name, nbytes, [self.worker.address], small)
+                for client in clients:
+                    self._to_clients.setdefault(client, []).append(note)
+            if now:
+                self._send_locked()
+                return
+            if self._scheduled:
+                return
+            self._scheduled = True
+        self.worker.loop.call_soon_threadsafe(self.flush)
+
+    def flush(self) -> None:
+        """Send what is queued (on the loop, or from the thread that adds the last report)."""
+        with self._lock:
+            self._scheduled = False
+            self._send_locked()
+
+    def _send_locked(self) -> None:
+        worker = self.worker
+        reports, self._to_scheduler = self._to_scheduler, []
+        notes, self._to_clients = self._to_clients, {}
+        if not reports or worker.scheduler.closed:
+            return
+        try:
+            worker.scheduler.send_now(reports)  # the scheduler first: who_has is right when clients ask
+        except CommClosedError:
+            return
+        for client, batch in notes.items():
+            comm = worker.clients.get(client)
+            try:
+                comm.send_now(batch)
+            except (CommClosedError, AttributeError):  # the scheduler tells it instead
+                try:
+                    worker.scheduler.send_now([("tell-clients", note[1], [client]) for note in batch])
+                except CommClosedError:
+                    pass
 
 
 def _error_record(exc: BaseException, skip: int) -> tuple:
