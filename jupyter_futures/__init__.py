@@ -24,6 +24,7 @@ _EXPORTS = {
     "FutureCancelledError": "protocol.errors", "FutureLostError": "protocol.errors",
     "KilledWorker": "protocol.errors", "LostDependency": "protocol.errors",
     "SerializationError": "protocol.serialize",
+    "progress": "notebook.progress",
 }
 _ALIASES = {"CancelledError": "FutureCancelledError"}
 
@@ -41,3 +42,16 @@ def __getattr__(name: str):
 
 def __dir__():
     return __all__
+
+
+def load_ipython_extension(ipython):
+    """``%load_ext jupyter_futures``: the ``%futures`` and ``%%remote`` magics (see jupyter_futures.notebook)."""
+    from .notebook.magics import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython):
+    from .notebook.magics import unload_ipython_extension as unload
+
+    unload(ipython)

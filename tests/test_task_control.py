@@ -117,3 +117,21 @@ def test_task_output_printed_by_a_script_client(tmp_path):
     lines = out.stdout.splitlines()
     assert any(line.startswith("[hello-") and "@ tcp://" in line and line.endswith("] hello 3") for line in lines)
     assert "result 3" in lines
+
+
+def test_output_of_later_tasks_keeps_arriving(client):
+    """Each task's output arrives, also after earlier tasks' output was flushed with their results."""
+    seen = []
+    unsubscribe = client.subscribe_output(lambda key, worker, stream, text: seen.append((key, stream, text)))
+    try:
+        keys = []
+        for i in range(3):
+            future = client.submit(chatty, 100 + i)
+            assert future.result(timeout=TIMEOUT) == 100 + i
+            keys.append(future.key)
+        deadline = time.monotonic() + TIMEOUT
+        while {k for k, s, t in seen if s == "stdout"} != set(keys):
+            assert time.monotonic() < deadline, seen
+            time.sleep(0.01)
+    finally:
+        unsubscribe()

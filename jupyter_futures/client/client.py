@@ -99,6 +99,7 @@ class Client:
         if not asynchronous:
             self.status = "connecting"
             sync(self.loop, self._start)
+            self._attach_notebook()
 
     # -- lifecycle ------------------------------------------------------------
     def __await__(self):
@@ -106,6 +107,7 @@ class Client:
             if self.status == "newly-created":
                 self.status = "connecting"
                 await self._start()
+                self._attach_notebook()
             return self
         return _().__await__()
 
@@ -149,6 +151,13 @@ class Client:
         self.status = "running"
         self.loop.call_later(RELEASE_INTERVAL, self._periodic_flush)
 
+    def _attach_notebook(self) -> None:
+        """In a Jupyter kernel: task output goes to the submitting cell, Ctrl-C cancels the cell's futures."""
+        if "ipykernel" in sys.modules:
+            from ..notebook.kernel import attach
+
+            attach(self)
+
     def _scheduler_lost(self, comm: Comm) -> None:
         if self.status in ("closing", "closed"):
             return
@@ -157,12 +166,23 @@ class Client:
         self._fail_pending("the scheduler connection was lost")
 
     def _fail_pending(self, reason: str) -> None:
-        for st in self._states.values():
+        failed = []
+        for st in list(self._states.values()):
             if not st.done():
                 st.exception = CommClosedError(f"{st.key}: {reason}")
                 st.set_status("error")
+                failed.append(st)
         with self._cond:
             self._cond.notify_all()
+        self._notify_listeners(failed)
+
+    def _notify_listeners(self, states: list[FutureState]) -> None:
+        if states and self._listeners:
+            for callback in list(self._listeners):
+                try:
+                    callback(states)
+                except Exception:
+                    logger.exception("error in state listener %r", callback)
 
     async def _close(self) -> None:
         if self.status in ("closing", "closed"):
@@ -395,12 +415,7 @@ class Client:
         if changed:
             with self._cond:
                 self._cond.notify_all()
-        if touched and self._listeners:
-            for callback in list(self._listeners):
-                try:
-                    callback(touched)
-                except Exception:
-                    logger.exception("error in state listener %r", callback)
+        self._notify_listeners(touched)
 
     # -- submitting -----------------------------------------------------------
     def _task_record(self, func: Callable, func_token: str, func_ser, name: str, args: tuple, kwargs: dict,
@@ -429,9 +444,9 @@ class Client:
         record = self._task_record(func, func_token, func_ser, funcname(func), args, kwargs, key, pure, options)
         key = record[0]
         fut = Future(key, self)
-        self._send(("update-graph", [record]))
-        if self._submit_listeners:
+        if self._submit_listeners:  # before sending: a fast task's output may come back at once
             self._notify_submitted([key])
+        self._send(("update-graph", [record]))
         return fut
 
     def on_submit(self, callback: Callable[[list[str]], None]) -> Callable[[], None]:
@@ -477,11 +492,11 @@ class Client:
             records.append(self._task_record(func, func_token, func_ser, name, item, kwargs,
                                              keys[i] if keys else None, pure, options))
         futures = [Future(r[0], self) for r in records]
+        if self._submit_listeners:
+            self._notify_submitted([f.key for f in futures])
         size = batch_size or len(records) or 1
         for start in range(0, len(records), size):
             self._send(("update-graph", records[start:start + size]))
-        if self._submit_listeners:
-            self._notify_submitted([f.key for f in futures])
         return futures
 
     def adopt_future(self, key: str) -> Future:
@@ -781,13 +796,16 @@ class Client:
             if not keys:
                 return
             await self.scheduler_comm.request("cancel", keys)
+            changed = []
             for f in found:
                 # Old futures keep their (cancelled) state; a new submit of the key starts afresh.
                 self._states.pop(f.key, None)
                 if f._state.status != "cancelled":
                     f._state.set_status("cancelled")
+                    changed.append(f._state)
             with self._cond:
                 self._cond.notify_all()
+            self._notify_listeners(changed)
         return self.sync(_cancel)
 
     def _fire_and_forget(self, keys: list[str]) -> None:

@@ -176,6 +176,12 @@ class Future:
             return f"<Future: error, key: {self.key}, exception: {type(exc).__name__}: {exc}>"
         return f"<Future: {st.status}, key: {self.key}>"
 
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        """Jupyter display: a live widget in a kernel, else static HTML and text (see jupyter_futures.notebook)."""
+        from ..notebook.reprs import future_bundle
+
+        return future_bundle(self)
+
 
 def _rebuild_future(key: str) -> Future:
     """A future unpickled in another process (a task's argument or result, a queue item...)."""

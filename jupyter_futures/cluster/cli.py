@@ -13,6 +13,7 @@ commands:
   scheduler   run a scheduler (jupyter-futures scheduler --host 0.0.0.0 --port 8786)
   worker      run a worker, restarted if it crashes (jupyter-futures worker tcp://HOST:8786 --nthreads 2)
   demo        run the tour script on a local cluster
+  lab         open JupyterLab on the quickstart notebook (needs the notebook extra)
 """
 
 
@@ -60,6 +61,10 @@ def main(argv: list[str] | None = None) -> None:
         scheduler_main(rest)
     elif command == "worker":
         run_worker_with_nanny(rest)
+    elif command == "lab":
+        from ..notebook.lab import main as lab_main
+
+        lab_main(rest)
     elif command == "demo":
         from .demo import main as demo_main
 

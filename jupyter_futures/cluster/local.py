@@ -13,7 +13,7 @@ import psutil
 
 from ..protocol import auth
 from ..protocol.comm import connect, format_address, listening_socket
-from ..protocol.eventloop import background_loop, sync
+from ..protocol.eventloop import background_loop, in_loop_thread, sync
 from ..protocol.lifeline import make_pair, watch
 from ..worker.nanny import Nanny, child_environment
 from ..worker.store import parse_memory
@@ -103,7 +103,10 @@ class LocalCluster:
                "--listen-fd", str(sock.fileno()), "--lifeline-fd", str(child.fileno())]
         if self.dashboard_port is not None:
             cmd += ["--dashboard-port", str(self.dashboard_port)]
+        # Own session: a notebook's stop button (SIGINT to the kernel's process group) must not stop the
+        # cluster; the lifeline still ends it when this process ends.
         self.scheduler_proc = subprocess.Popen(cmd, pass_fds=(child.fileno(), sock.fileno()), env=env,
+                                               start_new_session=True,
                                                stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
         child.close()
         sock.close()
@@ -148,9 +151,9 @@ class LocalCluster:
 
     def scale(self, n: int):
         """Run ``n`` worker processes."""
-        if self.asynchronous:
+        if self.asynchronous and in_loop_thread(self.loop):
             return self._scale_to(n)
-        return sync(self.loop, self._scale_to, n)
+        return sync(self.loop, self._scale_to, n)  # also for the cluster a synchronous Client() made
 
     async def _close(self) -> None:
         if self.status in ("closing", "closed"):

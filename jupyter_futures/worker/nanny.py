@@ -93,6 +93,7 @@ class Nanny:
         self._clean_exit = False
         self._exited = asyncio.Event()
         self.proc = subprocess.Popen(self._command(child.fileno()), pass_fds=(child.fileno(),), env=env,
+                                     start_new_session=True,  # not stopped by a Ctrl-C meant for the kernel
                                      stdin=subprocess.DEVNULL)
         child.close()
         self._lifeline = parent

@@ -42,7 +42,7 @@ class TaskOutput:
 
     def flush(self, key: str | None = None) -> None:
         """Send what is queued (only ``key``'s text, when given: before its result leaves)."""
-        if not self._pending and not self._lock.locked():
+        if key is not None and not self._pending and not self._lock.locked():
             return  # the common case, checked per task: nothing printed, nothing being sent
         with self._lock:  # held while sending: a task's result never overtakes output being sent
             if key is None:

@@ -132,7 +132,7 @@ class Worker:
             if op == "compute":
                 self._do(state.compute(*msg[1:]))
             elif op == "free":
-                running = [t for t in self.executor.executing.values() if t.key in msg[1]]
+                running = [t for t in list(self.executor.executing.values()) if t.key in msg[1]]
                 self._do(state.free(msg[1]))
                 for task in running:  # cancelled while it runs: stop it where it is
                     self.interrupter.interrupt(task, TaskCancelled)

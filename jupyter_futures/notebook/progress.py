@@ -1,0 +1,209 @@
+"""``progress(futures)``: live bars per function name in a notebook, a blocking text bar in a terminal."""
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from typing import Any
+
+from .render import key_split, progress_html, progress_text
+
+_DONE = frozenset({"finished", "error", "cancelled", "lost"})
+RECONCILE_AFTER = 1.0  # seconds without events after which pending futures are checked once
+
+
+class ProgressModel:
+    """Counts of finished / erred / cancelled futures per function name, updated by client events.
+
+    Fed on the client's loop thread (``on_states``, ``reconcile``); read from any thread.
+    """
+
+    def __init__(self, futures: list, title: str = ""):
+        self.title = title
+        self.started = time.time()
+        self.stopped: float | None = None
+        self.last_change = time.monotonic()
+        self._groups: dict[str, list[int]] = {}  # name -> [total, finished, erred, cancelled]
+        self._pending: dict[str, tuple] = {}  # key -> (its group's counters, its state), while not done
+        self._done_keys: set[str] = set()  # keys already done when shown (to count a repeated one once)
+        self.clients: list = []
+        names: dict[str, str] = {}  # "inc-<40 hex>" -> "inc", once per function (100,000 keys: fast)
+        pending, done_keys, groups, clients = self._pending, self._done_keys, self._groups, self.clients
+        for f in futures:
+            key = f.key
+            st = f._state
+            done = st.status in _DONE
+            if key in pending or (done and key in done_keys):  # equal pure calls share a key: count once
+                continue
+            head, _, tail = key.rpartition("-")
+            if len(tail) in (32, 40):  # a generated key: its head is the name
+                name = names.get(head)
+                if name is None:
+                    name = names[head] = key_split(key)
+            else:
+                name = key_split(key)
+            g = groups.get(name)
+            if g is None:
+                g = groups[name] = [0, 0, 0, 0]
+            g[0] += 1
+            if done:
+                done_keys.add(key)
+                _count(g, st.status)
+                continue
+            client = f.client
+            if client not in clients:
+                if not hasattr(type(client), "subscribe"):  # released with .release(): it will not finish here
+                    g[3] += 1
+                    continue
+                clients.append(client)
+            pending[key] = (g, st)
+        if not pending:  # all done already: show how long they took
+            states = [f._state for f in futures]
+            if states:
+                self.started = min(st.submitted for st in states)
+                self.stopped = max(st.stopped or st.submitted for st in states)
+            else:
+                self.stopped = self.started
+
+    @property
+    def states(self) -> list:
+        """The states still pending."""
+        return [st for _, st in list(self._pending.values())]
+
+    def on_done(self, st: Any) -> bool:
+        """A state reached a final status; True if this changed the counts."""
+        item = self._pending.pop(st.key, None)
+        if item is None:
+            return False
+        _count(item[0], st.status)
+        self.last_change = time.monotonic()
+        if not self._pending:
+            self.stopped = time.time()
+        return True
+
+    def reconcile(self) -> bool:
+        """Count pending futures that are done though no event said so (cancelled by ``client.cancel``,
+        failed as the client closed). Called on the loop thread when no event came for a while."""
+        changed = False
+        for g, st in list(self._pending.values()):
+            if st.status in _DONE:
+                changed = self.on_done(st) or changed
+        return changed
+
+    def on_states(self, states: list) -> bool:
+        changed = False
+        pending = self._pending
+        for st in states:
+            if st.status in _DONE and st.key in pending:
+                changed = self.on_done(st) or changed
+        return changed
+
+    @property
+    def complete(self) -> bool:
+        return not self._pending
+
+    @property
+    def total(self) -> int:
+        return sum(g[0] for g in self._groups.values())
+
+    def groups(self) -> list[dict]:
+        """[{name, total, finished, erred, cancelled}] in order of first appearance."""
+        return [{"name": name, "total": g[0], "finished": g[1], "erred": g[2], "cancelled": g[3]}
+                for name, g in list(self._groups.items())]
+
+    def elapsed(self) -> float:
+        return (self.stopped or time.time()) - self.started
+
+    def html(self) -> str:
+        return progress_html(self.groups(), self.elapsed(), self.title)
+
+    def text(self) -> str:
+        return progress_text(self.groups(), self.elapsed(), self.title)
+
+
+def _count(g: list[int], status: str) -> None:
+    if status == "finished":
+        g[1] += 1
+    elif status == "error":
+        g[2] += 1
+    else:  # cancelled or lost
+        g[3] += 1
+
+
+def progress(*futures: Any, notebook: bool | None = None, multi: bool = True, complete: bool = True,
+             group_by: Any = "prefix", **kwargs: Any) -> None:
+    """Show the progress of futures (given one by one, or in lists, dicts, nested).
+
+    In a Jupyter kernel: one live bar per function name with done / erred / total, displayed at once;
+    the call returns immediately. Elsewhere (a script, a terminal): a text bar on stderr, and the call
+    blocks until every future is done, like dask's ``progress``.
+    """
+    from ..client.structure import find_futures
+
+    found = find_futures(list(futures))
+    from .env import kernel_shell
+
+    if notebook is None:
+        notebook = kernel_shell() is not None
+    if notebook:
+        from IPython.display import display
+
+        from .reprs import progress_bundle
+
+        display(progress_bundle(found), raw=True)
+        return None
+    TextProgressBar(found, **kwargs).run()
+    return None
+
+
+class TextProgressBar:
+    """``[#####        ] | 40% Completed |  1.2s`` on stderr, redrawn until every future is done."""
+
+    def __init__(self, futures: list, width: int = 40, interval: float = 0.1, stream: Any = None, **kwargs: Any):
+        self.model = ProgressModel(futures)
+        self.width = width
+        self.interval = float(str(interval).rstrip("ms")) / (1000 if str(interval).endswith("ms") else 1)
+        self.stream = stream or sys.stderr
+        self._wake = threading.Event()
+
+    def on_states(self, states: list) -> bool:
+        if self.model.on_states(states):
+            self._wake.set()
+        return False  # nothing for the flusher to render
+
+    def _reconcile(self) -> None:
+        if self.model.reconcile():
+            self._wake.set()
+
+    def run(self) -> None:
+        from .hub import hub_for
+
+        hubs = [hub_for(c) for c in self.model.clients]
+        for hub in hubs:
+            hub.add_multi_view(self)
+        try:
+            while not self.model.complete:
+                self.draw()
+                self._wake.wait(self.interval)
+                self._wake.clear()
+                if time.monotonic() - self.model.last_change > RECONCILE_AFTER:
+                    for hub in hubs:
+                        hub.call_soon(self._reconcile)
+                    self.model.last_change = time.monotonic()
+            self.draw()
+            self.stream.write("\n")
+            self.stream.flush()
+        finally:
+            for hub in hubs:
+                hub.remove_multi_view(self)
+
+    def draw(self) -> None:
+        groups = self.model.groups()
+        total = sum(g["total"] for g in groups) or 1
+        done = sum(g["finished"] + g["erred"] + g["cancelled"] for g in groups)
+        erred = sum(g["erred"] for g in groups)
+        frac = done / total
+        bar = "#" * int(self.width * frac)
+        extra = f" | {erred} erred" if erred else ""
+        self.stream.write(f"\r[{bar:<{self.width}}] | {frac * 100:3.0f}% Completed | {self.model.elapsed():5.1f}s{extra}")
+        self.stream.flush()

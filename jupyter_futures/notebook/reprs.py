@@ -1,0 +1,115 @@
+"""Jupyter display bundles for futures, clients, progress and containers of futures.
+
+In a kernel with ipywidgets, a bundle carries a live widget view plus ``text/html`` and
+``text/plain`` snapshots; a frontend without widgets (nbconvert, VS Code without the widget
+renderer) shows the snapshot, which says the same things as of the moment of display.
+Elsewhere (plain IPython, no kernel) only the static parts are made.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .env import widgets_available
+from .render import (client_html, client_snapshot, client_text, future_html, future_snapshot,
+                     future_text)
+
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+
+
+def _widget_bundle(widget: Any, html: str, text: str) -> dict:
+    data = widget._repr_mimebundle_()
+    if isinstance(data, tuple):
+        data = data[0]
+    data = dict(data or {})
+    data["text/html"] = html
+    data["text/plain"] = text
+    return data
+
+
+def future_bundle(future: Any) -> dict:
+    """The display of one future."""
+    try:
+        states = future.client._states
+    except Exception:  # a released future (its client is a stand-in that refuses every use)
+        states = None
+    if states is not None and widgets_available():
+        from .kernel import ensure_attached
+        from .widgets import FutureWidget
+
+        ensure_attached(future.client)
+        w = FutureWidget(future)
+        return _widget_bundle(w, w.value, w.text)
+    st = future._state
+    released = states is None or (not st.done() and states.get(st.key) is not st)
+    snap = future_snapshot(st, released=released)
+    return {"text/plain": future_text(snap), "text/html": future_html(snap)}
+
+
+def client_bundle(client: Any) -> dict:
+    """The display of a client."""
+    from .hub import fetch_scheduler_info
+
+    info = fetch_scheduler_info(client) if client.status == "running" else {}
+    if widgets_available():
+        from .kernel import ensure_attached
+        from .widgets import ClientWidget
+
+        ensure_attached(client)
+        w = ClientWidget(client, info)
+        return _widget_bundle(w, w.value, w.text)
+    snap = client_snapshot(client, info)
+    return {"text/plain": client_text(snap), "text/html": client_html(snap)}
+
+
+def progress_bundle(futures: list, title: str = "") -> dict:
+    """Progress bars for many futures: live in a kernel with widgets, else a snapshot."""
+    from .progress import ProgressModel
+
+    model = ProgressModel(futures, title=title)
+    if widgets_available():
+        from .kernel import ensure_attached
+        from .widgets import ProgressWidget
+
+        for client in model.clients:
+            ensure_attached(client)
+        w = ProgressWidget(model)
+        return _widget_bundle(w, w.value, w.text)
+    return {"text/plain": model.text(), "text/html": model.html()}
+
+
+def container_summary(obj: Any) -> tuple[list, str] | None:
+    """(futures, title) when ``obj`` is a non-empty list/tuple/set/dict holding only futures, else None."""
+    from ..client.future import Future
+
+    if isinstance(obj, dict):
+        values = obj.values()
+    elif isinstance(obj, (list, tuple, set, frozenset)):
+        values = obj
+    else:
+        return None
+    if not values:
+        return None
+    for v in values:  # stops at the first non-future: cheap for ordinary containers
+        if type(v) is not Future:
+            return None
+    futures = list(values)
+    return futures, f"{type(obj).__name__} of {len(futures)} future{'s' if len(futures) != 1 else ''}"
+
+
+def container_bundle(obj: Any) -> dict | None:
+    """One aggregate display for a container of futures (a list of 10,000 futures is one widget)."""
+    found = container_summary(obj)
+    if found is None:
+        return None
+    futures, title = found
+    return progress_bundle(futures, title=title)
+
+
+def container_text(obj: Any) -> str | None:
+    """Short text for a container of futures, instead of one line per future."""
+    found = container_summary(obj)
+    if found is None:
+        return None
+    from .progress import ProgressModel
+
+    return ProgressModel(found[0], title=found[1]).text()
