@@ -24,6 +24,12 @@ def naps(seconds):
     return seconds
 
 
+def one_long_sleep(seconds):
+    """One time.sleep call: interruptible too, in a worker."""
+    time.sleep(seconds)
+    return seconds
+
+
 def swallow_everything(seconds):
     """A task that catches Exception: an interrupt must still stop it."""
     try:
@@ -57,7 +63,7 @@ def wait_running(future):
         time.sleep(0.005)
 
 
-@pytest.mark.parametrize("fn", [spin, naps, swallow_everything])
+@pytest.mark.parametrize("fn", [spin, naps, one_long_sleep, swallow_everything])
 def test_cancel_stops_a_running_task_and_the_worker_stays_healthy(client, fn):
     future = client.submit(fn, 60, pure=False)
     wait_running(future)
@@ -73,8 +79,8 @@ def test_cancel_stops_a_running_task_and_the_worker_stays_healthy(client, fn):
 
 
 def test_timeout_interrupts_and_fails_with_timeout_error(client):
-    future = client.submit(naps, 60, timeout=0.3)
-    with pytest.raises(TimeoutError, match=r"naps-.*timeout of 0\.3 s"):
+    future = client.submit(one_long_sleep, 60, timeout=0.3)
+    with pytest.raises(TimeoutError, match=r"one_long_sleep-.*timeout of 0\.3 s"):
         future.result(timeout=TIMEOUT)
     assert future.status == "error"
     assert client.submit(spin, 0.01, pure=False, timeout=5).result(timeout=TIMEOUT) == 0.01

@@ -83,6 +83,7 @@ class Worker:
         self.reports = ResultReports(self)
         self.output = TaskOutput(self._send_output, lambda fn: self.loop.call_soon_threadsafe(fn))
         self._uninstall_output = install_output(self.output)
+        self.interrupter.install_sleep()
         # Samples the stacks of running tasks: the frames below _execute are the task's.
         self.profiler = Profiler(self.executor.executing, Worker._execute.__code__).start()
         self.scheduler.serve_rpc(self._rpc_handlers())
@@ -109,6 +110,7 @@ class Worker:
             self.executor.close()
             self.actors.close()
             self._uninstall_output()
+            self.interrupter.uninstall_sleep()
         if self.profiler:
             self.profiler.close()
         if self._client is not None:
