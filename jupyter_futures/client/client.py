@@ -395,6 +395,8 @@ class Client:
             elif op == "task-erred":
                 if st is not None:
                     st.exception, st.tb_records = msg[2], msg[3]
+                    if len(msg) > 4 and msg[4]:
+                        st.worker = msg[4]
                     st._exc_obj = None
                     st.set_status("error")
                     changed = True

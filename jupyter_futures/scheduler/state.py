@@ -496,11 +496,11 @@ class SchedulerState:
             ts.retries -= 1
             self._schedule(ts)
         else:
-            self._err(ts, exception, traceback)
+            self._err(ts, exception, traceback, worker=address)
         if ws is not None:
             self._fill(ws)
 
-    def _err(self, ts: TaskState, exception: Any, traceback: Any) -> None:
+    def _err(self, ts: TaskState, exception: Any, traceback: Any, worker: str | None = None) -> None:
         """Mark ``ts`` and, transitively, its waiting dependents erred with this exception."""
         stack = [ts]
         while stack:
@@ -515,7 +515,8 @@ class SchedulerState:
             t.exception = exception
             t.traceback = traceback
             t.small = None
-            self._tell_wanters(t, ("task-erred", t.key, exception, traceback))
+            # The worker it failed on (for the task that raised; its dependents never ran).
+            self._tell_wanters(t, ("task-erred", t.key, exception, traceback, worker if t is ts else None))
             for dep in t.dependencies:
                 self._drop_waiter(dep, t)
             stack.extend(d for d in t.dependents if d.state not in ("memory", "erred", "forgotten"))
