@@ -9,8 +9,6 @@ import asyncio
 import builtins
 import gc
 import os
-import threading
-import time
 import traceback
 
 import pytest

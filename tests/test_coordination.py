@@ -14,7 +14,6 @@ import asyncio
 import gc
 import os
 import signal
-import threading
 import time
 import uuid
 

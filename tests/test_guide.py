@@ -8,7 +8,6 @@ import gc
 import json
 import os
 import threading
-import time
 import traceback
 from itertools import product
 

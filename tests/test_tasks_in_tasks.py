@@ -7,8 +7,6 @@ call wait for a gate file (bounded), so only an explicit secede frees the thread
 """
 import gc
 import os
-import threading
-import time
 import traceback
 
 import pytest

@@ -1,9 +1,7 @@
 """The ``jupyter-futures`` command (also ``jupyter futures``): scheduler, worker, demo."""
 from __future__ import annotations
 
-import argparse
 import asyncio
-import logging
 import signal
 import sys
 
@@ -21,12 +19,12 @@ def run_worker_with_nanny(argv: list[str]) -> None:
     """``jupyter-futures worker``: one worker process kept alive by a nanny in this process."""
     from ..protocol import auth
     from ..worker.nanny import Nanny
+    from ..protocol.logs import configure as configure_logging
     from ..worker.process import parse_args
     from ..worker.store import parse_memory
 
     args = parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    configure_logging(args.log_level)
     import json
 
     try:

@@ -4,7 +4,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import os
 import time
 import uuid
 from typing import Any

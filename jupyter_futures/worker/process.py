@@ -4,11 +4,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import signal
 import sys
 
 from ..protocol import auth
+from ..protocol.logs import configure as configure_logging
 from ..protocol.lifeline import say_clean_exit, watch_parent
 from .server import Worker
 from .store import parse_memory
@@ -49,8 +49,7 @@ async def run(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point."""
     args = parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    configure_logging(args.log_level)
     try:
         asyncio.run(run(args))
     except KeyboardInterrupt:
