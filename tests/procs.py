@@ -42,6 +42,18 @@ def wait_until(predicate, timeout: float = TIMEOUT, interval: float = 0.02) -> b
     return True
 
 
+GATE_TIMEOUT = 45  # seconds a blocked task waits for its gate: longer than any test's own wait
+
+
+def blocked(started, gate, value=None):
+    """A task body: mark ``started``, then wait (bounded) until the file ``gate`` exists; returns ``value``."""
+    with open(started, "w"):
+        pass
+    if not wait_until(lambda: os.path.exists(gate), timeout=GATE_TIMEOUT):
+        raise TimeoutError(f"gate {gate} never opened")
+    return value
+
+
 class LineReader:
     """Reads a pipe in a daemon thread; ``line(timeout)`` returns the next line or raises."""
 

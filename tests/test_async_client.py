@@ -6,7 +6,6 @@ cluster shared by the module (2 workers x 1 thread, started synchronously); a fe
 start their own cluster with ``Client(asynchronous=True, n_workers=2, ...)``.
 """
 import asyncio
-import builtins
 import gc
 import os
 import traceback
@@ -27,10 +26,9 @@ from jupyter_futures import (
     wait,
 )
 
-from procs import wait_until
+from procs import blocked
 
 TIMEOUT = 20  # seconds; any wait longer than this is a bug, not a slow machine
-GATE_TIMEOUT = 45  # seconds a blocked task waits for its gate
 SHORT = 0.3
 
 pytestmark = pytest.mark.timeout(60)
@@ -75,12 +73,6 @@ def fail_with(message):
     raise MyAsyncError(message)
 
 
-def blocked(started, gate, value=None):
-    with open(started, "w"):
-        pass
-    if not wait_until(lambda: os.path.exists(gate), timeout=GATE_TIMEOUT):
-        raise builtins.TimeoutError(f"gate {gate} never opened")
-    return value
 
 
 def make_bytes(n):

@@ -33,10 +33,9 @@ from jupyter_futures import (
     wait,
 )
 
-from procs import wait_until
+from procs import blocked, wait_until
 
 TIMEOUT = 20  # seconds; any wait longer than this is a bug, not a slow machine
-GATE_TIMEOUT = 45  # seconds a blocked task waits for its gate: longer than any client-side wait
 SHORT = 0.3  # seconds; for timeouts that are expected to expire
 
 pytestmark = pytest.mark.timeout(60)
@@ -100,13 +99,6 @@ def flaky(path, fail_times):
     return attempt
 
 
-def blocked(started, gate, value=None):
-    """Mark ``started``, then wait (bounded) until the file ``gate`` exists; returns ``value``."""
-    with open(started, "w"):
-        pass
-    if not wait_until(lambda: os.path.exists(gate), timeout=GATE_TIMEOUT):
-        raise builtins.TimeoutError(f"gate {gate} never opened")
-    return value
 
 
 def make_generator(n):

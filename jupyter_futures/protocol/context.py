@@ -6,22 +6,31 @@ as it must inside a worker without the client package importing the worker.
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable
+from typing import Any
 
 _local = threading.local()
 
 
 class TaskContext:
-    """What a worker thread runs now, and how it steps out of (and back into) the thread pool."""
+    """What a worker thread runs now, and how it steps out of (and back into) the thread pool.
 
-    __slots__ = ("key", "worker", "secede", "rejoin", "seceded")
+    ``worker`` provides ``_secede(ctx)`` and ``_rejoin(ctx)``; made once per task, so it stays small.
+    """
 
-    def __init__(self, key: str, worker: Any, secede: Callable[[], None], rejoin: Callable[[], None]):
+    __slots__ = ("key", "worker", "seceded")
+
+    def __init__(self, key: str, worker: Any):
         self.key = key
         self.worker = worker
-        self.secede = secede
-        self.rejoin = rejoin
         self.seceded = False
+
+    def secede(self) -> None:
+        """Leave the worker's thread pool (this thread is about to wait)."""
+        self.worker._secede(self)
+
+    def rejoin(self) -> None:
+        """Count as a pool thread again."""
+        self.worker._rejoin(self)
 
 
 def current_task() -> TaskContext | None:

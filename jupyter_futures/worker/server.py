@@ -181,7 +181,7 @@ class Worker:
             return ("skipped", task)
         if task.options.get("timeout"):
             self.loop.call_soon_threadsafe(self._arm_timeout, task)
-        ctx = TaskContext(task.key, self, lambda: self._secede(ctx), lambda: self._rejoin(ctx))
+        ctx = TaskContext(task.key, self)
         set_current_task(ctx)
         try:
             outcome = self._execute(task, start)
