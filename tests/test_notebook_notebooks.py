@@ -11,6 +11,9 @@ nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 pytest.importorskip("ipywidgets")
 
+from nbclient.exceptions import CellExecutionComplete  # noqa: E402 - after the skips above
+from nbclient.util import ensure_async  # noqa: E402
+
 pytestmark = pytest.mark.timeout(240)
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
@@ -54,9 +57,28 @@ class Executed:
         return state
 
 
+class FrontendLikeClient(nbclient.NotebookClient):
+    """Applies every widget update, whichever cell was running when the kernel sent it, as JupyterLab does.
+
+    nbclient keeps only the messages of the cell it is running: a display that changes between two cells
+    (a future finishing while nothing runs) would keep its old state in the saved notebook.
+    """
+
+    async def _async_poll_output_msg(self, parent_msg_id: str, cell, cell_index: int) -> None:
+        while True:
+            msg = await ensure_async(self.kc.iopub_channel.get_msg(timeout=None))
+            if msg["parent_header"].get("msg_id") == parent_msg_id:
+                try:
+                    self.process_message(msg, cell, cell_index)
+                except CellExecutionComplete:
+                    return
+            elif msg["msg_type"] == "comm_msg":
+                self.handle_comm_msg(cell.outputs, msg, cell_index)
+
+
 def execute(name: str) -> Executed:
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
-    client = nbclient.NotebookClient(nb, timeout=120, kernel_name="python3", store_widget_state=True,
+    client = FrontendLikeClient(nb, timeout=120, kernel_name="python3", store_widget_state=True,
                                      resources={"metadata": {"path": str(NOTEBOOKS)}})
     client.execute()  # raises CellExecutionError on any error: every notebook runs clean
     return Executed(nb)

@@ -1,12 +1,14 @@
 """The notebook layer's pure parts: names, sizes, HTML and text of futures, progress and clients."""
 from __future__ import annotations
 
+import asyncio
 import linecache
+import threading
 import time
 
 from jupyter_futures.client.future import FutureState
 from jupyter_futures.notebook import render
-from jupyter_futures.notebook.hub import Flusher
+from jupyter_futures.notebook.hub import Flusher, Hub
 from jupyter_futures.notebook.progress import ProgressModel
 
 
@@ -134,3 +136,59 @@ def test_flusher_throttles_each_view():
     assert 5 <= len(view.flushes) <= 12, len(view.flushes)  # ~10 a second, not ~1000
     gaps = [b - a for a, b in zip(view.flushes, view.flushes[1:])]
     assert min(gaps) >= 0.09
+
+
+def test_flush_pending_returns_only_after_the_render_in_flight():
+    """A cell's end must not overtake an update the flusher thread is sending (its reply would come first)."""
+    rendering, release = threading.Event(), threading.Event()
+
+    class SlowView:
+        done = False
+
+        def _flush(self):
+            rendering.set()
+            release.wait(5)
+            SlowView.done = True
+
+    flusher = Flusher(interval=0.01, tick=10)
+    flusher.mark([SlowView()])
+    assert rendering.wait(5)
+    returned = threading.Event()
+    threading.Thread(target=lambda: (flusher.flush_pending(), returned.set()), daemon=True).start()
+    assert not returned.wait(0.2)
+    release.set()
+    assert returned.wait(5) and SlowView.done
+
+
+def test_settle_waits_for_the_loop_to_finish_what_it_is_handling():
+    """A waiter may wake before the client's loop has told the hub; settle() lets the loop finish first."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    marked = []
+
+    class FakeClient:
+        def __init__(self):
+            self.loop = loop
+
+        def subscribe(self, fn):
+            return lambda: None
+
+    hub = Hub(FakeClient())
+    woke, proceed, settled = threading.Event(), threading.Event(), threading.Event()
+
+    def handle_batch():  # what the client does: wake waiters, then tell listeners
+        woke.set()
+        proceed.wait(5)
+        marked.append("views marked")
+
+    loop.call_soon_threadsafe(handle_batch)
+    assert woke.wait(5)
+    threading.Thread(target=lambda: (hub.settle(timeout=5), settled.set()), daemon=True).start()
+    assert not settled.wait(0.2)
+    proceed.set()
+    assert settled.wait(5) and marked == ["views marked"]
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(5)
+    loop.close()
+    hub.settle()  # a closed client's loop: returns at once

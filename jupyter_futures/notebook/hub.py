@@ -35,6 +35,7 @@ class Flusher:
         self._dirty: set = set()
         self._ticking: set = set()
         self._event = threading.Event()
+        self._rendering = threading.Lock()  # held while the thread renders: flush_pending waits for it
         self._thread: threading.Thread | None = None
         self.flushes = 0  # number of view renders, for tests and benchmarks
 
@@ -63,11 +64,12 @@ class Flusher:
 
     def flush_pending(self) -> None:
         """Render the dirty views now, in the calling thread (at the end of a cell, so its reply
-        follows the last updates of what it waited for)."""
-        with self._lock:
-            views, self._dirty = self._dirty, set()
-        for view in views:
-            _flush_one(view)
+        follows the last updates of what it waited for), after any render the thread is doing."""
+        with self._rendering:
+            with self._lock:
+                views, self._dirty = self._dirty, set()
+            for view in views:
+                _flush_one(view)
 
     def _run(self) -> None:
         next_tick = time.monotonic() + self.tick
@@ -78,14 +80,15 @@ class Flusher:
             self._event.wait(timeout)
             self._event.clear()
             now = time.monotonic()
-            with self._lock:
-                views, self._dirty = self._dirty, set()
-                if now >= next_tick:
-                    views |= self._ticking
-                    next_tick = now + self.tick
-            for view in views:
-                _flush_one(view)
-                self.flushes += 1
+            with self._rendering:
+                with self._lock:
+                    views, self._dirty = self._dirty, set()
+                    if now >= next_tick:
+                        views |= self._ticking
+                        next_tick = now + self.tick
+                for view in views:
+                    _flush_one(view)
+                    self.flushes += 1
             if views:
                 time.sleep(self.interval)  # the throttle: nothing renders again for `interval` seconds
 
@@ -113,6 +116,24 @@ class Hub:
 
     def close(self) -> None:
         self._unsubscribe()
+
+    def settle(self, timeout: float = 1.0) -> None:
+        """Return once the client's loop has handled what it was handling (so the views of every state
+        it changed are marked dirty). A waiter can wake before the loop has told the hub, and a cell that
+        ends in that gap would otherwise show a stale display."""
+        try:
+            if asyncio.get_running_loop() is self.loop:
+                return  # an asynchronous client on this very thread: nothing runs on its loop meanwhile
+        except RuntimeError:
+            pass
+        if not self.loop.is_running():
+            return
+        reached = threading.Event()
+        try:
+            self.loop.call_soon_threadsafe(reached.set)
+        except RuntimeError:  # the loop closed meanwhile
+            return
+        reached.wait(timeout)
 
     # -- registration (any thread) ---------------------------------------------------------------------
     def add_future_view(self, key: str, view: Any) -> None:
@@ -186,6 +207,14 @@ def hub_for(client: Any) -> Hub:
         if hub is None:
             hub = _hubs[client] = Hub(client)
         return hub
+
+
+def settle_hubs() -> None:
+    """``Hub.settle`` for the hub of every live client."""
+    with _hubs_lock:
+        hubs = list(_hubs.values())
+    for hub in hubs:
+        hub.settle()
 
 
 def fetch_scheduler_info(client: Any, timeout: float = 5.0) -> dict | None:

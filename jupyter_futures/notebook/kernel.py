@@ -25,7 +25,7 @@ from typing import Any
 
 from .env import ipython_shell, kernel_shell
 from . import render
-from .hub import FLUSHER, hub_for
+from .hub import FLUSHER, hub_for, settle_hubs
 from .render import short_address
 
 logger = logging.getLogger("jupyter_futures.notebook")
@@ -272,6 +272,7 @@ class Integration:
         if isinstance(err, KeyboardInterrupt) and cell is not None:
             self.cancel_cell(cell)
         self._sink._flush(force=True)  # output that arrived while the cell ran lands before its reply
+        settle_hubs()
         FLUSHER.flush_pending()  # and so do the updates of displays
 
     def cancel_cell(self, cell: _Cell) -> int:

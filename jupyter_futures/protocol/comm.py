@@ -13,7 +13,6 @@ import asyncio
 import concurrent.futures
 import itertools
 import logging
-import mmap
 import pickle
 import socket
 import struct
@@ -21,7 +20,7 @@ import threading
 from collections import deque
 from typing import Any, Callable
 
-from . import auth
+from . import auth, buffers
 
 logger = logging.getLogger("jupyter_futures.protocol")
 
@@ -31,24 +30,6 @@ _DIRECT = 1 << 16  # parts at least this large are received into their own buffe
 _MAX_PARTS = 1 << 20
 _IOV_MAX = 512
 HANDSHAKE_TIMEOUT = 10.0
-
-
-_POPULATE_MIN = 1 << 20
-_MAP_POPULATE = getattr(mmap, "MAP_POPULATE", 0)
-
-
-def receive_buffer(size: int):
-    """Writable memory for one large incoming part.
-
-    Large parts get anonymous memory mapped with MAP_POPULATE: the kernel maps all
-    pages at once, about twice as fast as faulting them in one by one as data arrives.
-    """
-    if size >= _POPULATE_MIN and _MAP_POPULATE:
-        try:
-            return mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | _MAP_POPULATE)
-        except OSError:
-            pass
-    return bytearray(size)
 
 
 class CommClosedError(ConnectionError):
@@ -281,7 +262,7 @@ class Comm:
                 size = self._lengths[len(self._parts)]
                 avail = self._rend - self._rstart
                 if size >= _DIRECT and avail < size:
-                    target = receive_buffer(size)
+                    target = buffers.pool.take(size)
                     memoryview(target)[:avail] = self._rview[self._rstart:self._rend]
                     self._rstart = self._rend = 0
                     self._direct, self._direct_pos = target, avail

@@ -13,7 +13,7 @@ from typing import Any
 
 import psutil
 
-from ..protocol import serialize
+from ..protocol import buffers, serialize
 from ..protocol.comm import Comm, CommClosedError, Listener, connect, format_address
 from ..protocol.context import TaskContext, set_current_task
 from ..protocol.tracebacks import dump_traceback
@@ -46,6 +46,8 @@ class Worker:
         self.host = host
         self.resources = resources or {}
         self.data = DataStore(memory_limit)
+        if memory_limit:  # idle receive buffers count in the RSS the nanny watches
+            buffers.pool.limit = min(buffers.pool.limit, memory_limit // 10)
         self.state: WorkerState | None = None
         self.scheduler: Comm | None = None
         self.listener: Listener | None = None
