@@ -19,7 +19,7 @@ from bench_config import MIB
 from bench_data import check_plus_one, make_array, tree_expected
 from bench_tasks import (Counter, add, burn, count_scheduler_tasks, inc, noop, noop_dep, queue_consumer,
                          queue_producer, wait_for_file)
-from bench_timing import median, repeat_timed, result
+from bench_timing import median, repeat_timed, result, warm_then_timed
 
 MODULES = {"dask": "dask.distributed", "jupyter_futures": "jupyter_futures"}
 
@@ -125,11 +125,8 @@ def bench_scatter(client, mib, repeats):
         out = client.gather(out_fut)
         check_plus_one(arr, out)
 
-    times = []
-    for _ in range(repeats):
-        settle(client)
-        times += repeat_timed(once, 1)
-    return result(mib / median(times), "MB/s", seconds=times, mib=mib)
+    first, times = warm_then_timed(once, repeats, before=lambda: settle(client))
+    return result(mib / median(times), "MB/s", seconds=times, mib=mib, first_round_seconds=first)
 
 
 def scheduler_process(client):

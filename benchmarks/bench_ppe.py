@@ -10,7 +10,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 from bench_data import check_plus_one, make_array, tree_expected
 from bench_tasks import add, inc, noop
-from bench_timing import median, repeat_timed, result
+from bench_timing import median, repeat_timed, result, warm_then_timed
 
 
 def warm_up(pool):
@@ -84,8 +84,8 @@ def bench_scatter(pool, mib, repeats):
     def once():
         check_plus_one(arr, pool.submit(add, arr, 1).result())
 
-    times = repeat_timed(once, repeats)
-    return result(mib / median(times), "MB/s", seconds=times, mib=mib,
+    first, times = warm_then_timed(once, repeats)
+    return result(mib / median(times), "MB/s", seconds=times, mib=mib, first_round_seconds=first,
                   note="no scatter: pickled argument")
 
 

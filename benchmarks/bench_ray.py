@@ -6,7 +6,7 @@ import ray
 
 from bench_data import check_plus_one, make_array, tree_expected
 from bench_tasks import add, inc, noop
-from bench_timing import median, repeat_timed, result
+from bench_timing import median, repeat_timed, result, warm_then_timed
 
 r_noop = ray.remote(noop)
 r_inc = ray.remote(inc)
@@ -86,8 +86,8 @@ def bench_scatter(mib, repeats):
         out = ray.get(r_add.remote(ref, 1))
         check_plus_one(arr, out)
 
-    times = repeat_timed(once, repeats)
-    return result(mib / median(times), "MB/s", seconds=times, mib=mib)
+    first, times = warm_then_timed(once, repeats)
+    return result(mib / median(times), "MB/s", seconds=times, mib=mib, first_round_seconds=first)
 
 
 def bench_startup(repeats):

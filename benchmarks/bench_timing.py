@@ -19,6 +19,17 @@ def repeat_timed(fn, repeats):
     return times
 
 
+def warm_then_timed(fn, repeats, before=None):
+    """One call of ``fn`` left out of the figure (the first touch of fresh memory), then ``repeats``
+    timed ones, each after an untimed ``before()`` if given; return (first call's seconds, timed seconds)."""
+    times = []
+    for _ in range(repeats + 1):
+        if before is not None:
+            before()
+        times += repeat_timed(fn, 1)
+    return times[0], times[1:]
+
+
 def result(value, unit, **extra):
     """Build the dict a workload returns: its headline figure plus details."""
     return {"value": value, "unit": unit, "extra": extra}
