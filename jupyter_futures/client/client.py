@@ -19,9 +19,12 @@ from ..protocol import auth, serialize
 from ..protocol.comm import Comm, CommClosedError, connect, probe
 from ..protocol.context import blocking_wait, current_task
 from ..protocol.eventloop import PATIENCE, background_loop, sync
+from .data import DataMovement
 from .future import Future, FutureState
-from .keys import canonical_form, data_key, funcname, key_for, serialize_function
-from .structure import map_structure, find_futures
+from .inspection import ClusterInspection
+from .keys import canonical_form, funcname, key_for, serialize_function
+from .payload import serialize_args, task_options
+from .structure import find_futures
 
 logger = logging.getLogger("jupyter_futures.client")
 
@@ -46,7 +49,7 @@ class ClientClosedError(RuntimeError):
     """The client was closed."""
 
 
-class Client:
+class Client(DataMovement, ClusterInspection):
     """Connects to a jupyter_futures scheduler, or starts a ``LocalCluster`` when given no address.
 
     ``Client()``, ``Client(n_workers=4, threads_per_worker=2)``, ``Client("tcp://host:8786")``,
@@ -425,7 +428,7 @@ class Client:
         deps: list[str] = []
         if len(kwargs) > 1:
             kwargs = dict(sorted(kwargs.items()))  # equal calls, equal keys, whatever the keyword order
-        ser = _serialize_args(func, args, kwargs, deps)
+        ser = serialize_args(func, args, kwargs, deps)
         if key is None:
             key = key_for(name, func_token, canonical_form(args, kwargs, ser), pure)
         return (key, func_token, func_ser, ser, tuple(dict.fromkeys(deps)), options)
@@ -441,7 +444,7 @@ class Client:
         self._check_open()
         func_token, func_ser = serialize_function(func)
         actor = actor or actors
-        options = _options(workers, resources, retries, priority, allow_other_workers, actor, timeout)
+        options = task_options(workers, resources, retries, priority, allow_other_workers, actor, timeout)
         pure = (not actor) if pure is None else pure  # every actor is its own object
         record = self._task_record(func, func_token, func_ser, funcname(func), args, kwargs, key, pure, options)
         key = record[0]
@@ -487,7 +490,7 @@ class Client:
         name = key if isinstance(key, str) else funcname(func)
         func_token, func_ser = serialize_function(func)
         actor = actor or actors
-        options = _options(workers, resources, retries, priority, allow_other_workers, actor, timeout)
+        options = task_options(workers, resources, retries, priority, allow_other_workers, actor, timeout)
         pure = (not actor) if pure is None else pure
         records = []
         for i, item in enumerate(items):
@@ -619,175 +622,6 @@ class Client:
                 future._state.callbacks.append(run)
         self.loop.call_soon_threadsafe(register)
 
-    async def _worker(self, address: str) -> Comm:
-        comm = self._worker_comms.get(address)
-        if comm is not None and not comm.closed:
-            return comm
-        lock = self._worker_locks.setdefault(address, asyncio.Lock())
-        async with lock:
-            comm = self._worker_comms.get(address)
-            if comm is None or comm.closed:
-                comm = await connect(address, self._token, timeout=self.timeout)
-                comm.start(self._on_scheduler_batch)  # workers also send task-finished notes
-                comm.send(("register-client", self.id))
-                self._worker_comms[address] = comm
-        return comm
-
-    async def _connect_workers(self, addresses) -> None:
-        """Connect to these workers so they can tell us directly when our tasks finish."""
-        results = await asyncio.gather(*(self._worker(a) for a in addresses), return_exceptions=True)
-        for address, result in zip(addresses, results):
-            if isinstance(result, BaseException):
-                logger.info("could not connect to worker %s: %s", address, result)
-
-    async def _fetch_values(self, states: list[FutureState]) -> dict[str, Any]:
-        """Values of finished keys: small ones from memory, others straight from the workers holding them."""
-        out: dict[str, Any] = {}
-        remote: list[FutureState] = []
-        for st in states:
-            if st.has_value:
-                out[st.key] = st.value
-            elif st.small is not None:
-                out[st.key] = self._value_from_small(st)
-            else:
-                remote.append(st)
-        attempts = 0
-        while remote:
-            attempts += 1
-            by_worker: dict[str, list[FutureState]] = defaultdict(list)
-            for st in remote:
-                if not st.who_has:
-                    st.who_has = (await self.scheduler_comm.request("who_has", [st.key]))[st.key]
-                by_worker[st.who_has[0] if st.who_has else ""].append(st)
-            replies = await asyncio.gather(*(self._get_from(w, sts) for w, sts in by_worker.items()),
-                                           return_exceptions=True)
-            missing = []
-            for (worker, sts), reply in zip(by_worker.items(), replies):
-                if isinstance(reply, BaseException):
-                    reply = {}
-                for st in sts:
-                    if st.key in reply:
-                        out[st.key] = serialize.loads(reply[st.key])
-                    else:
-                        st.who_has = [w for w in st.who_has if w != worker]
-                        missing.append(st)
-            remote = missing
-            if remote and attempts >= 20:
-                raise RuntimeError(f"could not fetch {[st.key for st in remote][:5]} from any worker")
-            if remote:
-                # The holders are gone: wait for the scheduler to recompute (or to declare the data lost).
-                for st in remote:
-                    if not st.who_has:
-                        st.reset()
-                await self._wait_done_async(remote, timeout=None)
-                for st in remote:
-                    if st.status != "finished":
-                        raise st.error()
-                    if st.small is not None:
-                        out[st.key] = self._value_from_small(st)
-                remote = [st for st in remote if st.key not in out]
-        return out
-
-    async def _get_from(self, worker: str, states: list[FutureState]) -> dict:
-        if not worker:
-            return {}
-        comm = await self._worker(worker)
-        return await comm.request("get_data", [st.key for st in states])
-
-    def gather(self, futures: Any, errors: str = "raise", direct: bool | None = None,
-               asynchronous: bool | None = None) -> Any:
-        """Values of futures in any nested list/tuple/dict/set structure, in the same structure."""
-        if errors not in ("raise", "skip"):
-            raise ValueError(f"gather(errors={errors!r}): use 'raise' or 'skip'")
-        if isinstance(futures, Future):
-            futures = [futures]
-            single = True
-        else:
-            single = False
-        if hasattr(futures, "__next__"):
-            return (self.gather(f, errors=errors) for f in futures)
-        self._check_open()
-
-        async def _gather():
-            found = find_futures(futures)
-            states = {f.key: f._state for f in found}
-            await self._wait_done_async(list(states.values()))
-            bad = [st for st in states.values() if st.status != "finished"]
-            if bad and errors == "raise":
-                raise bad[0].error()
-            values = await self._fetch_values([st for st in states.values() if st.status == "finished"])
-            if errors == "skip":
-                skip = {st.key for st in bad}
-                result = map_structure(futures, lambda f: values.get(f.key), skip_keys=skip)
-            else:
-                result = map_structure(futures, lambda f: values[f.key])
-            return result[0] if single else result
-
-        if self.asynchronous:
-            return _gather()
-        if not all(f._state.done() for f in find_futures(futures)):
-            self._wait_done([f._state for f in find_futures(futures)], None)
-        return sync(self.loop, _gather)
-
-    def scatter(self, data: Any, workers: Any = None, broadcast: bool = False, direct: bool | None = None,
-                hash: bool = True, timeout: float | None = None, asynchronous: bool | None = None) -> Any:
-        """Send data to workers; returns futures in the same shape (one object, a list or a dict)."""
-        self._check_open()
-        if isinstance(data, dict):
-            names = [str(k) for k in data]
-            values = list(data.values())
-        else:
-            names = None
-            values = list(data) if isinstance(data, (list, tuple, set, frozenset)) else [data]
-        if isinstance(workers, str):
-            workers = [workers]
-        sers = [_serialize_value(v) for v in values]
-
-        async def _run():
-            targets = await self._scatter_targets(workers)
-            keys = names or [data_key(v, False) for v in values]
-            hashing = None
-            if names is None and hash:
-                # Hash on other threads while the data is already on its way under provisional keys.
-                hashing = asyncio.get_running_loop().run_in_executor(
-                    None, lambda: [data_key(v, True, ser) for v, ser in zip(values, sers)])
-            placement: dict[str, dict] = defaultdict(dict)
-            for i, (k, ser) in enumerate(zip(keys, sers)):
-                for w in (targets if broadcast else [targets[i % len(targets)]]):
-                    placement[w][k] = ser
-            comms = {w: await self._worker(w) for w in placement}
-            sent = await asyncio.gather(*(comms[w].request("put_data", items) for w, items in placement.items()))
-            if hashing is not None:
-                final = await hashing
-                renames = dict(zip(keys, final))
-                await asyncio.gather(*(comms[w].request("rename_data", renames) for w in placement))
-                sent = [{renames[k]: v for k, v in sizes.items()} for sizes in sent]
-                keys = final
-            for w, sizes in zip(placement, sent):
-                await self.scheduler_comm.request("update_data", w, sizes)
-            futures = [Future(k, self) for k in keys]
-            for f in futures:
-                f._state.set_status("finished")
-            return _shape(data, futures)
-
-        if self.asynchronous:
-            return _run()
-        return sync(self.loop, _run, timeout=timeout)
-
-    async def _scatter_targets(self, workers: list | None) -> list[str]:
-        """Workers to scatter to, least loaded first."""
-        info = await self.scheduler_comm.request("identity")
-        self._scheduler_info = info
-        targets = list(info["workers"])
-        if workers:
-            wanted = set(workers)
-            targets = [a for a, w in info["workers"].items() if a in wanted or w["name"] in wanted]
-            if not targets:
-                raise ValueError(f"scatter(workers={workers!r}): no such workers; have {list(info['workers'])}")
-        if not targets:
-            raise RuntimeError("scatter(): the cluster has no workers; wait for workers or scale the cluster up")
-        return sorted(targets, key=lambda a: info["workers"][a]["nbytes"])
-
     # -- control ----------------------------------------------------------------
     def cancel(self, futures: Any, asynchronous: bool | None = None, force: bool = False) -> Any:
         """Cancel these futures' tasks, and every task that depends on them, for all clients."""
@@ -812,110 +646,6 @@ class Client:
 
     def _fire_and_forget(self, keys: list[str]) -> None:
         self._send(("fire-and-forget", keys))
-
-    def who_has(self, futures: Any = None) -> dict:
-        """{key: [worker addresses]} for these futures (or all keys)."""
-        found = None if futures is None else find_futures(futures)
-
-        async def _who_has():
-            out = await self.scheduler_comm.request("who_has", None if found is None else [f.key for f in found])
-            for f in found or ():
-                # A worker may have told us of a result before it told the scheduler.
-                if not out.get(f.key) and f._state.status == "finished" and f._state.who_has:
-                    out[f.key] = list(f._state.who_has)
-            return out
-        return self.sync(_who_has)
-
-    def has_what(self, workers: Any = None) -> dict:
-        """{worker address: [keys it holds]}."""
-        async def _has_what():
-            out = await self.scheduler_comm.request("has_what")
-            return {w: k for w, k in out.items() if not workers or w in workers}
-        return self.sync(_has_what)
-
-    def nthreads(self, workers: Any = None) -> dict:
-        """{worker address: number of threads}."""
-        async def _nthreads():
-            out = await self.scheduler_comm.request("nthreads")
-            return {w: n for w, n in out.items() if not workers or w in workers}
-        return self.sync(_nthreads)
-
-    ncores = nthreads
-
-    def scheduler_info(self) -> dict:
-        """The scheduler's address, id, and a description of each worker."""
-        async def _info():
-            self._scheduler_info = await self.scheduler_comm.request("identity")
-            return self._scheduler_info
-        return self.sync(_info)
-
-    def run_on_scheduler(self, function: Callable, *args: Any, **kwargs: Any) -> Any:
-        """Run ``function`` in the scheduler process (it may take a ``dask_scheduler`` argument)."""
-        async def _run():
-            out = await self.scheduler_comm.request(
-                "run_on_scheduler", serialize.dumps(function), serialize.dumps(args), serialize.dumps(kwargs))
-            return serialize.loads(out)
-        return self.sync(_run)
-
-    def run(self, function: Callable, *args: Any, workers: list | None = None, wait: bool = True,
-            on_error: str = "raise", **kwargs: Any) -> Any:
-        """Run ``function`` on every worker (or ``workers``); returns {worker address: result}."""
-        if on_error not in ("raise", "return", "ignore"):
-            raise ValueError("on_error must be 'raise', 'return' or 'ignore'")
-
-        async def _run():
-            replies = await self.scheduler_comm.request(
-                "broadcast", "run", (serialize.dumps(function), serialize.dumps(args), serialize.dumps(kwargs)),
-                workers)
-            out = {}
-            for worker, reply in replies.items():
-                if isinstance(reply, BaseException):
-                    value = reply
-                elif reply[0] == "ok":
-                    out[worker] = serialize.loads(reply[1])
-                    continue
-                else:
-                    st = FutureState(f"run-{worker}")
-                    st.exception, st.tb_records = reply[1]
-                    st.status = "error"
-                    value = st.error()
-                if on_error == "raise":
-                    raise value
-                if on_error == "return":
-                    out[worker] = value
-            return out
-        return self.sync(_run)
-
-    def get_task_stream(self, start: float | None = None, stop: float | None = None) -> list[dict]:
-        """Records of finished tasks (started after ``start``, ended before ``stop``, epoch seconds):
-        key, worker, start and stop times, outcome."""
-        async def _stream():
-            rows = await self.scheduler_comm.request("task_stream", start or 0.0)
-            if stop is not None:
-                rows = [r for r in rows if r[3] <= stop]
-            return [{"key": k, "worker": w, "start": s, "stop": e, "status": status} for k, w, s, e, status in rows]
-        return self.sync(_stream)
-
-    def profile(self, start: Any = None, stop: Any = None, key: str | None = None, workers: Any = None,
-                filename: str | None = None, merge_workers: bool = True) -> Any:
-        """The call tree sampled from the workers' task threads (every ~10 ms while tasks run), merged.
-
-        ``start``/``stop``: epoch seconds (or datetimes) of the window; ``key``: a key or key prefix
-        (``"inc"``); ``workers``: addresses to ask (default all); ``filename``: also write an HTML
-        flame graph there. The tree is in dask's format (``count``, ``children``, ``description``).
-        """
-        from .profiling import fetch_profile
-
-        return self.sync(fetch_profile, self, start, stop, key, workers, filename, merge_workers)
-
-    def wait_for_workers(self, n_workers: int = 1, timeout: float | None = None) -> Any:
-        """Block until at least ``n_workers`` workers are connected."""
-        async def _wait():
-            try:
-                await asyncio.wait_for(self.scheduler_comm.request("wait_for_workers", n_workers), timeout)
-            except asyncio.TimeoutError:
-                raise TimeoutError(f"fewer than {n_workers} workers after {timeout} s") from None
-        return self.sync(_wait)
 
     @property
     def dashboard_link(self) -> str:
@@ -960,73 +690,6 @@ def _now() -> float:
     return time.monotonic()
 
 
-def _options(workers, resources, retries, priority, allow_other_workers, actor=False, timeout=None) -> dict | None:
-    if not (workers or resources or retries or priority or allow_other_workers or actor or timeout):
-        return None
-    if isinstance(workers, str):
-        workers = [workers]
-    if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
-        raise ValueError(f"timeout={timeout!r}: give the task's time limit in seconds, a positive number")
-    return {"workers": list(workers) if workers else None, "resources": resources, "retries": retries or 0,
-            "priority": priority, "allow_other_workers": allow_other_workers, "actor": actor,
-            "timeout": timeout}
-
-
-_PLAIN = frozenset({int, float, str, bytes, bool, type(None), complex})
-
-
-def _serialize_args(func: Callable, args: tuple, kwargs: dict, deps: list[str]) -> serialize.Serialized:
-    """Pickle (args, kwargs); futures anywhere inside become references the worker resolves."""
-    if not kwargs and all(type(a) in _PLAIN for a in args):
-        return serialize.dumps((args, {}))
-    if all(type(a) in _PLAIN or type(a) is Future for a in itertools.chain(args, kwargs.values())):
-        return serialize.dumps_with_refs((args, kwargs), Future, deps)
-
-    def persistent_id(obj: Any):
-        if isinstance(obj, Future):
-            deps.append(obj.key)
-            return obj.key
-        return None
-
-    try:
-        return serialize.dumps((args, kwargs), persistent_id=persistent_id)
-    except Exception as exc:
-        culprit = _find_unpicklable(args, kwargs)
-        raise serialize.SerializationError(
-            f"cannot pickle {culprit} of {funcname(func)}(): {exc}. Tasks run in other processes, so their "
-            f"arguments must be picklable: pass plain data, or create the object inside the task.") from exc
-
-
-def _find_unpicklable(args: tuple, kwargs: dict) -> str:
-    import cloudpickle
-
-    for i, a in enumerate(args):
-        try:
-            cloudpickle.dumps(a)
-        except Exception:
-            return f"argument {i} (a {type(a).__name__})"
-    for k, v in kwargs.items():
-        try:
-            cloudpickle.dumps(v)
-        except Exception:
-            return f"keyword argument {k!r} (a {type(v).__name__})"
-    return "an argument"
-
-
-def _serialize_value(value: Any) -> serialize.Serialized:
-    try:
-        return serialize.dumps(value)
-    except Exception as exc:
-        raise serialize.SerializationError(
-            f"cannot pickle the {type(value).__name__} to scatter it: {exc}") from exc
-
-
-def _shape(data: Any, futures: list[Future]) -> Any:
-    if isinstance(data, dict):
-        return dict(zip(data.keys(), futures))
-    if isinstance(data, (list, tuple, set, frozenset)):
-        return type(data)(futures) if not isinstance(data, (set, frozenset)) else list(futures)
-    return futures[0]
 
 
 @atexit.register

@@ -1,0 +1,199 @@
+"""Moving data between the client and the workers: ``gather`` and ``scatter``, worker connections."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from typing import Any
+
+from ..protocol import serialize
+from ..protocol.comm import Comm, connect
+from ..protocol.eventloop import sync
+from .future import Future, FutureState
+from .keys import data_key
+from .payload import serialize_value
+from .structure import find_futures, map_structure
+
+logger = logging.getLogger("jupyter_futures.client")
+
+
+class DataMovement:
+    """The part of ``Client`` that fetches values from workers and puts data on them."""
+
+    async def _worker(self, address: str) -> Comm:
+        comm = self._worker_comms.get(address)
+        if comm is not None and not comm.closed:
+            return comm
+        lock = self._worker_locks.setdefault(address, asyncio.Lock())
+        async with lock:
+            comm = self._worker_comms.get(address)
+            if comm is None or comm.closed:
+                comm = await connect(address, self._token, timeout=self.timeout)
+                comm.start(self._on_scheduler_batch)  # workers also send task-finished notes
+                comm.send(("register-client", self.id))
+                self._worker_comms[address] = comm
+        return comm
+
+    async def _connect_workers(self, addresses) -> None:
+        """Connect to these workers so they can tell us directly when our tasks finish."""
+        results = await asyncio.gather(*(self._worker(a) for a in addresses), return_exceptions=True)
+        for address, result in zip(addresses, results):
+            if isinstance(result, BaseException):
+                logger.info("could not connect to worker %s: %s", address, result)
+
+    async def _fetch_values(self, states: list[FutureState]) -> dict[str, Any]:
+        """Values of finished keys: small ones from memory, others straight from the workers holding them."""
+        out: dict[str, Any] = {}
+        remote: list[FutureState] = []
+        for st in states:
+            if st.has_value:
+                out[st.key] = st.value
+            elif st.small is not None:
+                out[st.key] = self._value_from_small(st)
+            else:
+                remote.append(st)
+        attempts = 0
+        while remote:
+            attempts += 1
+            by_worker: dict[str, list[FutureState]] = defaultdict(list)
+            for st in remote:
+                if not st.who_has:
+                    st.who_has = (await self.scheduler_comm.request("who_has", [st.key]))[st.key]
+                by_worker[st.who_has[0] if st.who_has else ""].append(st)
+            replies = await asyncio.gather(*(self._get_from(w, sts) for w, sts in by_worker.items()),
+                                           return_exceptions=True)
+            missing = []
+            for (worker, sts), reply in zip(by_worker.items(), replies):
+                if isinstance(reply, BaseException):
+                    reply = {}
+                for st in sts:
+                    if st.key in reply:
+                        out[st.key] = serialize.loads(reply[st.key])
+                    else:
+                        st.who_has = [w for w in st.who_has if w != worker]
+                        missing.append(st)
+            remote = missing
+            if remote and attempts >= 20:
+                raise RuntimeError(f"could not fetch {[st.key for st in remote][:5]} from any worker")
+            if remote:
+                # The holders are gone: wait for the scheduler to recompute (or to declare the data lost).
+                for st in remote:
+                    if not st.who_has:
+                        st.reset()
+                await self._wait_done_async(remote, timeout=None)
+                for st in remote:
+                    if st.status != "finished":
+                        raise st.error()
+                    if st.small is not None:
+                        out[st.key] = self._value_from_small(st)
+                remote = [st for st in remote if st.key not in out]
+        return out
+
+    async def _get_from(self, worker: str, states: list[FutureState]) -> dict:
+        if not worker:
+            return {}
+        comm = await self._worker(worker)
+        return await comm.request("get_data", [st.key for st in states])
+
+    def gather(self, futures: Any, errors: str = "raise", direct: bool | None = None,
+               asynchronous: bool | None = None) -> Any:
+        """Values of futures in any nested list/tuple/dict/set structure, in the same structure."""
+        if errors not in ("raise", "skip"):
+            raise ValueError(f"gather(errors={errors!r}): use 'raise' or 'skip'")
+        if isinstance(futures, Future):
+            futures = [futures]
+            single = True
+        else:
+            single = False
+        if hasattr(futures, "__next__"):
+            return (self.gather(f, errors=errors) for f in futures)
+        self._check_open()
+
+        async def _gather():
+            found = find_futures(futures)
+            states = {f.key: f._state for f in found}
+            await self._wait_done_async(list(states.values()))
+            bad = [st for st in states.values() if st.status != "finished"]
+            if bad and errors == "raise":
+                raise bad[0].error()
+            values = await self._fetch_values([st for st in states.values() if st.status == "finished"])
+            if errors == "skip":
+                skip = {st.key for st in bad}
+                result = map_structure(futures, lambda f: values.get(f.key), skip_keys=skip)
+            else:
+                result = map_structure(futures, lambda f: values[f.key])
+            return result[0] if single else result
+
+        if self.asynchronous:
+            return _gather()
+        if not all(f._state.done() for f in find_futures(futures)):
+            self._wait_done([f._state for f in find_futures(futures)], None)
+        return sync(self.loop, _gather)
+
+    def scatter(self, data: Any, workers: Any = None, broadcast: bool = False, direct: bool | None = None,
+                hash: bool = True, timeout: float | None = None, asynchronous: bool | None = None) -> Any:
+        """Send data to workers; returns futures in the same shape (one object, a list or a dict)."""
+        self._check_open()
+        if isinstance(data, dict):
+            names = [str(k) for k in data]
+            values = list(data.values())
+        else:
+            names = None
+            values = list(data) if isinstance(data, (list, tuple, set, frozenset)) else [data]
+        if isinstance(workers, str):
+            workers = [workers]
+        sers = [serialize_value(v) for v in values]
+
+        async def _run():
+            targets = await self._scatter_targets(workers)
+            keys = names or [data_key(v, False) for v in values]
+            hashing = None
+            if names is None and hash:
+                # Hash on other threads while the data is already on its way under provisional keys.
+                hashing = asyncio.get_running_loop().run_in_executor(
+                    None, lambda: [data_key(v, True, ser) for v, ser in zip(values, sers)])
+            placement: dict[str, dict] = defaultdict(dict)
+            for i, (k, ser) in enumerate(zip(keys, sers)):
+                for w in (targets if broadcast else [targets[i % len(targets)]]):
+                    placement[w][k] = ser
+            comms = {w: await self._worker(w) for w in placement}
+            sent = await asyncio.gather(*(comms[w].request("put_data", items) for w, items in placement.items()))
+            if hashing is not None:
+                final = await hashing
+                renames = dict(zip(keys, final))
+                await asyncio.gather(*(comms[w].request("rename_data", renames) for w in placement))
+                sent = [{renames[k]: v for k, v in sizes.items()} for sizes in sent]
+                keys = final
+            for w, sizes in zip(placement, sent):
+                await self.scheduler_comm.request("update_data", w, sizes)
+            futures = [Future(k, self) for k in keys]
+            for f in futures:
+                f._state.set_status("finished")
+            return shape_like(data, futures)
+
+        if self.asynchronous:
+            return _run()
+        return sync(self.loop, _run, timeout=timeout)
+
+    async def _scatter_targets(self, workers: list | None) -> list[str]:
+        """Workers to scatter to, least loaded first."""
+        info = await self.scheduler_comm.request("identity")
+        self._scheduler_info = info
+        targets = list(info["workers"])
+        if workers:
+            wanted = set(workers)
+            targets = [a for a, w in info["workers"].items() if a in wanted or w["name"] in wanted]
+            if not targets:
+                raise ValueError(f"scatter(workers={workers!r}): no such workers; have {list(info['workers'])}")
+        if not targets:
+            raise RuntimeError("scatter(): the cluster has no workers; wait for workers or scale the cluster up")
+        return sorted(targets, key=lambda a: info["workers"][a]["nbytes"])
+
+
+def shape_like(data: Any, futures: list[Future]) -> Any:
+    """The futures in the shape of the scattered ``data``: one, a list or a dict."""
+    if isinstance(data, dict):
+        return dict(zip(data.keys(), futures))
+    if isinstance(data, (list, tuple, set, frozenset)):
+        return type(data)(futures) if not isinstance(data, (set, frozenset)) else list(futures)
+    return futures[0]

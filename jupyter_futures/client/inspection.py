@@ -1,0 +1,117 @@
+"""Asking the cluster about itself and running code on it: ``who_has``, ``run``, ``profile``, ..."""
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Callable
+
+from ..protocol import serialize
+from .future import FutureState
+from .structure import find_futures
+
+
+class ClusterInspection:
+    """The part of ``Client`` that queries the scheduler and workers and runs functions on them."""
+
+    def who_has(self, futures: Any = None) -> dict:
+        """{key: [worker addresses]} for these futures (or all keys)."""
+        found = None if futures is None else find_futures(futures)
+
+        async def _who_has():
+            out = await self.scheduler_comm.request("who_has", None if found is None else [f.key for f in found])
+            for f in found or ():
+                # A worker may have told us of a result before it told the scheduler.
+                if not out.get(f.key) and f._state.status == "finished" and f._state.who_has:
+                    out[f.key] = list(f._state.who_has)
+            return out
+        return self.sync(_who_has)
+
+    def has_what(self, workers: Any = None) -> dict:
+        """{worker address: [keys it holds]}."""
+        async def _has_what():
+            out = await self.scheduler_comm.request("has_what")
+            return {w: k for w, k in out.items() if not workers or w in workers}
+        return self.sync(_has_what)
+
+    def nthreads(self, workers: Any = None) -> dict:
+        """{worker address: number of threads}."""
+        async def _nthreads():
+            out = await self.scheduler_comm.request("nthreads")
+            return {w: n for w, n in out.items() if not workers or w in workers}
+        return self.sync(_nthreads)
+
+    ncores = nthreads
+
+    def scheduler_info(self) -> dict:
+        """The scheduler's address, id, and a description of each worker."""
+        async def _info():
+            self._scheduler_info = await self.scheduler_comm.request("identity")
+            return self._scheduler_info
+        return self.sync(_info)
+
+    def run_on_scheduler(self, function: Callable, *args: Any, **kwargs: Any) -> Any:
+        """Run ``function`` in the scheduler process (it may take a ``dask_scheduler`` argument)."""
+        async def _run():
+            out = await self.scheduler_comm.request(
+                "run_on_scheduler", serialize.dumps(function), serialize.dumps(args), serialize.dumps(kwargs))
+            return serialize.loads(out)
+        return self.sync(_run)
+
+    def run(self, function: Callable, *args: Any, workers: list | None = None, wait: bool = True,
+            on_error: str = "raise", **kwargs: Any) -> Any:
+        """Run ``function`` on every worker (or ``workers``); returns {worker address: result}."""
+        if on_error not in ("raise", "return", "ignore"):
+            raise ValueError("on_error must be 'raise', 'return' or 'ignore'")
+
+        async def _run():
+            replies = await self.scheduler_comm.request(
+                "broadcast", "run", (serialize.dumps(function), serialize.dumps(args), serialize.dumps(kwargs)),
+                workers)
+            out = {}
+            for worker, reply in replies.items():
+                if isinstance(reply, BaseException):
+                    value = reply
+                elif reply[0] == "ok":
+                    out[worker] = serialize.loads(reply[1])
+                    continue
+                else:
+                    st = FutureState(f"run-{worker}")
+                    st.exception, st.tb_records = reply[1]
+                    st.status = "error"
+                    value = st.error()
+                if on_error == "raise":
+                    raise value
+                if on_error == "return":
+                    out[worker] = value
+            return out
+        return self.sync(_run)
+
+    def get_task_stream(self, start: float | None = None, stop: float | None = None) -> list[dict]:
+        """Records of finished tasks (started after ``start``, ended before ``stop``, epoch seconds):
+        key, worker, start and stop times, outcome."""
+        async def _stream():
+            rows = await self.scheduler_comm.request("task_stream", start or 0.0)
+            if stop is not None:
+                rows = [r for r in rows if r[3] <= stop]
+            return [{"key": k, "worker": w, "start": s, "stop": e, "status": status} for k, w, s, e, status in rows]
+        return self.sync(_stream)
+
+    def profile(self, start: Any = None, stop: Any = None, key: str | None = None, workers: Any = None,
+                filename: str | None = None, merge_workers: bool = True) -> Any:
+        """The call tree sampled from the workers' task threads (every ~10 ms while tasks run), merged.
+
+        ``start``/``stop``: epoch seconds (or datetimes) of the window; ``key``: a key or key prefix
+        (``"inc"``); ``workers``: addresses to ask (default all); ``filename``: also write an HTML
+        flame graph there. The tree is in dask's format (``count``, ``children``, ``description``).
+        """
+        from .profiling import fetch_profile
+
+        return self.sync(fetch_profile, self, start, stop, key, workers, filename, merge_workers)
+
+    def wait_for_workers(self, n_workers: int = 1, timeout: float | None = None) -> Any:
+        """Block until at least ``n_workers`` workers are connected."""
+        async def _wait():
+            try:
+                await asyncio.wait_for(self.scheduler_comm.request("wait_for_workers", n_workers), timeout)
+            except asyncio.TimeoutError:
+                raise TimeoutError(f"fewer than {n_workers} workers after {timeout} s") from None
+        return self.sync(_wait)
