@@ -188,6 +188,9 @@ def test_settle_waits_for_the_loop_to_finish_what_it_is_handling():
     assert not settled.wait(0.2)
     proceed.set()
     assert settled.wait(5) and marked == ["views marked"]
+    on_the_loop = threading.Event()  # an asynchronous client in a kernel: the cell runs on its loop
+    loop.call_soon_threadsafe(lambda: (hub.settle(timeout=30), on_the_loop.set()))
+    assert on_the_loop.wait(5)
     loop.call_soon_threadsafe(loop.stop)
     thread.join(5)
     loop.close()

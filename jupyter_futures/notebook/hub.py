@@ -23,6 +23,7 @@ logger = logging.getLogger("jupyter_futures.notebook")
 
 INTERVAL = 0.1  # seconds between two updates of one view: at most 10 a second
 TICK = 1.0  # seconds between clock ticks of views that show elapsed time
+RENDER_WAIT = 0.5  # seconds the end of a cell waits for a render in flight
 
 
 class Flusher:
@@ -65,11 +66,17 @@ class Flusher:
     def flush_pending(self) -> None:
         """Render the dirty views now, in the calling thread (at the end of a cell, so its reply
         follows the last updates of what it waited for), after any render the thread is doing."""
-        with self._rendering:
+        # Bounded: a render may itself wait for the loop of an asynchronous client, which is
+        # this very thread in a kernel; then it cannot finish before this cell does.
+        waited = self._rendering.acquire(timeout=RENDER_WAIT)
+        try:
             with self._lock:
                 views, self._dirty = self._dirty, set()
             for view in views:
                 _flush_one(view)
+        finally:
+            if waited:
+                self._rendering.release()
 
     def _run(self) -> None:
         next_tick = time.monotonic() + self.tick
@@ -121,13 +128,8 @@ class Hub:
         """Return once the client's loop has handled what it was handling (so the views of every state
         it changed are marked dirty). A waiter can wake before the loop has told the hub, and a cell that
         ends in that gap would otherwise show a stale display."""
-        try:
-            if asyncio.get_running_loop() is self.loop:
-                return  # an asynchronous client on this very thread: nothing runs on its loop meanwhile
-        except RuntimeError:
-            pass
-        if not self.loop.is_running():
-            return
+        if not self.loop.is_running() or getattr(self.loop, "_thread_id", None) == threading.get_ident():
+            return  # a closed client, or an asynchronous one on this very thread: nothing runs on its loop now
         reached = threading.Event()
         try:
             self.loop.call_soon_threadsafe(reached.set)

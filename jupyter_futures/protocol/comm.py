@@ -86,7 +86,7 @@ class Comm:
         self._lengths: list[int] = []
         self._parts: list = []
         self._inbox: list = []
-        self._direct = None  # bytearray or mmap receiving one large part
+        self._direct = None  # the buffer (bytearray, mmap or a view of one) receiving one large part
         self._direct_pos = 0
         self._pending_rpc: dict[int, asyncio.Future] = {}
         self._rpc_handlers: dict[str, Callable] | None = None
