@@ -54,6 +54,24 @@ def blocked(started, gate, value=None):
     return value
 
 
+class Gate:
+    """A file a ``blocked`` task waits for, plus the file it writes when it starts."""
+
+    def __init__(self, path):
+        self.path = str(path)
+        self.started = self.path + ".started"
+
+    def open(self):
+        with open(self.path, "w"):
+            pass
+
+    def has_started(self) -> bool:
+        return os.path.exists(self.started)
+
+    def wait_started(self):
+        assert wait_until(self.has_started), "the blocked task never started"
+
+
 class LineReader:
     """Reads a pipe in a daemon thread; ``line(timeout)`` returns the next line or raises."""
 

@@ -26,7 +26,7 @@ from jupyter_futures import (
     wait,
 )
 
-from procs import blocked
+from procs import Gate, blocked
 
 TIMEOUT = 20  # seconds; any wait longer than this is a bug, not a slow machine
 SHORT = 0.3
@@ -81,19 +81,6 @@ def make_bytes(n):
 
 def echo(*args, **kwargs):
     return args, kwargs
-
-
-class Gate:
-    def __init__(self, path):
-        self.path = str(path)
-        self.started = self.path + ".started"
-
-    def open(self):
-        with open(self.path, "w"):
-            pass
-
-    async def wait_started(self):
-        assert await async_wait_until(lambda: os.path.exists(self.started)), "the blocked task never started"
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -239,7 +226,7 @@ def test_await_result_timeout(cluster, gates):
     async def body(c):
         gate = gates()
         f = c.submit(blocked, gate.started, gate.path, "v", pure=False)
-        await gate.wait_started()
+        assert await async_wait_until(gate.has_started), "the blocked task never started"
         assert await async_wait_until(lambda: f.status == "running")
         with pytest.raises(TimeoutError):
             await f.result(timeout=SHORT)
@@ -293,7 +280,7 @@ def test_as_completed_async_order(cluster, gates):
     async def body(c):
         gate = gates()
         slow = c.submit(blocked, gate.started, gate.path, "slow", pure=False)
-        await gate.wait_started()
+        assert await async_wait_until(gate.has_started), "the blocked task never started"
         fast = c.submit(inc, 1, pure=False)
         order = []
         async for f in as_completed([slow, fast]):
@@ -333,7 +320,7 @@ def test_wait_async(cluster, gates):
         assert res.done == set(fs)
         gate = gates()
         slow = c.submit(blocked, gate.started, gate.path, pure=False)
-        await gate.wait_started()
+        assert await async_wait_until(gate.has_started), "the blocked task never started"
         fast = c.submit(inc, 5, pure=False)
         done, not_done = await wait([slow, fast], timeout=TIMEOUT, return_when=FIRST_COMPLETED)
         assert fast in done and slow in not_done
@@ -350,7 +337,7 @@ def test_cancel_async(cluster, gates):
     async def body(c):
         gate = gates()
         f = c.submit(blocked, gate.started, gate.path, pure=False)
-        await gate.wait_started()
+        assert await async_wait_until(gate.has_started), "the blocked task never started"
         await c.cancel([f])
         assert f.cancelled()
         assert f.status == "cancelled"

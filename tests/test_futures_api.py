@@ -33,7 +33,7 @@ from jupyter_futures import (
     wait,
 )
 
-from procs import blocked, wait_until
+from procs import Gate, blocked, wait_until
 
 TIMEOUT = 20  # seconds; any wait longer than this is a bug, not a slow machine
 SHORT = 0.3  # seconds; for timeouts that are expected to expire
@@ -114,21 +114,6 @@ def lines(path):
         return []
     with open(path) as f:
         return f.read().splitlines()
-
-
-class Gate:
-    """A file a ``blocked`` task waits for, plus the file it writes when it starts."""
-
-    def __init__(self, path):
-        self.path = str(path)
-        self.started = self.path + ".started"
-
-    def open(self):
-        with open(self.path, "w"):
-            pass
-
-    def wait_started(self):
-        assert wait_until(lambda: os.path.exists(self.started)), "the blocked task never started"
 
 
 def free_port():
