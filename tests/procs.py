@@ -11,10 +11,12 @@ import json
 import os
 import queue
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 
 import psutil
 
@@ -121,6 +123,27 @@ def start_process(cmd: list[str], env: dict | None = None, stderr_path: str | No
         if stderr_path:
             err.close()
     return proc, LineReader(proc.stdout, name or os.path.basename(cmd[0]))
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on now (the OS picks it)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_http(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> bool:
+    """Poll ``url`` until it answers 200; False if ``proc`` exits or ``timeout`` passes first."""
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as reply:
+                if reply.status == 200:
+                    return True
+        except OSError:
+            pass
+        threading.Event().wait(0.3)
+    return False
 
 
 def wait_gone(pids, timeout: float = 10.0) -> list[int]:

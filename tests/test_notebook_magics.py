@@ -82,10 +82,12 @@ def test_remote_runs_the_cell_on_a_worker(started):
     assert printed.startswith("[remote-") and "@ 127.0.0.1:" in printed
     assert str(k.execute("_remote_pid").value()) not in printed  # it ran in another process
 
-    named = k.execute("%%remote --name answer -w " + k.execute(
-        "list(client.scheduler_info()['workers'])[0]").value().strip("'") + "\nsum(range(10))")
-    assert named.ok, named.error()
-    assert k.execute("answer.result(timeout=30)").value() == "45"
+    for index in (0, 1):  # both workers: a magic that ignored -w could not land on each of them
+        chosen = k.execute(f"sorted(client.scheduler_info()['workers'])[{index}]").value().strip("'")
+        named = k.execute(f"%%remote --name answer -w {chosen}\n"
+                          "from jupyter_futures import get_worker\n(sum(range(10)), get_worker().address)")
+        assert named.ok, named.error()
+        assert k.execute("answer.result(timeout=30)").value() == repr((45, chosen))
 
 
 def test_remote_errors_and_bad_arguments(started):
