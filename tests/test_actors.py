@@ -7,10 +7,13 @@ Whether an actor still lives is checked on its worker with
 import asyncio
 import gc
 import os
+import signal
+import socket
 import threading
 import time
 import traceback
 
+import psutil
 import pytest
 
 from jupyter_futures import Actor, ActorFuture, Client, Variable, get_worker
@@ -52,24 +55,30 @@ class Counter:
     def fail(self, message):
         raise KeyError(message)
 
-    def where(self):
-        return os.getpid(), threading.current_thread().name
-
     def block(self, timeout):
         """Wait (on the actor's thread) until ``open_gate`` runs; True if it did."""
         return self.gate.wait(timeout)
+
+    def block_where(self, timeout):
+        """Like ``block``; (opened?, pid, thread ident, thread name) of the thread that waited."""
+        return self.gate.wait(timeout), os.getpid(), threading.get_ident(), threading.current_thread().name
 
     async def open_gate(self):
         self.gate.set()
         return True
 
     async def slow_double(self, x):
+        """(2 * x, pid, thread ident) of the thread running this coroutine."""
         await asyncio.sleep(0.01)
-        return 2 * x, asyncio.get_running_loop() is not None, threading.current_thread().name
+        return 2 * x, os.getpid(), threading.get_ident()
 
     @property
     def doubled(self):
         return 2 * self.count
+
+
+def inc(x):
+    return x + 1
 
 
 def use_actor(counter, n):
@@ -98,6 +107,26 @@ def actor_keys(dask_worker):
 
 def all_actor_keys(client):
     return {key for keys in client.run(actor_keys).values() for key in keys}
+
+
+def holder_of(client, key):
+    """The address of the one worker holding actor ``key``."""
+    holders = [a for a, keys in client.run(actor_keys).items() if key in keys]
+    assert len(holders) == 1, f"actor {key} held by {holders}"
+    return holders[0]
+
+
+def loop_thread(dask_worker):
+    """Run by ``client.run`` on the worker's event loop: (pid, thread ident) of the loop's thread."""
+    assert asyncio.get_running_loop() is dask_worker.loop
+    return os.getpid(), threading.get_ident()
+
+
+def who_wants(key):
+    def query(dask_scheduler):
+        ts = dask_scheduler.state.tasks.get(key)
+        return None if ts is None else sorted(ts.who_wants)
+    return query
 
 
 # --------------------------------------------------------------------------- basics
@@ -160,17 +189,29 @@ def test_exception_in_method(client):
 
 
 def test_async_method_runs_on_the_worker_loop(client):
-    counter = client.submit(Counter, actor=True).result(timeout=TIMEOUT)
-    value, on_loop, thread = counter.slow_double(21).result(timeout=TIMEOUT)
+    """``async def`` methods run on the thread of the worker's event loop; blocking methods on another thread,
+    so the loop keeps serving async methods while a blocking one waits."""
+    future = client.submit(Counter, actor=True)
+    counter = future.result(timeout=TIMEOUT)
+    holder = holder_of(client, future.key)
+    loop_pid, loop_ident = client.run(loop_thread, workers=[holder])[holder]
+
+    value, pid, ident = counter.slow_double(21).result(timeout=TIMEOUT)
     assert value == 42
-    assert on_loop
-    pid, actor_thread = counter.where().result(timeout=TIMEOUT)
-    assert thread != "jf-actor"
-    # The worker's loop runs async methods while a synchronous method blocks the actor's thread.
-    blocked = counter.block(TIMEOUT)
+    assert (pid, ident) == (loop_pid, loop_ident), "the async method did not run on the worker's loop thread"
+
+    blocked = counter.block_where(TIMEOUT)
     assert not wait_until(blocked.done, SHORT)
+    # While the blocking method holds its thread, the loop still runs an async method.
+    value, pid, ident = counter.slow_double(5).result(timeout=TIMEOUT)
+    assert (value, pid, ident) == (10, loop_pid, loop_ident)
+    assert not blocked.done()
     assert counter.open_gate().result(timeout=TIMEOUT) is True
-    assert blocked.result(timeout=TIMEOUT) is True
+    opened, sync_pid, sync_ident, sync_name = blocked.result(timeout=TIMEOUT)
+    assert opened is True
+    assert sync_pid == loop_pid  # the same worker process...
+    assert sync_ident != loop_ident, "a blocking method ran on the worker's loop thread"  # ...another thread
+    assert sync_name == "jf-actor"
 
 
 def test_actor_future_done_and_result_timeout(client):
@@ -215,16 +256,33 @@ def test_call_order_from_a_task(client):
 
 
 def test_calls_bypass_the_scheduler(client):
-    counter = client.submit(Counter, actor=True).result(timeout=TIMEOUT)
-    counter.increment().result(timeout=TIMEOUT)
+    """Calls go over the proxy's own connection to the holding worker: they work while the scheduler is frozen."""
+    future = client.submit(Counter, actor=True)
+    counter = future.result(timeout=TIMEOUT)
+    counter.increment().result(timeout=TIMEOUT)  # the proxy has its connection now
+    holder = holder_of(client, future.key)
+    host, port = holder.split("://")[-1].rsplit(":", 1)
+    assert counter._comm.sock.getpeername()[:2] == (socket.gethostbyname(host), int(port)), \
+        "the proxy is not connected to the worker holding the actor"
 
     def total_tasks(dask_scheduler):
         return dask_scheduler.state.n_tasks_total
 
     before = client.run_on_scheduler(total_tasks)
-    for _ in range(50):
-        counter.increment().result(timeout=TIMEOUT)
-    assert client.run_on_scheduler(total_tasks) == before
+    scheduler = psutil.Process(client.run_on_scheduler(os.getpid))
+    scheduler.send_signal(signal.SIGSTOP)
+    try:
+        assert wait_until(lambda: scheduler.status() == psutil.STATUS_STOPPED), "the scheduler did not stop"
+        for i in range(50):
+            assert counter.increment().result(timeout=10) == i + 2, "an actor call waited for the scheduler"
+        assert counter.count == 51
+        # Control: what does go through the scheduler waits while it is stopped.
+        control = client.submit(inc, 1, pure=False)
+        assert not wait_until(control.done, SHORT), "a task ran while the scheduler was stopped"
+    finally:
+        scheduler.send_signal(signal.SIGCONT)
+    assert control.result(timeout=TIMEOUT) == 2
+    assert client.run_on_scheduler(total_tasks) == before + 1  # the control task only
     assert counter.count == 51
 
 
@@ -310,6 +368,31 @@ def test_actor_kept_alive_by_a_variable(client):
     assert isinstance(counter, Actor)
     assert counter.increment().result(timeout=TIMEOUT) == 41
     assert key in all_actor_keys(client)
+
+
+def test_actor_dropped_once_its_last_reference_is_gone(client):
+    """A proxy kept only in a Variable keeps the actor; once the value is deleted and every local reference
+    (proxy and future) is gone, its worker lets the object go."""
+    var = Variable()
+    future = client.submit(Counter, 3, actor=True)
+    key = future.key
+    counter = future.result(timeout=TIMEOUT)
+    var.set(counter)
+    del counter, future
+    gc.collect()
+    holder = f"variable:{var.name}"
+    assert wait_until(lambda: client.run_on_scheduler(who_wants(key)) == [holder])
+    assert key in all_actor_keys(client), "the actor went while a Variable held its proxy"
+    got = var.get(timeout=TIMEOUT)
+    assert got.increment().result(timeout=TIMEOUT) == 4
+    del got
+    gc.collect()
+    assert wait_until(lambda: client.run_on_scheduler(who_wants(key)) == [holder])
+    assert key in all_actor_keys(client)
+    var.delete()
+    assert wait_until(lambda: key not in all_actor_keys(client), RELEASE_TIMEOUT), \
+        "actor still held after its last reference was dropped"
+    assert client.run_on_scheduler(who_wants(key)) is None
 
 
 # --------------------------------------------------------------------------- asynchronous client

@@ -22,7 +22,7 @@ import pytest
 
 from jupyter_futures import Client, Event, Lock, Queue, Semaphore, TimeoutError, Variable
 
-from procs import alive, wait_until
+from procs import PYTHON, alive, clean_env, kill_tree, start_process, wait_until
 
 TIMEOUT = 30  # seconds; any wait longer than this is a bug, not a slow machine
 SHORT = 0.3  # seconds to wait for something that must not happen
@@ -609,6 +609,19 @@ def test_semaphore_waiter_gets_released_lease(client):
     assert got is True
 
 
+def test_semaphore_state_dropped_when_no_handle_is_left(client):
+    name = unique("dropped-sem")
+    sem = Semaphore(max_leases=2, name=name)
+    with sem:
+        assert client.run_on_scheduler(coordination_state)["leases"][name] == 1
+    del sem
+    gc.collect()
+    assert wait_until(lambda: f"semaphore:{name}" not in client.run_on_scheduler(coordination_state)["refs"])
+    assert name not in client.run_on_scheduler(coordination_state)["leases"]
+    # Its bound went too: a new semaphore of that name may have another max_leases.
+    assert Semaphore(max_leases=3, name=name).max_leases == 3
+
+
 # =========================================================================== no busy polling
 
 
@@ -759,6 +772,86 @@ def test_lock_of_a_closed_client_is_released_after_the_lease_timeout(lease_clien
     assert lock.acquire(timeout=10) is True
     assert time.monotonic() - gone_at >= 0.9 * LEASE_TIMEOUT
     lock.release()
+
+
+def test_semaphore_lease_of_a_closed_client_is_released_after_the_lease_timeout(lease_client):
+    c = lease_client
+    name = unique("client-sem")
+    sem = Semaphore(max_leases=1, name=name)
+    other = Client(c.scheduler_address, set_as_default=False)
+    try:
+        theirs = Semaphore(max_leases=1, name=name, client=other)
+        assert theirs.acquire()
+        assert sem.get_value() == 1
+        assert sem.acquire(timeout=0.1) is False, "a second lease was granted while the holder lived"
+    finally:
+        other.close()
+    gone_at = time.monotonic()
+    assert sem.acquire(timeout=10) is True
+    assert time.monotonic() - gone_at >= 0.9 * LEASE_TIMEOUT
+    assert sem.get_value() == 1
+    sem.release()
+    assert sem.get_value() == 0
+
+
+def test_semaphore_state_of_a_closed_client_is_dropped_once_its_lease_expires(lease_client):
+    """Nobody else has a handle on the name: when the dead client's lease runs out, nothing of it stays."""
+    c = lease_client
+    name = unique("orphan-sem")
+    other = Client(c.scheduler_address, set_as_default=False)
+    try:
+        assert Semaphore(max_leases=1, name=name, client=other).acquire()
+        assert c.run_on_scheduler(coordination_state)["leases"][name] == 1
+    finally:
+        other.close()
+    assert wait_until(lambda: name not in c.run_on_scheduler(coordination_state)["leases"],
+                      timeout=LEASE_TIMEOUT + 10), "the expired lease's semaphore state stayed on the scheduler"
+    assert f"semaphore:{name}" not in c.run_on_scheduler(coordination_state)["refs"]
+
+
+# A client process that takes a lock, says so, and waits (bounded) to be killed.
+HOLD_LOCK_SCRIPT = """
+import sys, threading
+from jupyter_futures import Client, Lock
+
+address, name, timeout = sys.argv[1], sys.argv[2], float(sys.argv[3])
+client = Client(address, set_as_default=False)
+lock = Lock(name, client=client)
+assert lock.acquire(timeout=timeout)
+print("held", name, flush=True)
+threading.Event().wait(timeout)
+"""
+
+
+def test_lock_of_a_killed_client_process_is_released_after_the_lease_timeout(lease_client, tmp_path):
+    c = lease_client
+    name = unique("killed-client-lock")
+    log = tmp_path / "holder.log"
+    env = clean_env(JUPYTER_FUTURES_TOKEN=c.cluster.token)  # how a process not started by the cluster gets in
+    proc, out = start_process([PYTHON, "-c", HOLD_LOCK_SCRIPT, c.scheduler_address, name, str(TIMEOUT)],
+                              env=env, stderr_path=str(log), name="lock holder")
+    try:
+        try:
+            assert out.line(TIMEOUT).split() == ["held", name]
+        except (EOFError, TimeoutError) as exc:
+            raise AssertionError(f"the holder process did not take the lock: {exc}\n{log.read_text()}") from None
+        lock = Lock(name)
+        assert lock.locked() is True
+        assert lock.acquire(blocking=False) is False
+        assert lock.acquire(timeout=SHORT) is False, "the lock was taken while its holder lived"
+
+        killed_at = time.monotonic()
+        os.kill(proc.pid, signal.SIGKILL)
+        assert proc.wait(TIMEOUT) == -signal.SIGKILL
+        assert lock.acquire(timeout=LEASE_TIMEOUT + 10) is True, \
+            "the killed holder's lock was not released within the lease timeout + 10 s"
+        taken_at = time.monotonic()
+        assert taken_at - killed_at >= 0.9 * LEASE_TIMEOUT, "released before the lease timeout ran out"
+        assert lock.locked() is True
+        lock.release()
+        assert lock.locked() is False
+    finally:
+        kill_tree(proc)
 
 
 # =========================================================================== asynchronous client

@@ -305,7 +305,8 @@ class Coordination:
                 return False
             leases[waiter_lease] = waiter
             return True
-        self.lease_waiters[name].wake_one(grant=grant)
+        if not self.lease_waiters[name].wake_one(grant=grant) and ("semaphore", name) not in self.refs:
+            self._drop_state("semaphore", name)  # the last lease of a name nobody holds a handle on
 
     def semaphore_value(self, name: str) -> int:
         """How many leases are out."""
