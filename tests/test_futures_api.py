@@ -30,10 +30,11 @@ from jupyter_futures import (
     TimeoutError,
     as_completed,
     fire_and_forget,
+    get_worker,
     wait,
 )
 
-from procs import Gate, blocked, wait_until
+from procs import JF, Gate, blocked, clean_env, kill_tree, start_process, stop, wait_until
 
 TIMEOUT = 20  # seconds; any wait longer than this is a bug, not a slow machine
 SHORT = 0.3  # seconds; for timeouts that are expected to expire
@@ -335,15 +336,79 @@ def test_short_tasks_not_stuck_behind_long_task(client, gates):
     assert not long_task.done()
 
 
-def test_resources():
+def test_resources_option_of_local_cluster():
+    """``Client(..., resources=...)`` gives every worker of the local cluster those resources."""
     with Client(n_workers=1, threads_per_worker=1, resources={"GPU": 1}) as c:
-        info = c.scheduler_info()
-        (worker,) = info["workers"].values()
+        (worker,) = c.scheduler_info()["workers"].values()
         assert worker["resources"] == {"GPU": 1}
-        f = c.submit(inc, 1, resources={"GPU": 1})
-        assert f.result(timeout=TIMEOUT) == 2
-        fs = c.map(inc, range(4), resources={"GPU": 1})
-        assert c.gather(fs) == [1, 2, 3, 4]
+        assert c.submit(inc, 1, resources={"GPU": 1}).result(timeout=TIMEOUT) == 2
+
+
+@pytest.fixture(scope="module")
+def gpu_cluster(tmp_path_factory):
+    """A client on two workers: a local cluster's plain 1-thread worker, and a 2-thread worker with
+    ``{"GPU": 1}`` started by ``jupyter-futures worker --resources``. Yields (client, plain, gpu) addresses."""
+    tmp_path = tmp_path_factory.mktemp("gpu")
+    with Client(n_workers=1, threads_per_worker=1, set_as_default=False) as c:
+        (plain,) = c.nthreads()
+        env = clean_env(JUPYTER_FUTURES_TOKEN=c.cluster.token,
+                        PYTHONPATH=os.path.dirname(os.path.abspath(__file__)))
+        proc, _ = start_process([JF, "worker", c.scheduler_address, "--nthreads", "2", "--name", "gpu",
+                                 "--resources", '{"GPU": 1}'], env=env,
+                                stderr_path=str(tmp_path / "gpu-worker.log"), name="gpu-worker")
+        try:
+            c.wait_for_workers(2, timeout=TIMEOUT)
+            (gpu,) = set(c.nthreads()) - {plain}
+            yield c, plain, gpu
+        finally:
+            if stop(proc) is None:
+                kill_tree(proc)
+
+
+def test_resources_restrict_placement(gpu_cluster, tmp_path):
+    c, plain, gpu = gpu_cluster
+    workers = c.scheduler_info()["workers"]
+    assert workers[plain]["resources"] == {}
+    assert workers[gpu]["resources"] == {"GPU": 1}
+    assert c.nthreads() == {plain: 1, gpu: 2}
+    pids = c.run(os.getpid)
+
+    # Both threads of the GPU worker busy, the other worker idle: tasks asking for a GPU wait for
+    # the GPU worker, while a task without resources runs on the idle one.
+    gates = [Gate(tmp_path / "gate0"), Gate(tmp_path / "gate1")]
+    try:
+        blockers = [start_blocked(c, g, i, workers=[gpu]) for i, g in enumerate(gates)]
+        fs = c.map(getpid, range(8), resources={"GPU": 1})
+        free = c.submit(getpid, "free", pure=False)
+        assert free.result(timeout=TIMEOUT) == pids[plain]
+        assert not any(f.done() for f in fs), [f.status for f in fs]
+    finally:
+        for g in gates:
+            g.open()
+    assert c.gather(blockers) == [0, 1]
+    assert c.gather(fs) == [pids[gpu]] * 8
+    assert all(holders == [gpu] for holders in c.who_has(fs).values()), c.who_has(fs)
+    assert c.submit(getpid, "one", resources={"GPU": 1}).result(timeout=TIMEOUT) == pids[gpu]
+
+    # With both workers idle, tasks without resources run on either of them.
+    assert set(c.gather(c.map(getpid, range(100, 120)))) <= {pids[plain], pids[gpu]}
+
+
+def hold_gpu(i, seconds):
+    """A task that holds its resource for ``seconds``; returns (pid, start, stop) on the system-wide monotonic clock."""
+    start = time.monotonic()
+    time.sleep(seconds)
+    return os.getpid(), start, time.monotonic()
+
+
+def test_resources_limit_concurrent_tasks(gpu_cluster):
+    """The GPU worker has 2 threads but only 1 GPU: two GPU=1 tasks never run at the same time."""
+    c, plain, gpu = gpu_cluster
+    pids = c.run(os.getpid)
+    runs = c.gather(c.map(hold_gpu, range(2), seconds=0.3, resources={"GPU": 1}))
+    assert [pid for pid, _, _ in runs] == [pids[gpu]] * 2
+    (s1, e1), (s2, e2) = sorted((start, stop) for _, start, stop in runs)
+    assert e1 <= s2, f"GPU tasks overlapped: {runs}"
 
 
 # --------------------------------------------------------------------------- map
@@ -374,9 +439,49 @@ def test_map_key_prefix(client):
     assert client.gather(fs) == [2, 3]
 
 
+def spy_update_graph(client_id, dask_scheduler):
+    """On the scheduler: record the number of tasks of each update-graph message from ``client_id``
+    (the scheduler still handles every message itself)."""
+    state = dask_scheduler.state
+    real = type(state).update_graph
+    sizes = []
+
+    def update_graph(client, records):
+        records = list(records)
+        if client == client_id:
+            sizes.append(len(records))
+        return real(state, client, records)
+    state.update_graph = update_graph
+    dask_scheduler.test_update_graph_sizes = sizes
+
+
+def unspy_update_graph(dask_scheduler):
+    del dask_scheduler.state.update_graph
+    return dask_scheduler.__dict__.pop("test_update_graph_sizes")
+
+
+def update_graph_sizes(client, submit):
+    """Run ``submit()``; return its futures and the sizes of the update-graph messages the scheduler got."""
+    client.run_on_scheduler(spy_update_graph, client.id)
+    try:
+        futures = submit()
+        barrier(client)
+    finally:
+        sizes = client.run_on_scheduler(unspy_update_graph)
+    return futures, sizes
+
+
 def test_map_batch_size(client):
-    fs = client.map(inc, range(7), batch_size=2)
+    """``batch_size`` sends the tasks to the scheduler in graph updates of at most that many tasks."""
+    fs, sizes = update_graph_sizes(client, lambda: client.map(inc, range(7), batch_size=2, pure=False))
+    assert sizes == [2, 2, 2, 1]
     assert client.gather(fs) == list(range(1, 8))
+    fs, sizes = update_graph_sizes(client, lambda: client.map(inc, range(7), pure=False))
+    assert sizes == [7]
+    assert client.gather(fs) == list(range(1, 8))
+    fs, sizes = update_graph_sizes(client, lambda: client.map(inc, range(3), batch_size=10, pure=False))
+    assert sizes == [3]
+    assert client.gather(fs) == [1, 2, 3]
 
 
 def test_map_pure(client):
@@ -395,6 +500,29 @@ def test_map_kwargs_to_every_call(client):
 def test_map_empty(client):
     assert client.map(inc, []) == []
     assert client.gather(client.map(inc, [])) == []
+
+
+def test_map_workers_restriction(client, workers):
+    pids = client.run(os.getpid)
+    for addr in workers:
+        fs = client.map(getpid, [(addr, i) for i in range(6)], workers=[addr])
+        assert client.gather(fs) == [pids[addr]] * 6
+        assert all(holders == [addr] for holders in client.who_has(fs).values()), client.who_has(fs)
+
+
+def test_map_retries(client, tmp_path):
+    """``retries`` applies to each task of the map: each item retries on its own attempt count."""
+    paths = [str(tmp_path / f"attempts{i}") for i in range(3)]
+    fs = client.map(flaky, paths, [1, 2, 0], retries=2)
+    assert client.gather(fs) == [2, 3, 1]
+    assert [len(lines(p)) for p in paths] == [2, 3, 1]
+    # Without enough retries the item that keeps failing raises its last error; the others succeed.
+    paths = [str(tmp_path / f"again{i}") for i in range(2)]
+    fs = client.map(flaky, paths, [1, 2], retries=1)
+    assert fs[0].result(timeout=TIMEOUT) == 2
+    with pytest.raises(MyError, match="attempt 2 failed"):
+        fs[1].result(timeout=TIMEOUT)
+    assert [len(lines(p)) for p in paths] == [2, 2]
 
 
 def test_map_with_futures_as_items(client):
@@ -537,6 +665,24 @@ def test_scatter_hash(client):
     g = client.scatter("same", hash=False)
     assert len({c.key, e.key, g.key}) == 3
     assert client.gather([c, d, e, g]) == ["same"] * 4
+
+
+def where_with(big, small):
+    """The worker running this task, with the sizes of its inputs."""
+    return get_worker().address, len(big), len(small)
+
+
+@pytest.mark.parametrize("big_on", [0, 1])
+def test_task_runs_where_its_large_input_is(client, workers, big_on):
+    """A task with a ~10 MB input on one worker and a tiny one on the other runs on the first:
+    moving the tiny input costs less than moving the large one."""
+    a, b = workers[big_on], workers[1 - big_on]
+    big = client.scatter(bytes([big_on]) * 10_000_000, workers=[a])
+    small = client.scatter(f"tiny {big_on}", workers=[b])
+    assert client.who_has([big, small]) == {big.key: [a], small.key: [b]}
+    f = client.submit(where_with, big, small)
+    assert f.result(timeout=TIMEOUT) == (a, 10_000_000, len(f"tiny {big_on}"))
+    assert client.who_has([f])[f.key] == [a]
 
 
 # --------------------------------------------------------------------------- Future
@@ -1090,9 +1236,18 @@ def test_key_released_when_other_client_closes(client):
 
 
 def test_submit_not_callable(client):
-    with pytest.raises(TypeError, match="callable"):
+    """The error says what was passed and how to call submit instead."""
+    with pytest.raises(TypeError) as info:
         client.submit(42)
-    with pytest.raises(TypeError, match="callable"):
+    msg = str(info.value)
+    assert "needs a callable" in msg and "got int 42" in msg, msg
+    assert "pass the function itself, e.g. client.submit(f, x), not f(x)" in msg, msg
+    with pytest.raises(TypeError, match="needs a callable as its first argument, got int"):
+        client.map(42, [1, 2])
+
+
+def test_map_not_callable_names_the_fix(client):
+    with pytest.raises(TypeError, match=r"pass the function itself.*client\.map\(f, "):
         client.map(42, [1, 2])
 
 
@@ -1158,6 +1313,31 @@ def test_connect_nothing_listening_without_token(monkeypatch, tmp_path):
     assert address.split("://")[1] in str(info.value), str(info.value)
 
 
+def test_connect_address_without_scheme(client):
+    """``Client("127.0.0.1:PORT")`` (no ``tcp://``) connects to the running scheduler, like dask."""
+    address = client.scheduler_address
+    assert address.startswith("tcp://127.0.0.1:")
+    bare = address[len("tcp://"):]
+    with Client(bare, set_as_default=False, timeout=TIMEOUT) as other:
+        assert other.status == "running"
+        assert other.nthreads() == client.nthreads()
+        assert other.submit(add, 40, 2, pure=False).result(timeout=TIMEOUT) == 42
+
+
+def worker_memory_limit(dask_worker):
+    return dask_worker.memory_limit
+
+
+def test_client_memory_limit_per_worker():
+    """``memory_limit`` is each worker's limit, as the scheduler and the workers themselves report it."""
+    with Client(n_workers=2, threads_per_worker=1, memory_limit="300MB", set_as_default=False) as c:
+        workers = c.scheduler_info()["workers"]
+        assert len(workers) == 2
+        assert {a: w["memory_limit"] for a, w in workers.items()} == dict.fromkeys(workers, 300_000_000)
+        assert c.run(worker_memory_limit) == dict.fromkeys(workers, 300_000_000)
+        assert c.submit(inc, 1).result(timeout=TIMEOUT) == 2
+
+
 @pytest.fixture
 def closed_client(client):
     """A second client on the shared cluster, used once and closed; with one future it made."""
@@ -1189,5 +1369,6 @@ CLOSED_CALLS = {
 @pytest.mark.parametrize("method", sorted(CLOSED_CALLS))
 def test_closed_client_raises_client_closed_error(closed_client, method):
     other, f = closed_client
-    with pytest.raises(ClientClosedError, match="closed"):
+    with pytest.raises(ClientClosedError) as info:
         CLOSED_CALLS[method](other, f)
+    assert str(info.value) == "this Client is closed: create a new one with `client = Client(...)`"

@@ -148,11 +148,13 @@ def check_convergence(x):
 
 
 def test_client_default_local_cluster():
-    """Setting Up Client: ``Client()`` starts a local cluster on this machine."""
+    """Setting Up Client: ``Client()`` starts a local cluster on this machine: one single-threaded
+    worker process per core (README: "a scheduler + one worker process per core")."""
     with Client() as client:
         nthreads = client.nthreads()
-        assert len(nthreads) >= 1
-        assert all(n >= 1 for n in nthreads.values())
+        assert list(nthreads.values()) == [1] * (os.cpu_count() or 1)
+        pids = {w["pid"] for w in client.scheduler_info()["workers"].values()}
+        assert len(pids) == len(nthreads) and os.getpid() not in pids  # separate processes
         assert client.submit(add, 1, 2).result(timeout=TIMEOUT) == 3
 
 

@@ -1,4 +1,5 @@
-"""The worker's state machine and data store, driven directly: no sockets, no threads."""
+"""The worker's state machine, ready queue and data store, driven directly: no sockets."""
+import threading
 import numpy as np
 
 from jupyter_futures.worker.state import SMALL_RESULT, WorkerState
@@ -129,3 +130,25 @@ def test_cancelled_ready_task_is_not_claimed():
     task = w.compute("a", "tok", b"f", b"args", {}, (0, 1), None)[0][1]
     w.free(["a"])
     assert not w.claim(task)
+
+
+def test_ready_queue_hands_out_a_task_only_while_its_resources_are_free():
+    from jupyter_futures.worker.executor import ReadyQueue
+
+    ready = ReadyQueue({"GPU": 1})
+    ready.push((0,), "gpu-a", {"GPU": 1})
+    ready.push((1,), "gpu-b", {"GPU": 1})
+    ready.push((2,), "plain", None)
+    assert ready.pop() == ("gpu-a", {"GPU": 1})
+    assert ready.pop() == ("plain", None)  # gpu-b waits for the GPU; a task needing none goes past it
+    assert len(ready) == 1
+    taken = []
+    thread = threading.Thread(target=lambda: taken.append(ready.pop()))
+    thread.start()
+    thread.join(0.1)
+    assert taken == [] and thread.is_alive()
+    ready.release({"GPU": 1})
+    thread.join(5)
+    assert taken == [("gpu-b", {"GPU": 1})] and len(ready) == 0
+    ready.close()
+    assert ready.pop() is None

@@ -438,9 +438,7 @@ class Client(DataMovement, ClusterInspection):
                allow_other_workers: bool = False, pure: bool | None = None, actor: bool = False,
                actors: bool = False, timeout: float | None = None, **kwargs: Any) -> Future:
         """Run ``func(*args, **kwargs)`` on a worker; returns its ``Future`` at once."""
-        if not callable(func):
-            raise TypeError(f"submit() needs a callable as its first argument, got {type(func).__name__} "
-                            f"{func!r:.60}: pass the function itself, e.g. client.submit(f, x), not f(x)")
+        _check_callable("submit", func, "x")
         self._check_open()
         func_token, func_ser = serialize_function(func)
         actor = actor or actors
@@ -473,8 +471,7 @@ class Client(DataMovement, ClusterInspection):
             actor: bool = False, actors: bool = False, timeout: float | None = None,
             **kwargs: Any) -> list[Future]:
         """``submit(func, *items)`` for each item of the iterables (zipped); returns a list of futures."""
-        if not callable(func):
-            raise TypeError(f"map() needs a callable as its first argument, got {type(func).__name__}")
+        _check_callable("map", func, "xs")
         if not iterables:
             raise TypeError("map() needs at least one iterable of arguments, e.g. client.map(f, range(10))")
         if isinstance(iterables[0], (dict,)) or any(isinstance(it, (str, bytes)) for it in iterables):
@@ -657,6 +654,12 @@ class Client(DataMovement, ClusterInspection):
         from ..notebook.reprs import client_bundle
 
         return client_bundle(self)
+
+
+def _check_callable(method: str, func: Any, args: str) -> None:
+    if not callable(func):
+        raise TypeError(f"{method}() needs a callable as its first argument, got {type(func).__name__} "
+                        f"{func!r:.60}: pass the function itself, e.g. client.{method}(f, {args}), not f({args})")
 
 
 def _merge_releases(msgs: list[tuple], client: Client) -> list[tuple]:

@@ -94,7 +94,7 @@ class WorkerState:
     """What the scheduler knows of one worker."""
 
     __slots__ = ("address", "name", "nthreads", "memory_limit", "pid", "processing", "has_what", "nbytes",
-                 "avg_duration", "resources", "used_resources", "metrics", "alive", "stealing_in", "long_running")
+                 "avg_duration", "resources", "metrics", "alive", "stealing_in", "long_running")
 
     def __init__(self, address: str, nthreads: int, memory_limit: int = 0, name: str | None = None,
                  pid: int = 0, resources: dict | None = None):
@@ -108,7 +108,6 @@ class WorkerState:
         self.nbytes = 0
         self.avg_duration = 0.5
         self.resources = dict(resources or {})
-        self.used_resources: dict = defaultdict(float)
         self.metrics: dict = {}
         self.alive = True
         self.stealing_in = 0
@@ -248,11 +247,7 @@ class SchedulerState:
     def _allowed(self, ts: TaskState, ws: WorkerState) -> bool:
         if ts.workers is not None and ws.address not in ts.workers and ws.name not in ts.workers:
             return False
-        if ts.resources:
-            for name, amount in ts.resources.items():
-                if ws.resources.get(name, 0) < amount:
-                    return False
-        return True
+        return not ts.resources or self._has_resources(ts, ws)
 
     def _candidates(self, ts: TaskState) -> list[WorkerState]:
         workers = self.workers.values()
@@ -261,10 +256,13 @@ class SchedulerState:
         allowed = [ws for ws in workers if self._allowed(ts, ws)]
         if allowed or not ts.loose:
             return allowed
-        return [ws for ws in workers if not ts.resources or self._allowed_resources_only(ts, ws)]
+        return [ws for ws in workers if not ts.resources or self._has_resources(ts, ws)]
 
-    def _allowed_resources_only(self, ts: TaskState, ws: WorkerState) -> bool:
-        return all(ws.resources.get(n, 0) >= a for n, a in (ts.resources or {}).items())
+    @staticmethod
+    def _has_resources(ts: TaskState, ws: WorkerState) -> bool:
+        """Whether ``ws`` has at least the resources ``ts`` needs (its worker runs such tasks one at a
+        time per amount available)."""
+        return all(ws.resources.get(n, 0) >= a for n, a in ts.resources.items())
 
     def decide_worker(self, ts: TaskState) -> WorkerState | None:
         """The worker where ``ts`` would finish soonest: data already there, and least queued work."""
@@ -322,9 +320,6 @@ class SchedulerState:
         ws.processing.add(ts)
         if len(ws.processing) >= ws.nthreads:
             self.idle.pop(ws.address, None)
-        if ts.resources:
-            for name, amount in ts.resources.items():
-                ws.used_resources[name] += amount
         deps = {dep.key: [w.address for w in dep.who_has] for dep in ts.dependencies}
         self.outgoing[ws.address].append(
             ("compute", ts.key, ts.func_token, ts.func, ts.args, deps, ts.priority, ts.options,
@@ -395,9 +390,6 @@ class SchedulerState:
             ws.processing.discard(ts)
             if ws.long_running:
                 ws.long_running.discard(ts)
-            if ts.resources:
-                for name, amount in ts.resources.items():
-                    ws.used_resources[name] -= amount
             if len(ws.processing) < ws.nthreads and ws.alive:
                 self.idle[ws.address] = ws
         return ws

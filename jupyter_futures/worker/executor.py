@@ -13,30 +13,55 @@ from typing import Any, Callable
 
 
 class ReadyQueue:
-    """Tasks ready to run, highest priority first, shared by the loop and the executor threads."""
+    """Tasks ready to run, highest priority first, shared by the loop and the executor threads.
 
-    def __init__(self) -> None:
+    A task may need some of the worker's abstract resources (``{"GPU": 1}``): it is handed out
+    only while they are free, and waits aside, in order, until ``release`` gives them back.
+    """
+
+    def __init__(self, resources: dict | None = None) -> None:
         self._heap: list = []
+        self._waiting_for_resources: list = []
+        self._available = dict(resources or {})
         self._cond = threading.Condition(threading.Lock())
         self._closed = False
 
-    def push(self, priority: tuple, item: Any) -> None:
-        """Add a ready task."""
+    def push(self, priority: tuple, item: Any, needs: dict | None = None) -> None:
+        """Add a ready task that needs ``needs`` of the worker's resources while it runs."""
         with self._cond:
-            heapq.heappush(self._heap, (priority, id(item), item))
+            heapq.heappush(self._heap, (priority, id(item), item, needs))
             self._cond.notify()
 
-    def pop(self) -> Any | None:
-        """Block until a task is ready; None once closed."""
+    def pop(self) -> tuple[Any, dict | None] | None:
+        """Block until a task can run; return (task, the resources it now holds), or None once closed."""
         with self._cond:
-            while not self._heap:
+            while True:
+                while self._heap:
+                    entry = heapq.heappop(self._heap)
+                    needs = entry[3]
+                    if not needs:
+                        return entry[2], None
+                    if all(self._available.get(name, 0) >= amount for name, amount in needs.items()):
+                        for name, amount in needs.items():
+                            self._available[name] -= amount
+                        return entry[2], needs
+                    self._waiting_for_resources.append(entry)
                 if self._closed:
                     return None
                 self._cond.wait()
-            return heapq.heappop(self._heap)[2]
+
+    def release(self, needs: dict) -> None:
+        """A task that held ``needs`` finished: tasks waiting for resources may go again."""
+        with self._cond:
+            for name, amount in needs.items():
+                self._available[name] += amount
+            for entry in self._waiting_for_resources:
+                heapq.heappush(self._heap, entry)
+            self._waiting_for_resources.clear()
+            self._cond.notify_all()
 
     def __len__(self) -> int:
-        return len(self._heap)
+        return len(self._heap) + len(self._waiting_for_resources)
 
     def close(self) -> None:
         """Wake every waiting thread with None."""
@@ -53,8 +78,8 @@ class Executor:
     """
 
     def __init__(self, nthreads: int, run: Callable[[Any], Any], on_reports: Callable[[list], None],
-                 loop: asyncio.AbstractEventLoop, name: str = "jf-task"):
-        self.ready = ReadyQueue()
+                 loop: asyncio.AbstractEventLoop, name: str = "jf-task", resources: dict | None = None):
+        self.ready = ReadyQueue(resources)
         self.run = run
         self.on_reports = on_reports
         self.loop = loop
@@ -79,11 +104,16 @@ class Executor:
     def _work(self) -> None:
         ident = threading.get_ident()
         while True:
-            task = self.ready.pop()
-            if task is None:
+            popped = self.ready.pop()
+            if popped is None:
                 return
+            task, held = popped
             self.executing[ident] = task
-            report = self.run(task)
+            try:
+                report = self.run(task)
+            finally:
+                if held:
+                    self.ready.release(held)
             self.executing.pop(ident, None)
             self._report(report)
             with self._lock:

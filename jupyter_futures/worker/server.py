@@ -80,7 +80,8 @@ class Worker:
         self.address = format_address(host, self.listener.port)
         self.name = self.name or self.address
         self.state = WorkerState(self.address, self.data)
-        self.executor = Executor(self.nthreads, self._run_task, self._on_reports, self.loop)
+        self.executor = Executor(self.nthreads, self._run_task, self._on_reports, self.loop,
+                                 resources=self.resources)
         self.actors = ActorRunner(self.loop, _error_record)
         self.reports = ResultReports(self)
         self.output = TaskOutput(self._send_output, lambda fn: self.loop.call_soon_threadsafe(fn))
@@ -157,7 +158,7 @@ class Worker:
             kind = ins[0]
             if kind == "execute":
                 task = ins[1]
-                self.executor.ready.push(task.priority, task)
+                self.executor.ready.push(task.priority, task, task.options.get("resources"))
                 if self._running_tick is None:
                     self._running_tick = self.loop.call_later(RUNNING_TICK, self._watch_running)
             elif kind == "send":
