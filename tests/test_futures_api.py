@@ -1235,6 +1235,33 @@ def test_key_released_when_other_client_closes(client):
 # --------------------------------------------------------------------------- clear errors
 
 
+@pytest.mark.parametrize("options, message", [
+    ({"priority": "high"}, r"priority='high': give a number"),
+    ({"retries": -1}, r"retries=-1: .*whole number >= 0"),
+    ({"retries": "x"}, r"retries='x': .*whole number >= 0"),
+    ({"resources": {"GPU": "1"}}, r"resources=.*dict of resource names to amounts, e.g. \{'GPU': 1\}"),
+    ({"workers": 5}, r"workers=5: give a worker's address or name"),
+    ({"key": 123}, r"key=123: give a string"),
+])
+def test_bad_task_options_name_the_option_and_the_fix(client, options, message):
+    with pytest.raises((TypeError, ValueError), match=message):
+        client.submit(inc, 1, pure=False, **options)
+    with pytest.raises((TypeError, ValueError), match=message):
+        client.map(inc, [1, 2], **({**options, "key": [123, "b"]} if "key" in options else options))
+    assert client.submit(inc, 1, pure=False).result(timeout=TIMEOUT) == 2  # nothing was sent, nothing broke
+
+
+def test_map_of_a_non_iterable_names_the_fix(client):
+    with pytest.raises(TypeError, match=r"map\(\) takes iterables of arguments, got int 5: use client.submit"):
+        client.map(inc, 5)
+
+
+def test_a_malformed_message_is_dropped_and_the_rest_of_its_batch_still_runs(client):
+    """A message the scheduler cannot handle is logged and dropped; the others of its batch still count."""
+    client._send(("update-graph", [("bad-record",)]))  # not a task record at all
+    assert client.submit(inc, 41, pure=False).result(timeout=TIMEOUT) == 42
+
+
 def test_submit_not_callable(client):
     """The error says what was passed and how to call submit instead."""
     with pytest.raises(TypeError) as info:

@@ -23,7 +23,7 @@ from .data import DataMovement
 from .future import Future, FutureState
 from .inspection import ClusterInspection
 from .keys import canonical_form, funcname, key_for, serialize_function
-from .payload import serialize_args, task_options
+from .payload import check_key, serialize_args, task_options
 from .structure import find_futures
 
 logger = logging.getLogger("jupyter_futures.client")
@@ -444,6 +444,8 @@ class Client(DataMovement, ClusterInspection):
         actor = actor or actors
         options = task_options(workers, resources, retries, priority, allow_other_workers, actor, timeout)
         pure = (not actor) if pure is None else pure  # every actor is its own object
+        if key is not None:
+            check_key(key)
         record = self._task_record(func, func_token, func_ser, funcname(func), args, kwargs, key, pure, options)
         key = record[0]
         fut = Future(key, self)
@@ -476,14 +478,22 @@ class Client(DataMovement, ClusterInspection):
             raise TypeError("map() needs at least one iterable of arguments, e.g. client.map(f, range(10))")
         if isinstance(iterables[0], (dict,)) or any(isinstance(it, (str, bytes)) for it in iterables):
             raise TypeError("map() takes lists, tuples, ranges or iterators of arguments, not a dict or a string")
+        for it in iterables:
+            if not hasattr(it, "__iter__"):
+                raise TypeError(f"map() takes iterables of arguments, got {type(it).__name__} {it!r:.40}: "
+                                f"use client.submit(f, x) for one call, or client.map(f, [x])")
         self._check_open()
         items = list(zip(*iterables))
         if isinstance(key, (list, tuple)):
             if len(key) != len(items):
                 raise ValueError(f"map() got {len(key)} keys for {len(items)} tasks")
             keys = list(key)
+            for k in keys:
+                check_key(k)
         else:
             keys = None
+            if key is not None:
+                check_key(key)
         name = key if isinstance(key, str) else funcname(func)
         func_token, func_ser = serialize_function(func)
         actor = actor or actors

@@ -17,11 +17,33 @@ def task_options(workers, resources, retries, priority, allow_other_workers, act
         return None
     if isinstance(workers, str):
         workers = [workers]
-    if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
+    elif workers is not None:
+        given = workers
+        workers = list(workers) if isinstance(workers, (list, tuple, set, frozenset)) else [None]
+        if not all(isinstance(w, str) for w in workers):
+            raise TypeError(f"workers={given!r}: give a worker's address or name, or a list of them")
+    if resources is not None and not (isinstance(resources, dict) and all(
+            isinstance(k, str) and _is_number(v) and v >= 0 for k, v in resources.items())):
+        raise TypeError(f"resources={resources!r}: give a dict of resource names to amounts, e.g. {{'GPU': 1}}")
+    if retries is not None and not (isinstance(retries, int) and not isinstance(retries, bool) and retries >= 0):
+        raise ValueError(f"retries={retries!r}: give how many times to rerun a failed task, a whole number >= 0")
+    if priority is not None and not _is_number(priority):
+        raise TypeError(f"priority={priority!r}: give a number; tasks of higher priority run first")
+    if timeout is not None and not (_is_number(timeout) and timeout > 0):
         raise ValueError(f"timeout={timeout!r}: give the task's time limit in seconds, a positive number")
     return {"workers": list(workers) if workers else None, "resources": resources, "retries": retries or 0,
             "priority": priority, "allow_other_workers": allow_other_workers, "actor": actor,
             "timeout": timeout}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_key(key: Any) -> None:
+    """A key given by the user must be a string: the scheduler names tasks by it."""
+    if not isinstance(key, str):
+        raise TypeError(f"key={key!r}: give a string (or leave it out for funcname-<hash>)")
 
 
 def serialize_args(func: Callable, args: tuple, kwargs: dict, deps: list[str]) -> serialize.Serialized:

@@ -175,27 +175,33 @@ class Scheduler:
         self._flush()
 
     def _on_client_batch(self, comm: Comm, msgs: list) -> None:
-        state = self.state
         client = comm.info["id"]
         for msg in msgs:
-            op = msg[0]
-            if op == "update-graph":
-                state.update_graph(client, msg[1])
-            elif op == "release-keys":
-                state.release_keys(client, msg[1])
-            elif op == "cancel":
-                state.cancel(msg[1])
-            elif op == "fire-and-forget":
-                state.fire_and_forget(msg[1])
-            elif op == "want-keys":
-                state.want_keys(client, msg[1])
-            elif op == "coord-ref":
-                self.coordination.ref(client, *msg[1:])
-            elif op == "queue-put":
-                self.coordination.queue_put_nowait(*msg[1:])
-            elif not comm.handle_rpc_message(msg):
-                self._dispatch_extension(comm, msg)
+            try:
+                self._handle_client_message(comm, client, msg)
+            except Exception:  # one bad message is logged and dropped; the rest of the batch still counts
+                logger.exception("could not handle a %r message from client %s", msg[0], client)
         self._flush()
+
+    def _handle_client_message(self, comm: Comm, client: str, msg: tuple) -> None:
+        state = self.state
+        op = msg[0]
+        if op == "update-graph":
+            state.update_graph(client, msg[1])
+        elif op == "release-keys":
+            state.release_keys(client, msg[1])
+        elif op == "cancel":
+            state.cancel(msg[1])
+        elif op == "fire-and-forget":
+            state.fire_and_forget(msg[1])
+        elif op == "want-keys":
+            state.want_keys(client, msg[1])
+        elif op == "coord-ref":
+            self.coordination.ref(client, *msg[1:])
+        elif op == "queue-put":
+            self.coordination.queue_put_nowait(*msg[1:])
+        elif not comm.handle_rpc_message(msg):
+            self._dispatch_extension(comm, msg)
 
     def _dispatch_extension(self, comm: Comm, msg: tuple) -> None:
         logger.warning("unknown message %r from %s ignored", msg[0], comm.peer)
