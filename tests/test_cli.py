@@ -3,6 +3,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import urllib.request
 
@@ -174,6 +175,30 @@ def test_worker_without_token_exits_with_clear_error(tmp_path):
         r = run_cmd([JF, "worker", nowhere, "--nthreads", "1"], env=env)
     assert r.returncode != 0
     assert "JUPYTER_FUTURES_TOKEN" in r.stderr and str(tmp_path / "missing") in r.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["nonsense://x"], "argument scheduler: unsupported address scheme 'nonsense' in 'nonsense://x': use tcp://host:port"),
+    (["tcp://127.0.0.1:1", "--nthreads", "0"], "argument --nthreads: '0': a worker needs a whole number of threads"),
+    (["tcp://127.0.0.1:1", "--resources", "{GPU:1}"], "argument --resources: '{GPU:1}': give a JSON object of amounts"),
+    (["tcp://127.0.0.1:1", "--memory-limit", "lots"], "argument --memory-limit: bad memory size 'lots': use a number"),
+])
+def test_bad_worker_options_are_named_before_anything_starts(args, message):
+    r = run_cmd([JF, "worker", *args], env=clean_env(JUPYTER_FUTURES_TOKEN="t" * 64))
+    assert r.returncode == 2
+    assert message in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_scheduler_on_a_taken_port_says_how_to_pick_another():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        r = run_cmd([JF, "scheduler", "--host", "127.0.0.1", "--port", str(port)],
+                    env=clean_env(JUPYTER_FUTURES_TOKEN="t" * 64))
+    assert r.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in r.stderr and "--port 0" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
 
 
 # --------------------------------------------------------------------------- usage

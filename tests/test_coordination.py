@@ -595,8 +595,9 @@ def test_semaphore_api_from_client(client):
     with sem:
         assert sem.get_value() == 1
     assert sem.get_value() == 0
-    with pytest.raises(ValueError):
-        Semaphore(max_leases=0)
+    for bad in (0, "a", 1.5):
+        with pytest.raises(ValueError, match=f"max_leases={bad!r}.*whole number of leases, at least 1"):
+            Semaphore(max_leases=bad)
 
 
 def test_semaphore_waiter_gets_released_lease(client):

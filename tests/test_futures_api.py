@@ -24,6 +24,7 @@ from jupyter_futures import (
     FIRST_EXCEPTION,
     CancelledError,
     Client,
+    LocalCluster,
     ClientClosedError,
     Future,
     SerializationError,
@@ -334,6 +335,14 @@ def test_short_tasks_not_stuck_behind_long_task(client, gates):
     done, not_done = wait(fs, timeout=5)
     assert len(done) == 40 and not not_done
     assert not long_task.done()
+
+
+def test_scale_to_a_bad_number_is_refused_and_keeps_the_workers():
+    with LocalCluster(n_workers=1, threads_per_worker=1) as cluster:
+        for bad in (-1, "2", 1.5):
+            with pytest.raises(ValueError, match=r"scale\(.*\): give the number of workers to run, a whole number"):
+                cluster.scale(bad)
+        assert len(cluster.workers) == 1
 
 
 def test_resources_option_of_local_cluster():

@@ -111,12 +111,13 @@ def test_remote_errors_and_bad_arguments(started):
         assert not run.widget_ids()
 
 
-def test_connect_without_address_says_there_is_no_server_cluster(kernel):
+def test_connect_without_address_names_the_variable_and_the_fix(kernel):
     run = kernel.execute("%load_ext jupyter_futures\n%futures connect")
     if "already connected" in run.stream("stderr"):  # the module's cluster is running here: stop it first
         kernel.execute("%futures stop")
         run = kernel.execute("%futures connect")
-    assert "manages no cluster" in run.stream("stderr")
+    assert "$JUPYTER_FUTURES_SCHEDULER is not set" in run.stream("stderr")
+    assert "%futures connect tcp://HOST:PORT" in run.stream("stderr")
 
 
 def test_scale_restart_stop_and_connect(kernel):

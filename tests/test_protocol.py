@@ -99,6 +99,26 @@ def test_parse_address_accepts_both_forms_and_rejects_others():
         parse_address("udp://h:1")
 
 
+def test_connect_to_a_server_of_another_kind_names_the_address_and_the_fix():
+    """A port where something else speaks first (an SSH server, say) is refused with the address in the error."""
+    async def main():
+        async def speak_first(reader, writer):
+            writer.write(b"SSH-2.0-OpenSSH_9.6\r\n" + b" " * 64)
+            await writer.drain()
+            await reader.read()
+            writer.close()
+        server = await asyncio.start_server(speak_first, "127.0.0.1", 0)
+        address = f"tcp://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        try:
+            with pytest.raises(ConnectionError, match=f"{address}: the peer is not a jupyter_futures server "
+                                                      r"\(bad greeting\): check the port"):
+                await connect(address, TOKEN, timeout=2)
+        finally:
+            server.close()
+            await server.wait_closed()
+    asyncio.run(main())
+
+
 def test_connect_to_closed_port_says_nothing_listens():
     import socket
 

@@ -220,8 +220,8 @@ class Semaphore(_Primitive):
     kind = "semaphore"
 
     def __init__(self, max_leases: int = 1, name: str | None = None, client: Any = None, **kwargs: Any):
-        if max_leases < 1:
-            raise ValueError(f"Semaphore(max_leases={max_leases}): need at least one lease")
+        if isinstance(max_leases, bool) or not isinstance(max_leases, int) or max_leases < 1:
+            raise ValueError(f"Semaphore(max_leases={max_leases!r}): need a whole number of leases, at least 1")
         super().__init__(name, client)
         self.max_leases = max_leases
         self._held: list[str] = []

@@ -21,11 +21,9 @@ def run_worker_with_nanny(argv: list[str]) -> None:
     from ..worker.nanny import Nanny
     from ..protocol.logs import configure as configure_logging
     from ..worker.process import parse_args
-    from ..worker.store import parse_memory
 
     args = parse_args(argv)
     configure_logging(args.log_level)
-    import json
 
     try:
         token = auth.find_token()
@@ -33,8 +31,7 @@ def run_worker_with_nanny(argv: list[str]) -> None:
         sys.exit(f"jupyter-futures worker: {exc}")
 
     async def run():
-        nanny = Nanny(args.scheduler, token, args.nthreads, parse_memory(args.memory_limit), args.name,
-                      args.host, json.loads(args.resources) if args.resources else None)
+        nanny = Nanny(args.scheduler, token, args.nthreads, args.memory_limit, args.name, args.host, args.resources)
         await nanny.start()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

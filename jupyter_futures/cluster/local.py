@@ -151,6 +151,8 @@ class LocalCluster:
 
     def scale(self, n: int):
         """Run ``n`` worker processes."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise ValueError(f"scale({n!r}): give the number of workers to run, a whole number >= 0")
         if self.asynchronous and in_loop_thread(self.loop):
             return self._scale_to(n)
         return sync(self.loop, self._scale_to, n)  # also for the cluster a synchronous Client() made

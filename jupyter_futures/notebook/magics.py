@@ -21,7 +21,6 @@ import itertools
 import os
 import shlex
 import sys
-from importlib import import_module
 from typing import Any
 
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
@@ -90,22 +89,7 @@ def _parser(prog: str) -> _Parser:
 
 
 def server_cluster_address() -> str | None:
-    """The scheduler this Jupyter server manages for its kernels, if any.
-
-    The server extension (``jupyter_futures.server``) provides ``discovery.server_cluster_address()``
-    when it runs; a kernel may also be given ``JUPYTER_FUTURES_SCHEDULER`` in its environment.
-    """
-    try:
-        discovery = import_module("jupyter_futures.server.discovery")
-    except ImportError:
-        discovery = None
-    if discovery is not None and hasattr(discovery, "server_cluster_address"):
-        try:
-            address = discovery.server_cluster_address()
-        except Exception:
-            address = None
-        if address:
-            return address
+    """The scheduler a kernel was pointed at by its environment (``$JUPYTER_FUTURES_SCHEDULER``), if any."""
     return os.environ.get("JUPYTER_FUTURES_SCHEDULER") or None
 
 
@@ -207,9 +191,8 @@ class FuturesMagics(Magics):
         if address is None:
             address = server_cluster_address()
             if address is None:
-                self._say("%futures connect: this Jupyter server manages no cluster (its server extension is "
-                          "not running); give an address: %futures connect tcp://HOST:PORT, "
-                          "or start one here: %futures start")
+                self._say("%futures connect: no address given and $JUPYTER_FUTURES_SCHEDULER is not set; "
+                          "give one: %futures connect tcp://HOST:PORT, or start a cluster here: %futures start")
                 return
         if "://" not in address:
             address = f"tcp://{address}"

@@ -96,7 +96,7 @@ def server_hello() -> tuple[bytes, bytes]:
 def client_reply(token: str, hello: bytes) -> tuple[bytes, bytes, bytes]:
     """Message 2 from message 1: returns (bytes to send, server nonce, client nonce)."""
     if len(hello) != HELLO_SIZE or not hello.startswith(MAGIC):
-        raise AuthenticationError("the peer is not a jupyter_futures server (bad greeting)")
+        raise AuthenticationError("the peer is not a jupyter_futures server (bad greeting): check the port")
     server_nonce = hello[len(MAGIC):]
     client_nonce = os.urandom(NONCE_SIZE)
     return MAGIC + client_nonce + _mac(token, b"c", server_nonce, client_nonce), server_nonce, client_nonce
@@ -116,4 +116,5 @@ def server_check(token: str, server_nonce: bytes, reply: bytes) -> bytes:
 def client_check(token: str, server_nonce: bytes, client_nonce: bytes, proof: bytes) -> None:
     """Check message 3: the server knows the token too."""
     if not hmac.compare_digest(proof, _mac(token, b"s", server_nonce, client_nonce)):
-        raise AuthenticationError("the server does not hold this cluster's token")
+        raise AuthenticationError(f"the server does not hold this cluster's token: set ${TOKEN_ENV} to the "
+                                  f"scheduler's token (its token file holds it)")

@@ -445,9 +445,9 @@ async def connect(address: str, token: str, timeout: float = 10.0) -> Comm:
     except ConnectionRefusedError:
         sock.close()
         raise OSError(f"nothing listens at {address} (connection refused): is the scheduler running?") from None
-    except auth.AuthenticationError:
+    except auth.AuthenticationError as exc:
         sock.close()
-        raise
+        raise auth.AuthenticationError(f"{address}: {exc}") from None
     except ConnectionError as exc:
         sock.close()
         raise auth.AuthenticationError(

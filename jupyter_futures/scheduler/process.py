@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import signal
+import sys
 
 from ..protocol import auth
 from ..protocol.logs import configure as configure_logging
@@ -59,6 +60,9 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(run(args))
     except KeyboardInterrupt:
         pass
+    except OSError as exc:  # the port is taken, or the host is not an address of this machine
+        sys.exit(f"jupyter-futures scheduler: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}; "
+                 f"pass --port 0 for any free port, or stop what holds this one")
 
 
 if __name__ == "__main__":

@@ -8,21 +8,57 @@ import signal
 import sys
 
 from ..protocol import auth
+from ..protocol.comm import parse_address
 from ..protocol.logs import configure as configure_logging
 from ..protocol.lifeline import say_clean_exit, watch_parent
 from .server import Worker
 from .store import parse_memory
 
 
+def _address(text: str) -> str:
+    try:
+        parse_address(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _threads(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: a worker needs a whole number of threads, at least 1")
+    return n
+
+
+def _memory(text: str) -> int:
+    try:
+        return parse_memory(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _resources(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not (isinstance(value, dict) and all(isinstance(v, (int, float)) for v in value.values())):
+        raise argparse.ArgumentTypeError(f"{text!r}: give a JSON object of amounts, e.g. '{{\"GPU\": 1}}'")
+    return value
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Command-line options of a worker."""
+    """Command-line options of a worker, checked (argparse names a bad one and exits)."""
     p = argparse.ArgumentParser(prog="jupyter-futures worker", description="Run a jupyter_futures worker.")
-    p.add_argument("scheduler", help="scheduler address, e.g. tcp://10.0.0.5:8786")
-    p.add_argument("--nthreads", type=int, default=1, help="threads that run tasks")
-    p.add_argument("--memory-limit", default="0", help="e.g. 4GB; values spill to disk past 60%%")
+    p.add_argument("scheduler", type=_address, help="scheduler address, e.g. tcp://10.0.0.5:8786")
+    p.add_argument("--nthreads", type=_threads, default=1, help="threads that run tasks")
+    p.add_argument("--memory-limit", type=_memory, default=0, help="e.g. 4GB; values spill to disk past 60%%")
     p.add_argument("--name", default=None, help="a name for this worker")
     p.add_argument("--host", default=None, help="interface for peers (default: the one that reaches the scheduler)")
-    p.add_argument("--resources", default=None, help='abstract resources as JSON, e.g. \'{"GPU": 1}\'')
+    p.add_argument("--resources", type=_resources, default=None, help='abstract resources as JSON, e.g. \'{"GPU": 1}\'')
     p.add_argument("--lifeline-fd", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--log-level", default="WARNING")
     return p.parse_args(argv)
@@ -32,9 +68,8 @@ async def run(args: argparse.Namespace) -> None:
     """Run one worker until the scheduler goes away, SIGTERM, or the parent dies."""
     loop = asyncio.get_running_loop()
     lifeline = watch_parent(loop, args.lifeline_fd)
-    worker = Worker(args.scheduler, auth.find_token(), nthreads=args.nthreads,
-                    memory_limit=parse_memory(args.memory_limit), name=args.name, host=args.host,
-                    resources=json.loads(args.resources) if args.resources else None)
+    worker = Worker(args.scheduler, auth.find_token(), nthreads=args.nthreads, memory_limit=args.memory_limit,
+                    name=args.name, host=args.host, resources=args.resources)
     try:
         await worker.start()
     except OSError:
