@@ -154,3 +154,21 @@ def test_static_snapshot_says_the_same_things(client):
     for fact in ("divmod", "finished", "tuple"):
         assert fact in html and fact in text
     assert f.key in html and f.key in text
+
+
+def test_unloading_gives_ipython_its_own_container_printers_back():
+    """After register + unregister, a long list prints one item a line again, as IPython does by itself."""
+    pytest.importorskip("IPython")
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from jupyter_futures.notebook.kernel import register_formatters, unregister_formatters
+
+    shell = InteractiveShell()
+    plain = shell.display_formatter.formatters["text/plain"]
+    long_list = list(range(40))
+    before = plain(long_list)
+    assert before.count("\n") == 39  # one item a line
+    register_formatters(shell)
+    assert plain(long_list) == before  # no futures inside: shown as IPython shows it
+    unregister_formatters(shell)
+    assert plain(long_list) == before and plain((1, 2)) == "(1, 2)" and plain({"a": 1}) == "{'a': 1}"

@@ -436,6 +436,7 @@ def register_formatters(shell: Any) -> None:
 
 
 def unregister_formatters(shell: Any) -> None:
+    """Undo ``register_formatters``: containers display as IPython shows them by itself."""
     fmt = getattr(shell, "display_formatter", None)
     if fmt is None:
         return
@@ -446,7 +447,8 @@ def unregister_formatters(shell: Any) -> None:
         except KeyError:
             pass
         if plain is not None and t in _saved_plain:
-            try:
-                plain.pop(t)
-            except KeyError:
-                pass
+            original = _saved_plain.pop(t)
+            if original is not None:
+                plain.for_type(t, original)  # IPython's own printer (one item a line for long lists) again
+            else:
+                plain.pop(t, None)
