@@ -58,10 +58,8 @@ class Actor:
             method.__name__ = name
             method.__doc__ = getattr(attr, "__doc__", None)
             return method
-        if isinstance(attr, property) or attr is None or not callable(attr):
-            future = self._send("attr", name, None)
-            return future if self._client().asynchronous else future.result()
-        raise AttributeError(name)
+        future = self._send("attr", name, None)  # a property or a plain attribute: its value
+        return future if self._client().asynchronous else future.result()
 
 
 def _rebuild_actor(cls: type, address: str, key: str) -> Actor:

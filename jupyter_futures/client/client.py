@@ -89,7 +89,6 @@ class Client(DataMovement, ClusterInspection):
         self._worker_locks: dict[str, asyncio.Lock] = {}
         self._callback_executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._scheduler_info: dict = {}
-        self._start_error: BaseException | None = None
         if address is not None and not isinstance(address, str) and not hasattr(address, "scheduler_address"):
             raise TypeError(f"Client(address) takes a 'tcp://host:port' string or a cluster, not {type(address).__name__}")
         if asynchronous:

@@ -18,8 +18,6 @@ def find_futures(obj: Any) -> list:
             stack.extend(x)
         elif isinstance(x, dict):
             stack.extend(x.values())
-        elif hasattr(x, "__iter__") and hasattr(x, "__next__"):
-            continue
     return list(found.values())
 
 

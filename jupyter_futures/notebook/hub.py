@@ -114,15 +114,11 @@ class Hub:
     """The notebook layer's link to one client: a state subscription feeding the views that show its futures."""
 
     def __init__(self, client: Any):
-        self.client_ref = weakref.ref(client)
         self.loop = client.loop
         self._lock = threading.Lock()
         self._by_key: dict[str, tuple] = {}  # key -> views showing that one future
         self._multi: tuple = ()  # views of many futures, with on_states()
-        self._unsubscribe = client.subscribe(self._on_states)
-
-    def close(self) -> None:
-        self._unsubscribe()
+        client.subscribe(self._on_states)  # for the client's lifetime, as the hub
 
     def settle(self, timeout: float = 1.0) -> None:
         """Return once the client's loop has handled what it was handling (so the views of every state

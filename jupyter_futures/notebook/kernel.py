@@ -147,7 +147,6 @@ class Integration:
         self._nkeys = 0
         self._lock = threading.RLock()
         self._sink = _OutputSink(self)
-        self.cancelled_keys: list[str] = []  # for tests: what the last interrupt cancelled
         if self.kernel is not None:
             shell.events.register("pre_run_cell", self.pre_run_cell)
             shell.events.register("post_run_cell", self.post_run_cell)
@@ -280,7 +279,6 @@ class Integration:
         from ..client.future import Future
 
         total = running = 0
-        cancelled: list[str] = []
         by_client: dict[Any, dict] = {}
         for ref, keys in cell.batches:
             client = ref()
@@ -306,8 +304,6 @@ class Integration:
                 print(f"jupyter_futures: could not cancel this cell's futures: {exc}", file=sys.stderr)
                 continue
             total += len(futures)
-            cancelled.extend(f.key for f in futures)
-        self.cancelled_keys = cancelled
         if total:
             print(f"KeyboardInterrupt: cancelled {total} unfinished future{'s' if total != 1 else ''} "
                   f"this cell submitted ({running} running)", file=sys.stderr)

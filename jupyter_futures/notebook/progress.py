@@ -6,9 +6,9 @@ import threading
 import time
 from typing import Any
 
+from ..client.future import DONE_STATES
 from .render import key_split, progress_html, progress_text
 
-_DONE = frozenset({"finished", "error", "cancelled", "lost"})
 RECONCILE_AFTER = 1.0  # seconds without events after which pending futures are checked once
 
 
@@ -32,7 +32,7 @@ class ProgressModel:
         for f in futures:
             key = f.key
             st = f._state
-            done = st.status in _DONE
+            done = st.status in DONE_STATES
             if key in pending or (done and key in done_keys):  # equal pure calls share a key: count once
                 continue
             head, _, tail = key.rpartition("-")
@@ -65,11 +65,6 @@ class ProgressModel:
             else:
                 self.stopped = self.started
 
-    @property
-    def states(self) -> list:
-        """The states still pending."""
-        return [st for _, st in list(self._pending.values())]
-
     def on_done(self, st: Any) -> bool:
         """A state reached a final status; True if this changed the counts."""
         item = self._pending.pop(st.key, None)
@@ -86,7 +81,7 @@ class ProgressModel:
         failed as the client closed). Called on the loop thread when no event came for a while."""
         changed = False
         for g, st in list(self._pending.values()):
-            if st.status in _DONE:
+            if st.status in DONE_STATES:
                 changed = self.on_done(st) or changed
         return changed
 
@@ -94,7 +89,7 @@ class ProgressModel:
         changed = False
         pending = self._pending
         for st in states:
-            if st.status in _DONE and st.key in pending:
+            if st.status in DONE_STATES and st.key in pending:
                 changed = self.on_done(st) or changed
         return changed
 

@@ -12,6 +12,8 @@ import re
 import time
 from typing import Any, Iterable
 
+from ..client.future import DONE_STATES
+
 COLORS = {
     "pending": "#8a8a8a",
     "running": "#1f77d0",
@@ -102,7 +104,7 @@ def future_snapshot(state: Any, released: bool = False, now: float | None = None
     if released and not state.done():
         status = "released"
     started = state.started
-    if status in ("finished", "error", "cancelled", "lost"):
+    if status in DONE_STATES:
         end = state.stopped or now
         if started is not None and started <= end:
             elapsed, clock = end - started, "ran"
@@ -224,9 +226,8 @@ def traceback_html(snap: dict) -> str:
 
 def future_text(snap: dict) -> str:
     """One line (plus the traceback when erred) for terminals and text/plain."""
-    parts = [f"Future {snap['name']} ({snap['key']}): {snap['status']}"]
-    if snap["elapsed"] is not None:
-        parts.append(f"{snap['clock']} {format_time(snap['elapsed'])}")
+    parts = [f"Future {snap['name']} ({snap['key']}): {snap['status']}",
+             f"{snap['clock']} {format_time(snap['elapsed'])}"]
     if snap["worker"]:
         parts.append(f"on {snap['worker']}")
     if snap["status"] == "finished" and snap["type"]:
@@ -248,9 +249,7 @@ def _badge(status: str) -> str:
 def future_html(snap: dict, open_traceback: bool = True) -> str:
     """A future as HTML: name, key, status badge, elapsed, worker, result type/size or traceback."""
     color = COLORS.get(snap["status"], "#888")
-    facts = []
-    if snap["elapsed"] is not None:
-        facts.append(f"{_e(snap['clock'])} {_e(format_time(snap['elapsed']))}")
+    facts = [f"{_e(snap['clock'])} {_e(format_time(snap['elapsed']))}"]
     if snap["worker"]:
         facts.append(f"on <code>{_e(snap['worker'])}</code>")
     if snap["status"] == "finished" and snap["type"]:

@@ -13,8 +13,6 @@ from .env import widgets_available
 from .render import (client_html, client_snapshot, client_text, future_html, future_snapshot,
                      future_text)
 
-WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
-
 
 def _widget_bundle(widget: Any, html: str, text: str) -> dict:
     data = widget._repr_mimebundle_()

@@ -13,11 +13,12 @@ from typing import Any
 import ipywidgets as W
 from traitlets import Dict, Float, Int, List, Unicode
 
+from ..client.future import DONE_STATES
 from .hub import FLUSHER, fetch_scheduler_info, hub_for
 from .progress import RECONCILE_AFTER, ProgressModel
 from .render import client_html, client_snapshot, client_text, future_html, future_snapshot, future_text
 
-_FINAL = frozenset({"finished", "error", "cancelled", "lost", "released"})
+_FINAL = DONE_STATES | {"released"}
 CLIENT_REFRESH = 2.0  # seconds between two fetches of the scheduler's state for client widgets
 
 
