@@ -7,13 +7,15 @@ call wait for a gate file (bounded), so only an explicit secede frees the thread
 """
 import gc
 import os
+import signal
 import traceback
 
+import psutil
 import pytest
 
 from jupyter_futures import Client, Future, get_client, get_worker, rejoin, secede, worker_client
 
-from procs import wait_until
+from procs import Gate, wait_until
 
 TIMEOUT = 30  # seconds; any wait longer than this is a bug, not a slow machine
 SHORT = 0.5  # seconds a task waits for something that must not happen
@@ -113,6 +115,15 @@ def make_futures(n):
     """Submit ``n`` tasks and return their futures (not their values)."""
     c = get_client()
     return [c.submit(double, i, pure=False) for i in range(n)]
+
+
+def make_futures_after(started, gate, n):
+    """``make_futures`` once the file ``gate`` exists (after connecting its client and writing ``started``)."""
+    get_client()
+    with open(started, "w"):
+        pass
+    assert wait_until(lambda: os.path.exists(gate))
+    return make_futures(n)
 
 
 def sum_of(values):
@@ -355,6 +366,24 @@ def test_get_worker_inside_a_task(client):
 
 
 # --------------------------------------------------------------------------- async client
+
+
+def test_futures_a_task_returns_are_known_to_the_scheduler_before_its_result_leaves(client, tmp_path):
+    """The task's submissions and our want for its futures can reach a busy scheduler together, on two
+    connections read in any order: the worker holds the result back until the scheduler has the tasks."""
+    gate = Gate(tmp_path / "gate")
+    outer = client.submit(make_futures_after, gate.started, gate.path, 4, pure=False)
+    gate.wait_started()
+    scheduler = psutil.Process(client.run_on_scheduler(os.getpid))
+    scheduler.send_signal(signal.SIGSTOP)  # busy: everything sent from now on waits in its sockets
+    try:
+        assert wait_until(lambda: scheduler.status() == psutil.STATUS_STOPPED)
+        gate.open()
+        assert not wait_until(outer.done, 0.3), "the result left before the scheduler knew the tasks in it"
+    finally:
+        scheduler.send_signal(signal.SIGCONT)
+    inner = outer.result(timeout=TIMEOUT)
+    assert client.gather(inner) == [0, 2, 4, 6]
 
 
 def test_async_client_submits_task_that_submits_tasks(client):

@@ -85,6 +85,7 @@ class Client(DataMovement, ClusterInspection):
         self._flushing = False
         self._loop_ident: int | None = None
         self._cond = threading.Condition()
+        self.n_submitted = 0  # tasks submitted so far (a worker checks it to know a task submitted some)
         self._worker_comms: dict[str, Comm] = {}
         self._worker_locks: dict[str, asyncio.Lock] = {}
         self._callback_executor: concurrent.futures.ThreadPoolExecutor | None = None
@@ -450,6 +451,7 @@ class Client(DataMovement, ClusterInspection):
         fut = Future(key, self)
         if self._submit_listeners:  # before sending: a fast task's output may come back at once
             self._notify_submitted([key])
+        self.n_submitted += 1
         self._send(("update-graph", [record]))
         return fut
 
@@ -508,7 +510,19 @@ class Client(DataMovement, ClusterInspection):
         size = batch_size or len(records) or 1
         for start in range(0, len(records), size):
             self._send(("update-graph", records[start:start + size]))
+        self.n_submitted += len(records)
         return futures
+
+    def sync_with_scheduler(self) -> None:
+        """Return once the scheduler has handled everything this client sent before (one round trip)."""
+        async def _ping():
+            while True:  # what another thread is flushing now must be on the wire before the ping
+                with self._ref_lock:
+                    if not self._outbox and not self._flushing:
+                        break
+                await asyncio.sleep(0)
+            await self.scheduler_comm.request("ping")
+        self.sync(_ping)
 
     def adopt_future(self, key: str) -> Future:
         """A Future for a key made elsewhere (unpickled): tell the scheduler this client holds it too."""

@@ -186,11 +186,16 @@ class Worker:
             self.loop.call_soon_threadsafe(self._arm_timeout, task)
         ctx = TaskContext(task.key, self)
         set_current_task(ctx)
+        submitted = self._client.n_submitted if self._client is not None else 0
         try:
             outcome = self._execute(task, start)
         finally:
             set_current_task(None)
             self._seceded_keys.discard(task.key)
+        if self._client is not None and self._client.n_submitted != submitted:
+            # The result may hold futures of tasks this task submitted; whoever gets it will ask the
+            # scheduler for those keys, maybe on a connection it reads first: it must know them by then.
+            self._client.sync_with_scheduler()
         msg = self.state.finish(task, *outcome)
         self.output.flush(task.key)  # what it printed arrives before its result
         if msg is None:
