@@ -39,6 +39,7 @@ class Interrupter:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._running: dict[int, Any] = {}  # thread ident -> task, while inside the task's code
+        self._interrupted: set[int] = set()  # threads sent an exception that may not have fired yet
         self._naps: dict[int, threading.Event] = {}  # thread ident -> what its time.sleep waits on
         self._real_sleep = None
 
@@ -80,6 +81,7 @@ class Interrupter:
             for ident, running in self._running.items():
                 if running is task:
                     _set_async_exc(ident, ctypes.py_object(exc_type))
+                    self._interrupted.add(ident)
                     nap = self._naps.get(ident)
                     if nap is not None:
                         nap.set()
@@ -104,4 +106,8 @@ class _Guard:
     def __exit__(self, *exc: Any) -> None:
         with self.interrupter._lock:
             self.interrupter._running.pop(self.ident, None)
-            _set_async_exc(self.ident, ctypes.py_object())  # NULL: drop one that has not fired yet
+            if self.ident in self.interrupter._interrupted:
+                # NULL drops one that has not fired yet. Only then: it is a ctypes call per task
+                # otherwise, and on CPython 3.11 even a NULL signals the eval loop of every thread.
+                self.interrupter._interrupted.discard(self.ident)
+                _set_async_exc(self.ident, ctypes.py_object())
