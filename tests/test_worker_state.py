@@ -92,6 +92,32 @@ def test_copied_inputs_are_dropped_once_unused():
     assert "a" not in w.data and w.data["c"] == 2
 
 
+def test_an_input_two_tasks_wait_for_is_dropped_after_both():
+    """Two tasks need one input still on its way: each counts once, and it goes after the second."""
+    w = make()
+    w.compute("c1", "tok", b"f", b"a", {"a": [PEER]}, (0, 1), None)
+    w.compute("c2", "tok", b"f", b"a", {"a": [PEER]}, (0, 2), None)
+    assert w.copied == {"a": 2}
+    ready = [ins[1] for ins in w.fetched(PEER, ["a"], {"a": (1, 8)}) if ins[0] == "execute"]
+    assert sorted(t.key for t in ready) == ["c1", "c2"]
+    for task in ready:
+        assert w.claim(task)
+        assert "a" in w.data  # still used by the other one until both are done
+        w.done(task, True, 2, "SER", 8, 0, 1)
+    assert "a" not in w.data and "a" not in w.copied
+
+
+def test_a_task_abandoned_for_a_missing_input_releases_only_what_it_counted():
+    """``c2`` gives up on input ``b`` (no holder but this worker) after counting ``a``; ``c1``'s use of ``a`` stays."""
+    w = make()
+    w.compute("c1", "tok", b"f", b"a", {"a": [PEER]}, (0, 1), None)
+    out = w.compute("c2", "tok", b"f", b"ab", {"a": [PEER], "b": [ME]}, (0, 2), None)
+    assert out == [("send", ("missing-data", "c2", "b", [ME]))]
+    assert w.copied == {"a": 1} and "c2" not in w.tasks
+    task = w.fetched(PEER, ["a"], {"a": (1, 8)})[0][1]
+    assert task.key == "c1" and "a" in w.data
+
+
 def test_store_spills_to_disk_past_target_and_reads_back(tmp_path):
     store = DataStore(memory_limit=10_000, spill_dir=str(tmp_path))
     arrays = {f"k{i}": np.full(500, i, dtype="float64") for i in range(4)}  # 4 KB each

@@ -66,12 +66,15 @@ class WorkerState:
         self.tasks[key] = task
         instructions: list = []
         fetches: dict[str, list[str]] = defaultdict(list)
+        counted: list[str] = []  # inputs this task counts as a user of (copies from peers)
         for dep, holders in deps.items():
-            if dep in self.copied:
-                self.copied[dep] += 1
             if dep in self.data:
+                if dep in self.copied:  # a copy another task here uses too
+                    self.copied[dep] += 1
+                    counted.append(dep)
                 continue
-            self.copied[dep] = self.copied.get(dep, 0) + 1
+            self.copied[dep] = self.copied.get(dep, 0) + 1  # on its way here: a copy, once it arrives
+            counted.append(dep)
             task.waiting.add(dep)
             self.waiting_for[dep].add(key)
             if dep in self.in_flight:
@@ -79,7 +82,7 @@ class WorkerState:
             candidates = [h for h in holders if h != self.address]
             if not candidates:
                 instructions.append(("send", ("missing-data", key, dep, list(holders))))
-                return self._abandon(task, instructions)
+                return self._abandon(task, counted, instructions)
             self.holders[dep] = candidates[1:]
             self.in_flight[dep] = candidates[0]
             fetches[candidates[0]].append(dep)
@@ -92,8 +95,11 @@ class WorkerState:
             task.state = "waiting"
         return instructions
 
-    def _abandon(self, task: WorkerTask, instructions: list) -> list:
-        self._forget_task(task)
+    def _abandon(self, task: WorkerTask, counted: list[str], instructions: list) -> list:
+        self.tasks.pop(task.key, None)
+        for dep in task.waiting:
+            self.waiting_for[dep].discard(task.key)
+        self._release_inputs(counted)
         return instructions
 
     def fetched(self, peer: str, asked: list[str], values: dict[str, tuple[Any, int]]) -> list:
@@ -135,7 +141,7 @@ class WorkerState:
             for other in task.waiting:
                 if other != dep and other in self.waiting_for:
                     self.waiting_for[other].discard(key)
-            self._release_inputs(task)
+            self._release_inputs(task.deps)
             instructions.append(("send", ("missing-data", key, dep, [failed_peer])))
         return instructions
 
@@ -180,7 +186,7 @@ class WorkerState:
             waiters = self.waiting_for.get(dep)
             if waiters is not None:
                 waiters.discard(task.key)
-        self._release_inputs(task)
+        self._release_inputs(task.deps)
 
     def free(self, keys: list[str]) -> list:
         """The scheduler no longer needs these keys here."""
@@ -231,11 +237,12 @@ class WorkerState:
         """Loop side of a finished task: drop its record and the inputs only it needed."""
         if self.tasks.get(task.key) is task:
             del self.tasks[task.key]
-        self._release_inputs(task)
+        self._release_inputs(task.deps)
 
-    def _release_inputs(self, task: WorkerTask) -> None:
-        """Drop inputs copied from peers once no task here uses them (the scheduler never lists them here)."""
-        for dep in task.deps:
+    def _release_inputs(self, deps) -> None:
+        """One user fewer for each of these inputs; drop copies from peers no task here uses any more
+        (the scheduler never lists them here)."""
+        for dep in deps:
             users = self.copied.get(dep)
             if users is None:
                 continue
