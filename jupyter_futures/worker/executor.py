@@ -16,7 +16,8 @@ class ReadyQueue:
     """Tasks ready to run, highest priority first, shared by the loop and the executor threads.
 
     A task may need some of the worker's abstract resources (``{"GPU": 1}``): it is handed out
-    only while they are free, and waits aside, in order, until ``release`` gives them back.
+    only while they are free, and waits aside, in its own priority heap, until ``release`` frees
+    enough for the first of those (each task moves aside and back at most once per release).
     """
 
     def __init__(self, resources: dict | None = None) -> None:
@@ -41,11 +42,11 @@ class ReadyQueue:
                     needs = entry[3]
                     if not needs:
                         return entry[2], None
-                    if all(self._available.get(name, 0) >= amount for name, amount in needs.items()):
+                    if _fits(needs, self._available):
                         for name, amount in needs.items():
                             self._available[name] -= amount
                         return entry[2], needs
-                    self._waiting_for_resources.append(entry)
+                    heapq.heappush(self._waiting_for_resources, entry)
                 if self._closed:
                     return None
                 self._cond.wait()
@@ -53,12 +54,16 @@ class ReadyQueue:
     def release(self, needs: dict) -> None:
         """A task that held ``needs`` finished: tasks waiting for resources may go again."""
         with self._cond:
+            available = self._available
             for name, amount in needs.items():
-                self._available[name] += amount
-            for entry in self._waiting_for_resources:
-                heapq.heappush(self._heap, entry)
-            self._waiting_for_resources.clear()
-            self._cond.notify_all()
+                available[name] += amount
+            waiting, left, moved = self._waiting_for_resources, dict(available), 0
+            while waiting and _fits(waiting[0][3], left):
+                for name, amount in waiting[0][3].items():
+                    left[name] -= amount
+                heapq.heappush(self._heap, heapq.heappop(waiting))
+                moved += 1
+            self._cond.notify(moved)
 
     def __len__(self) -> int:
         return len(self._heap) + len(self._waiting_for_resources)
@@ -68,6 +73,10 @@ class ReadyQueue:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+
+
+def _fits(needs: dict, available: dict) -> bool:
+    return all(available.get(name, 0) >= amount for name, amount in needs.items())
 
 
 class Executor:
