@@ -22,7 +22,7 @@ from ..protocol.eventloop import PATIENCE, background_loop, sync
 from .data import DataMovement
 from .future import Future, FutureState
 from .inspection import ClusterInspection
-from .keys import canonical_form, funcname, key_for, serialize_function
+from .keys import canonical_form, funcname, key_for, random_key, serialize_function
 from .payload import check_key, serialize_args, task_options
 from .structure import find_futures
 
@@ -426,11 +426,11 @@ class Client(DataMovement, ClusterInspection):
     def _task_record(self, func: Callable, func_token: str, func_ser, name: str, args: tuple, kwargs: dict,
                      key: str | None, pure: bool, options: dict | None) -> tuple:
         deps: list[str] = []
-        if len(kwargs) > 1:
+        if pure and len(kwargs) > 1:
             kwargs = dict(sorted(kwargs.items()))  # equal calls, equal keys, whatever the keyword order
         ser = serialize_args(func, args, kwargs, deps)
         if key is None:
-            key = key_for(name, func_token, canonical_form(args, kwargs, ser), pure)
+            key = key_for(name, func_token, canonical_form(args, kwargs, ser)) if pure else random_key(name)
         return (key, func_token, func_ser, ser, tuple(dict.fromkeys(deps)), options)
 
     def submit(self, func: Callable, *args: Any, key: str | None = None, workers: Any = None,

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 import pickle
-import uuid
 import weakref
 from typing import Any, Callable
 
@@ -56,10 +56,13 @@ def _pickled_by_reference(func: Callable) -> bool:
         return getattr(func, "__module__", "__main__") not in ("__main__", None)
 
 
-def key_for(name: str, func_token: str, args: serialize.Serialized, pure: bool) -> str:
-    """The key of one task: deterministic from function and arguments when ``pure``."""
-    if not pure:
-        return f"{name}-{uuid.uuid4().hex}"
+def random_key(name: str) -> str:
+    """A key no other call gets: ``name-<32 random hex digits>``."""
+    return f"{name}-{os.urandom(16).hex()}"
+
+
+def key_for(name: str, func_token: str, args: serialize.Serialized) -> str:
+    """The key of a pure call: the same for the same function and arguments."""
     h = hashlib.sha1(func_token.encode(), usedforsecurity=False)
     h.update(args.header)
     for buf in args.buffers:
@@ -104,7 +107,7 @@ def data_key(value: Any, hash_value: bool, ser: serialize.Serialized | None = No
     """The key of a scattered value: ``typename-<hash of its content>`` or random."""
     name = type(value).__name__
     if not hash_value:
-        return f"{name}-{uuid.uuid4().hex}"
+        return random_key(name)
     ser = ser or serialize.dumps(value)
     h = hashlib.sha1(ser.header, usedforsecurity=False)  # sha1: the fastest hashlib digest for large buffers
     for buf in ser.buffers:

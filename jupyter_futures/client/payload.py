@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import pickle
 from typing import Any, Callable
 
 from ..protocol import serialize
@@ -49,7 +50,7 @@ def check_key(key: Any) -> None:
 def serialize_args(func: Callable, args: tuple, kwargs: dict, deps: list[str]) -> serialize.Serialized:
     """Pickle (args, kwargs); futures anywhere inside become references the worker resolves."""
     if not kwargs and all(type(a) in _PLAIN for a in args):
-        return serialize.dumps((args, {}))
+        return serialize.Serialized(pickle.dumps((args, {}), protocol=serialize.PROTOCOL))  # cloudpickle's bytes too
     if all(type(a) in _PLAIN or type(a) is Future for a in itertools.chain(args, kwargs.values())):
         return serialize.dumps_with_refs((args, kwargs), Future, deps)
 
