@@ -416,3 +416,24 @@ def test_await_actor_in_async_client(client):
             assert value == 8
 
     asyncio.run(asyncio.wait_for(main(), TIMEOUT))
+
+
+class FutureSummer:
+    """An actor whose methods take futures (not values) as arguments."""
+
+    def total(self, futures):
+        return sum(f.result() for f in futures)
+
+    async def total_async(self, futures):
+        return sum(f.result() for f in futures)
+
+
+def test_futures_as_arguments_to_a_fresh_workers_actor():
+    """Futures passed to an actor method arrive as futures on a worker that never made a client, for a
+    method on the actor thread and for an async one on the worker's loop (its client is made off the loop)."""
+    with Client(n_workers=2, threads_per_worker=1) as fresh:
+        first, second = sorted(fresh.nthreads())
+        numbers = fresh.map(inc, range(4), workers=[first])
+        summer = fresh.submit(FutureSummer, actor=True, workers=[second]).result(timeout=TIMEOUT)
+        assert summer.total_async(numbers).result(timeout=TIMEOUT) == 10
+        assert summer.total(numbers).result(timeout=TIMEOUT) == 10

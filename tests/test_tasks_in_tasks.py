@@ -320,6 +320,46 @@ def test_futures_returned_from_a_task_passed_to_another_task(client):
     assert total == 12
 
 
+def test_futures_fetched_by_a_worker_that_never_made_a_client():
+    """Futures one worker's task returned arrive on another worker, one that has no client yet, as its
+    input: it makes its client off its event loop to unpickle them (it failed in the loop and the task hung)."""
+    with Client(n_workers=2, threads_per_worker=1) as fresh:
+        first, second = sorted(fresh.nthreads())
+        outer = fresh.submit(make_futures, 4, pure=False, workers=[first])
+        used = fresh.submit(use_received_futures, outer, pure=False, workers=[second])
+        assert used.result(timeout=TIMEOUT) == ([0, 2, 4, 6], 12)
+
+
+class LoadsOnlyIn:
+    """Pickles fine; unpickles only in the process that made it (a stand-in for a missing module)."""
+
+    def __init__(self):
+        self.pid = os.getpid()
+
+    def __reduce__(self):
+        return (_load_only_in, (self.pid,))
+
+
+def _load_only_in(pid):
+    if os.getpid() != pid:
+        raise ImportError(f"no module named 'only_in_{pid}'")
+    obj = LoadsOnlyIn.__new__(LoadsOnlyIn)
+    obj.pid = pid
+    return obj
+
+
+def test_an_input_another_worker_cannot_unpickle_fails_its_task_not_the_worker():
+    """The task needing it fails, naming the input and the reason; the worker goes on working."""
+    with Client(n_workers=2, threads_per_worker=1) as fresh:
+        first, second = sorted(fresh.nthreads())
+        made = fresh.submit(LoadsOnlyIn, pure=False, workers=[first])
+        needs_it = fresh.submit(type, made, pure=False, workers=[second])
+        with pytest.raises(RuntimeError, match=rf"could not unpickle input '{made.key}'.*only_in_"):
+            needs_it.result(timeout=TIMEOUT)
+        assert needs_it.status == "error"
+        assert fresh.submit(inc, 1, workers=[second]).result(timeout=TIMEOUT) == 2
+
+
 def test_futures_inside_a_list_passed_into_a_task(client):
     """Futures nested in lists and dicts are replaced by their values, and stay valid in the client."""
     futures = client.map(inc, range(5))

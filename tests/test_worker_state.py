@@ -49,6 +49,19 @@ def test_fetch_tries_next_holder_then_reports_missing():
     assert "c" not in w.tasks
 
 
+def test_an_input_that_cannot_be_unpickled_fails_the_tasks_waiting_for_it():
+    """Both tasks waiting for ``a`` fail with its error record; ``b``, fetched with it, is kept for ``d``."""
+    w = make()
+    w.compute("c", "tok", b"f", b"a", {"a": [PEER]}, (0, 1), None)
+    w.compute("d", "tok", b"f", b"ab", {"a": [PEER], "b": [PEER]}, (0, 2), None)
+    w.compute("e", "tok", b"f", b"b", {"b": [PEER]}, (0, 3), None)
+    out = w.fetched(PEER, ["a", "b"], {"b": (2, 8)}, {"a": ("EXC", "TB")})
+    sent = sorted((i[1][0], i[1][1], i[1][2], i[1][3]) for i in out if i[0] == "send")
+    assert sent == [("erred", "c", "EXC", "TB"), ("erred", "d", "EXC", "TB")]
+    assert [i[1].key for i in out if i[0] == "execute"] == ["e"]
+    assert set(w.tasks) == {"e"} and "a" not in w.data and w.copied == {"b": 1}
+
+
 def test_finished_message_carries_small_results_only():
     w = make()
     task = w.compute("a", "tok", b"f", b"args", {}, (0, 1), None)[0][1]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any, Iterator
 
-from ..protocol.context import current_task
+from ..protocol.context import current_task, process_worker
 
 
 def get_worker() -> Any:
@@ -16,10 +16,12 @@ def get_worker() -> Any:
 
 
 def get_client(address: str | None = None, timeout: float | None = None) -> Any:
-    """Inside a task: the worker's client (one per worker process, reused). Elsewhere: the default client."""
+    """In a worker process: the worker's client (one per worker process, reused). Elsewhere: the default
+    client."""
     ctx = current_task()
-    if ctx is not None:
-        return ctx.worker.get_client()
+    worker = ctx.worker if ctx is not None else process_worker()
+    if worker is not None:
+        return worker.get_client()
     from .client import Client, default_client
 
     if address is not None:

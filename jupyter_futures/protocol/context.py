@@ -9,6 +9,12 @@ import threading
 from typing import Any
 
 _local = threading.local()
+_process_worker: Any = None
+
+
+class ClientNeeded(RuntimeError):
+    """Raised on a worker's event loop when unpickling a future needs the worker's client before it
+    exists: the client connects to this very worker, so it must be made off the loop, then retried."""
 
 
 class TaskContext:
@@ -41,6 +47,18 @@ def current_task() -> TaskContext | None:
 def set_current_task(ctx: TaskContext | None) -> None:
     """Mark this thread as running ``ctx`` (None: no task)."""
     _local.task = ctx
+
+
+def process_worker() -> Any:
+    """The worker this process hosts (for code outside task threads: the event loop, the actor
+    thread), or None in a client process."""
+    return _process_worker
+
+
+def set_process_worker(worker: Any) -> None:
+    """Record (or, with None, forget) the worker this process hosts."""
+    global _process_worker
+    _process_worker = worker
 
 
 class blocking_wait:

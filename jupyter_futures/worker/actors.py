@@ -12,10 +12,11 @@ import logging
 import queue
 import threading
 import time
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from ..protocol import serialize
 from ..protocol.comm import Comm
+from ..protocol.context import ClientNeeded
 
 logger = logging.getLogger("jupyter_futures.worker")
 
@@ -26,9 +27,11 @@ QUICK_AFTER = 5  # ...over this many calls runs on the event loop, not the actor
 class ActorRunner:
     """Actors by key; one thread runs their synchronous methods, first come first served."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, error_record: Callable[[BaseException, int], tuple]):
+    def __init__(self, loop: asyncio.AbstractEventLoop, error_record: Callable[[BaseException, int], tuple],
+                 deserialize: Callable[[Any], Awaitable[Any]]):
         self.loop = loop
         self.error_record = error_record
+        self.deserialize = deserialize  # on the loop: unpickle arguments (they may hold futures)
         self.actors: dict[str, Any] = {}
         self._calls: queue.SimpleQueue = queue.SimpleQueue()
         self._lock = threading.Lock()
@@ -59,11 +62,17 @@ class ActorRunner:
         elif not self._pending and (type(instance), name) in self._quick:
             # Known to take microseconds and nothing queued before it: run it here, in order,
             # and save the trip to the actor thread.
-            comm.reply(rid, True, self._invoke(instance, name, args, kind))
+            try:
+                comm.reply(rid, True, self._invoke(instance, name, args, kind))
+            except ClientNeeded:  # its arguments hold futures: the actor thread can make the client
+                self._queue(comm, rid, instance, name, args, kind)
         else:
-            with self._lock:
-                self._pending += 1
-            self._calls.put((comm, rid, instance, name, args, kind))
+            self._queue(comm, rid, instance, name, args, kind)
+
+    def _queue(self, *call) -> None:
+        with self._lock:
+            self._pending += 1
+        self._calls.put(call)
 
     def _run(self) -> None:
         while True:
@@ -103,12 +112,14 @@ class ActorRunner:
                 call_args, call_kwargs = serialize.loads(args)
                 value = getattr(instance, name)(*call_args, **call_kwargs)
             return ("ok", serialize.dumps(value))
+        except ClientNeeded:
+            raise
         except BaseException as exc:  # noqa: BLE001 - the caller gets the error, the actor lives on
             return ("error", self.error_record(exc, 1))
 
     async def _call_async(self, comm: Comm, rid: int, instance: Any, name: str, args: Any) -> None:
         try:
-            call_args, call_kwargs = serialize.loads(args)
+            call_args, call_kwargs = await self.deserialize(args)
             value = await getattr(instance, name)(*call_args, **call_kwargs)
             answer = ("ok", serialize.dumps(value))
         except BaseException as exc:  # noqa: BLE001

@@ -15,7 +15,13 @@ import psutil
 
 from ..protocol import buffers, serialize
 from ..protocol.comm import Comm, CommClosedError, Listener, connect, format_address
-from ..protocol.context import TaskContext, set_current_task
+from ..protocol.context import (
+    ClientNeeded,
+    TaskContext,
+    process_worker,
+    set_current_task,
+    set_process_worker,
+)
 from ..protocol.tracebacks import dump_traceback
 from .actors import ActorRunner
 from .executor import Executor
@@ -63,6 +69,7 @@ class Worker:
         self._peer_locks: dict[str, asyncio.Lock] = {}
         self.functions: OrderedDict[str, Any] = OrderedDict()
         self.loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
         self._stopped: asyncio.Event | None = None
         self._process = psutil.Process()
         self.address = ""
@@ -72,7 +79,9 @@ class Worker:
     async def start(self) -> Worker:
         """Connect to the scheduler, listen for peers, register."""
         self.loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
         self._stopped = asyncio.Event()
+        set_process_worker(self)
         self.scheduler = await connect(self.scheduler_address, self.token)
         host = self.host or self.scheduler.sock.getsockname()[0]
         self.listener = Listener(host, 0, self.token, self._on_peer, name=f"worker {self.name or ''}".strip())
@@ -82,7 +91,7 @@ class Worker:
         self.state = WorkerState(self.address, self.data)
         self.executor = Executor(self.nthreads, self._run_task, self._on_reports, self.loop,
                                  resources=self.resources)
-        self.actors = ActorRunner(self.loop, _error_record)
+        self.actors = ActorRunner(self.loop, _error_record, self.deserialize)
         self.reports = ResultReports(self)
         self.output = TaskOutput(self._send_output, lambda fn: self.loop.call_soon_threadsafe(fn))
         self._uninstall_output = install_output(self.output)
@@ -107,6 +116,8 @@ class Worker:
         if self._stopped.is_set():
             return
         self._stopped.set()
+        if process_worker() is self:
+            set_process_worker(None)
         if self.listener:
             self.listener.stop()
         if self.executor:
@@ -232,6 +243,12 @@ class Worker:
         """This worker process's client (one, made on first use), for tasks that submit tasks."""
         with self._client_lock:
             if self._client is None or self._client.status != "running":
+                if threading.get_ident() == self._loop_thread:
+                    # The client connects to every worker, this one too: made here, it would wait on
+                    # this very loop.
+                    raise ClientNeeded("the worker's client cannot be made on the worker's event loop "
+                                       "(e.g. in client.run or an async actor method); call get_client() "
+                                       "in a task first, or make it there")
                 from ..client.client import Client
 
                 self._client = Client(self.scheduler_address, token=self.token, set_as_default=False,
@@ -247,7 +264,9 @@ class Worker:
                 value = fn(*args, **kwargs)
             if task.options.get("actor"):
                 # The instance stays here; the task's value is a proxy that calls it.
-                from ..client.actor import Actor  # the proxy type callers use; imported only by actor tasks
+                from ..client.actor import (
+                    Actor,  # the proxy type callers use; imported only by actor tasks
+                )
 
                 self.actors.create(task.key, value)
                 value = Actor(type(value), self.address, task.key)
@@ -334,10 +353,23 @@ class Worker:
             logger.info("could not fetch %s from %s: %s", keys, peer, exc)
             self._do(self.state.fetch_failed(peer, keys))
             return
-        values = {}
+        values, undecodable = {}, {}
         for key, ser in reply.items():
-            values[key] = (serialize.loads(ser), ser.nbytes)
-        self._do(self.state.fetched(peer, keys, values))
+            try:
+                values[key] = (await self.deserialize(ser), ser.nbytes)
+            except Exception as exc:  # noqa: BLE001 - the tasks that need it fail, not the worker
+                err = RuntimeError(f"could not unpickle input {key!r} fetched from {peer}: "
+                                   f"{type(exc).__name__}: {exc}")
+                undecodable[key] = _error_record(err, skip=0)
+        self._do(self.state.fetched(peer, keys, values, undecodable))
+
+    async def deserialize(self, ser: serialize.Serialized) -> Any:
+        """On the loop: unpickle ``ser``; if it holds futures, first make the worker's client (off the loop)."""
+        try:
+            return serialize.loads(ser)
+        except ClientNeeded:
+            await self.loop.run_in_executor(None, self.get_client)
+            return serialize.loads(ser)
 
     def _on_peer(self, comm: Comm) -> None:
         comm.serve_rpc(self._rpc_handlers())
@@ -375,10 +407,10 @@ class Worker:
                 out[key] = serialize.dumps(self.data.get(key))
         return out
 
-    def _rpc_put_data(self, comm: Comm, items: dict) -> dict:
+    async def _rpc_put_data(self, comm: Comm, items: dict) -> dict:
         sizes = {}
         for key, ser in items.items():
-            value = serialize.loads(ser)
+            value = await self.deserialize(ser)
             nbytes = ser.nbytes
             self.data.put(key, value, nbytes)
             sizes[key] = (nbytes, type(value).__name__)
@@ -393,8 +425,8 @@ class Worker:
 
     async def _rpc_run(self, comm: Comm, fn_ser, args_ser, kwargs_ser) -> Any:
         fn = serialize.loads(fn_ser)
-        args = serialize.loads(args_ser)
-        kwargs = serialize.loads(kwargs_ser)
+        args = await self.deserialize(args_ser)
+        kwargs = await self.deserialize(kwargs_ser)
         try:
             params = set(inspect.signature(fn).parameters)
         except (TypeError, ValueError):

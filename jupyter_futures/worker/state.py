@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import defaultdict
 from typing import Any
 
@@ -102,13 +103,17 @@ class WorkerState:
         self._release_inputs(counted)
         return instructions
 
-    def fetched(self, peer: str, asked: list[str], values: dict[str, tuple[Any, int]]) -> list:
-        """A peer answered a fetch: ``values`` = {key: (value, nbytes)} for the keys it had."""
+    def fetched(self, peer: str, asked: list[str], values: dict[str, tuple[Any, int]],
+                undecodable: dict[str, tuple] | None = None) -> list:
+        """A peer answered a fetch: ``values`` = {key: (value, nbytes)} for the keys it had;
+        ``undecodable`` = {key: error record} for those it sent that could not be unpickled here."""
         instructions: list = []
         for dep in asked:
             if self.in_flight.get(dep) == peer:
                 del self.in_flight[dep]
-            if dep in values:
+            if undecodable and dep in undecodable:
+                instructions.extend(self._fail_waiting(dep, undecodable[dep]))
+            elif dep in values:
                 value, nbytes = values[dep]
                 if self.waiting_for.get(dep):
                     self.data.put(dep, value, nbytes)
@@ -143,6 +148,20 @@ class WorkerState:
                     self.waiting_for[other].discard(key)
             self._release_inputs(task.deps)
             instructions.append(("send", ("missing-data", key, dep, [failed_peer])))
+        return instructions
+
+    def _fail_waiting(self, dep: str, error: tuple) -> list:
+        """Input ``dep`` cannot be had here: the tasks waiting for it fail with ``error``."""
+        self.holders.pop(dep, None)
+        instructions = []
+        now = time.time()
+        for key in list(self.waiting_for.pop(dep, ())):
+            task = self.tasks.get(key)
+            if task is None or task.state != "waiting":
+                continue
+            self._forget_task(task)
+            task.state = "erred"
+            instructions.append(("send", ("erred", key, error[0], error[1], now, now)))
         return instructions
 
     def _dep_arrived(self, dep: str) -> list:
