@@ -2,6 +2,8 @@
 import threading
 import numpy as np
 
+from procs import wait_until
+
 from jupyter_futures.worker.state import SMALL_RESULT, WorkerState
 from jupyter_futures.worker.store import DataStore, parse_memory
 
@@ -191,3 +193,57 @@ def test_ready_queue_hands_out_a_task_only_while_its_resources_are_free():
     assert taken == [("gpu-b", {"GPU": 1})] and len(ready) == 0
     ready.close()
     assert ready.pop() is None
+
+
+def test_a_rejoining_task_waits_for_a_free_thread():
+    """One thread: A secedes, B takes the slot; A's rejoin returns only after B is done, and the worker
+    never runs two tasks at once (it did: A went on beside B, and B's thread took the next task too)."""
+    import asyncio
+
+    from jupyter_futures.worker.executor import Executor
+
+    loop = asyncio.new_event_loop()
+    running, log = [], []
+    b_started, release_b, a_rejoined = threading.Event(), threading.Event(), threading.Event()
+    counted = threading.Lock()
+
+    def run(task):
+        with counted:
+            running.append(task)
+        try:
+            task()
+        finally:
+            with counted:
+                running.remove(task)
+
+    def a():
+        executor.secede()
+        executor.ready.push((1,), b)
+        assert b_started.wait(5)
+        executor.rejoin()  # must wait for B: one thread
+        log.append(("a rejoined", len(running)))
+        a_rejoined.set()
+
+    def b():
+        b_started.set()
+        release_b.wait(5)
+        log.append("b done")
+
+    def c():
+        log.append("c ran")
+
+    executor = Executor(1, run, lambda reports: None, loop)
+    try:
+        executor.ready.push((0,), a)
+        assert b_started.wait(5)
+        executor.ready.push((2,), c)
+        assert not a_rejoined.wait(0.2)  # A is still waiting for B's thread
+        release_b.set()
+        assert a_rejoined.wait(5)
+        assert wait_until(lambda: "c ran" in log)
+        # B finished before A went on; A then ran alone (only A counted), and C came after A's rejoin.
+        assert log == ["b done", ("a rejoined", 1), "c ran"]
+    finally:
+        release_b.set()
+        executor.close()
+        loop.close()

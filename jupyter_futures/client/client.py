@@ -537,12 +537,16 @@ class Client(DataMovement, ClusterInspection):
         if all(st.done() for st in states):
             return
         deadline = None if timeout is None else _now() + timeout
-        with self._cond:
-            if current_task() is not None and not self._cond.wait_for(
-                    lambda: all(st.done() for st in states), PATIENCE):
-                with blocking_wait():  # a task waiting on other tasks frees its thread for them
-                    self._wait_states(states, deadline, timeout)
-            else:
+        if current_task() is not None:
+            with self._cond:
+                if self._cond.wait_for(lambda: all(st.done() for st in states), PATIENCE):
+                    return
+            # A task waiting on other tasks frees its thread for them. Its rejoin may wait for a
+            # thread, so it happens with the condition released: the loop needs it to mark results.
+            with blocking_wait(), self._cond:
+                self._wait_states(states, deadline, timeout)
+        else:
+            with self._cond:
                 self._wait_states(states, deadline, timeout)
 
     def _wait_states(self, states: list[FutureState], deadline: float | None, timeout: float | None) -> None:

@@ -11,6 +11,8 @@ import threading
 from collections import deque
 from typing import Any, Callable
 
+RETIRE = object()  # ReadyQueue.pop's answer to a thread that must give its slot to a rejoining task
+
 
 class ReadyQueue:
     """Tasks ready to run, highest priority first, shared by the loop and the executor threads.
@@ -26,6 +28,7 @@ class ReadyQueue:
         self._available = dict(resources or {})
         self._cond = threading.Condition(threading.Lock())
         self._closed = False
+        self._retire_requests = 0
 
     def push(self, priority: tuple, item: Any, needs: dict | None = None) -> None:
         """Add a ready task that needs ``needs`` of the worker's resources while it runs."""
@@ -33,10 +36,14 @@ class ReadyQueue:
             heapq.heappush(self._heap, (priority, id(item), item, needs))
             self._cond.notify()
 
-    def pop(self) -> tuple[Any, dict | None] | None:
-        """Block until a task can run; return (task, the resources it now holds), or None once closed."""
+    def pop(self) -> tuple[Any, dict | None] | object | None:
+        """Block until a task can run; return (task, the resources it now holds), None once closed, or
+        RETIRE when a rejoining task wants the calling thread's slot."""
         with self._cond:
             while True:
+                if self._retire_requests:
+                    self._retire_requests -= 1
+                    return RETIRE
                 while self._heap:
                     entry = heapq.heappop(self._heap)
                     needs = entry[3]
@@ -64,6 +71,23 @@ class ReadyQueue:
                 heapq.heappush(self._heap, heapq.heappop(waiting))
                 moved += 1
             self._cond.notify(moved)
+
+    def request_retire(self) -> None:
+        """Ask one thread to stop taking tasks: the next idle one (from ``pop``) or the next that
+        finishes a task (``take_retire_request``), whichever comes first."""
+        with self._cond:
+            self._retire_requests += 1
+            self._cond.notify()
+
+    def take_retire_request(self) -> bool:
+        """After a task: True if this thread must retire (and the request is now taken)."""
+        if not self._retire_requests:  # read without the lock: the common case costs nothing
+            return False
+        with self._cond:
+            if self._retire_requests:
+                self._retire_requests -= 1
+                return True
+            return False
 
     def __len__(self) -> int:
         return len(self._heap) + len(self._waiting_for_resources)
@@ -98,8 +122,11 @@ class Executor:
         self._reports: deque = deque()
         self._signalled = False
         self._lock = threading.Lock()
-        self._active = 0  # threads taking tasks from the queue (not seceded)
+        self._slot_free = threading.Condition(self._lock)
+        self._active = 0  # threads holding a slot: taking tasks from the queue or running one (not seceded)
         self._seceded: set[int] = set()
+        self._handed_over = 0  # slots given up by retiring threads, not yet taken by a rejoining task
+        self._closed = False
         self._spawned = 0
         for _ in range(nthreads):
             self._spawn()
@@ -116,6 +143,8 @@ class Executor:
             popped = self.ready.pop()
             if popped is None:
                 return
+            if popped is RETIRE:
+                return self._hand_over_slot()
             task, held = popped
             self.executing[ident] = task
             try:
@@ -129,9 +158,13 @@ class Executor:
                 if ident in self._seceded:  # seceded and never rejoined: its replacement took over
                     self._seceded.discard(ident)
                     return
-                if self._active > self.nthreads:  # rejoined while its replacement runs: one too many
-                    self._active -= 1
-                    return
+            if self.ready.take_retire_request():
+                return self._hand_over_slot()
+
+    def _hand_over_slot(self) -> None:
+        with self._lock:
+            self._handed_over += 1
+            self._slot_free.notify()
 
     def secede(self) -> None:
         """The calling task thread leaves the pool (it will block); a new thread takes its place."""
@@ -142,11 +175,22 @@ class Executor:
                 self._spawn()
 
     def rejoin(self) -> None:
-        """The calling task thread, seceded before, counts as a pool thread again."""
+        """The calling task thread, seceded before, counts as a pool thread again: it waits (as in dask)
+        until a slot is free, so the worker never runs more than ``nthreads`` tasks at once."""
+        ident = threading.get_ident()
         with self._lock:
-            if threading.get_ident() in self._seceded:
-                self._seceded.discard(threading.get_ident())
+            if ident not in self._seceded:
+                return
+            self._seceded.discard(ident)
+            if self._active < self.nthreads:
                 self._active += 1
+                return
+        self.ready.request_retire()
+        with self._lock:
+            while not self._handed_over and not self._closed:
+                self._slot_free.wait()
+            if self._handed_over:
+                self._handed_over -= 1
 
     def _report(self, report: Any) -> None:
         self._reports.append(report)
@@ -169,3 +213,6 @@ class Executor:
     def close(self) -> None:
         """Let the threads finish their current task and stop."""
         self.ready.close()
+        with self._lock:
+            self._closed = True
+            self._slot_free.notify_all()

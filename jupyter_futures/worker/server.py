@@ -18,6 +18,7 @@ from ..protocol.comm import Comm, CommClosedError, Listener, connect, format_add
 from ..protocol.context import (
     ClientNeeded,
     TaskContext,
+    blocking_wait,
     process_worker,
     set_current_task,
     set_process_worker,
@@ -241,14 +242,17 @@ class Worker:
 
     def get_client(self):
         """This worker process's client (one, made on first use), for tasks that submit tasks."""
-        with self._client_lock:
+        client = self._client
+        if client is not None and client.status == "running":
+            return client
+        if threading.get_ident() == self._loop_thread:
+            # The client connects to every worker, this one too: made here, it would wait on this very loop.
+            raise ClientNeeded("the worker's client cannot be made on the worker's event loop (e.g. in "
+                               "client.run or an async actor method); call get_client() in a task first")
+        # A task waiting here (for the connection, or for another task making the client) leaves the
+        # thread pool first: rejoining may wait for a thread, which must not happen holding the lock.
+        with blocking_wait(), self._client_lock:
             if self._client is None or self._client.status != "running":
-                if threading.get_ident() == self._loop_thread:
-                    # The client connects to every worker, this one too: made here, it would wait on
-                    # this very loop.
-                    raise ClientNeeded("the worker's client cannot be made on the worker's event loop "
-                                       "(e.g. in client.run or an async actor method); call get_client() "
-                                       "in a task first, or make it there")
                 from ..client.client import Client
 
                 self._client = Client(self.scheduler_address, token=self.token, set_as_default=False,
