@@ -175,6 +175,7 @@ def test_worker_without_token_exits_with_clear_error(tmp_path):
         r = run_cmd([JF, "worker", nowhere, "--nthreads", "1"], env=env)
     assert r.returncode != 0
     assert "JUPYTER_FUTURES_TOKEN" in r.stderr and str(tmp_path / "missing") in r.stderr
+    assert "token=" not in r.stderr  # the Python keyword is no help on a command line
 
 
 @pytest.mark.parametrize("args, message", [

@@ -598,6 +598,8 @@ def test_semaphore_api_from_client(client):
     for bad in (0, "a", 1.5):
         with pytest.raises(ValueError, match=f"max_leases={bad!r}.*whole number of leases, at least 1"):
             Semaphore(max_leases=bad)
+    with pytest.raises(TypeError, match="max_lease"):  # a misspelt option is not ignored
+        Semaphore(max_lease=2)
 
 
 def test_semaphore_waiter_gets_released_lease(client):

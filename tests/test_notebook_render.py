@@ -17,6 +17,18 @@ def test_key_split_and_short_key():
     assert render.key_split("load_file-12") == "load_file"
     assert render.key_split("my-task-name") == "my-task-name"
     assert render.key_split(("x", 3)) == "x"
+    assert render.key_split("x-1-2") == "x"
+
+
+def test_every_view_groups_a_key_under_the_same_function_name():
+    """The scheduler's task groups (dashboard progress), the per-function table and the widgets agree."""
+    from jupyter_futures.dashboard.report import per_function
+    from jupyter_futures.scheduler.state import TaskState
+
+    for key, name in [("x-1-2", "x"), ("my-task-name", "my-task-name"), ("inc-3f2a9c0d1e2f3a4b", "inc")]:
+        assert render.key_split(key) == name
+        assert TaskState(key, None, None, None, (0,)).prefix == name
+        assert [row["function"] for row in per_function([{"key": key, "start": 0.0, "stop": 1.0}])] == [name]
     assert render.short_key("inc-3f2a9c0d1e2f3a4b5c6d") == "inc-3f2a9c0d"
     assert render.short_key("custom") == "custom"
 

@@ -219,7 +219,9 @@ class Semaphore(_Primitive):
 
     kind = "semaphore"
 
-    def __init__(self, max_leases: int = 1, name: str | None = None, client: Any = None, **kwargs: Any):
+    def __init__(self, max_leases: int = 1, name: str | None = None, client: Any = None,
+                 register: bool = True, scheduler_rpc: Any = None, loop: Any = None):
+        # register, scheduler_rpc and loop: accepted for dask code; here a handle always registers.
         if isinstance(max_leases, bool) or not isinstance(max_leases, int) or max_leases < 1:
             raise ValueError(f"Semaphore(max_leases={max_leases!r}): need a whole number of leases, at least 1")
         super().__init__(name, client)

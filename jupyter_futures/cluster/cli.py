@@ -27,8 +27,10 @@ def run_worker_with_nanny(argv: list[str]) -> None:
 
     try:
         token = auth.find_token()
-    except auth.AuthenticationError as exc:
-        sys.exit(f"jupyter-futures worker: {exc}")
+    except auth.AuthenticationError:
+        path = auth.default_token_file()
+        sys.exit(f"jupyter-futures worker: no cluster token. The scheduler wrote it to {path} on its machine: "
+                 f"set ${auth.TOKEN_ENV} to its contents, or copy that file to {path} here (mode 0600)")
 
     async def run():
         nanny = Nanny(args.scheduler, token, args.nthreads, args.memory_limit, args.name, args.host, args.resources)

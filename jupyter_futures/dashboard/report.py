@@ -10,6 +10,7 @@ import html
 import time
 from collections import defaultdict
 
+from ..protocol.keys import key_split
 from . import flamegraph
 
 MAX_STREAM_TASKS = 20_000  # tasks drawn in the task stream (the longest ones when there are more)
@@ -18,16 +19,11 @@ PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b
 OTHER_COLOR = "#c7c7c7"
 
 
-def key_prefix(key: str) -> str:
-    """The function part of a key (``inc`` for ``inc-<hash>``), as the scheduler groups tasks."""
-    return key.rsplit("-", 1)[0] if "-" in key else key
-
-
 def per_function(stream: list[dict]) -> list[dict]:
     """Rows of {function, tasks, erred, total, mean, max} from task-stream records, most total time first."""
     acc: dict[str, dict] = defaultdict(lambda: {"tasks": 0, "erred": 0, "total": 0.0, "max": 0.0})
     for r in stream:
-        row = acc[key_prefix(str(r["key"]))]
+        row = acc[key_split(r["key"])]
         d = max(0.0, r["stop"] - r["start"])
         row["tasks"] += 1
         row["erred"] += r.get("status") == "erred"
@@ -115,7 +111,7 @@ def task_stream_svg(stream: list[dict], start: float, stop: float, color_of: dic
             for r in lane:
                 x = label_w + (r["start"] - t0) / span * plot_w
                 w = max((r["stop"] - r["start"]) / span * plot_w, 0.6)
-                fn = key_prefix(str(r["key"]))
+                fn = key_split(r["key"])
                 erred = r.get("status") == "erred"
                 tip = (f'{r["key"]}\n{fn}: {_fmt_s(r["stop"] - r["start"])}'
                        f'{" (erred)" if erred else ""}\nworker {worker}\n'

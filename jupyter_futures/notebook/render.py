@@ -13,6 +13,7 @@ import time
 from typing import Any, Iterable
 
 from ..client.future import DONE_STATES
+from ..protocol.keys import key_split
 
 COLORS = {
     "pending": "#8a8a8a",
@@ -32,17 +33,6 @@ _BOX = (f"{_FONT} font-size: 13px; line-height: 1.45; color: var(--jp-content-fo
 _MUTED = "color: var(--jp-content-font-color2, #666);"
 
 _HEXISH = re.compile(r"^[0-9a-fA-F]{8,}$")
-
-
-def key_split(key: str) -> str:
-    """The readable part of a key: ``inc-3f2a...`` -> ``inc``, ``('x', 3)`` -> ``x``, ``load-7`` -> ``load``."""
-    if isinstance(key, tuple):
-        key = key[0] if key else ""
-    key = str(key)
-    words = key.split("-")
-    while len(words) > 1 and (_HEXISH.match(words[-1]) or words[-1].isdigit()):
-        words.pop()
-    return "-".join(words) or key
 
 
 def short_key(key: str, n: int = 8) -> str:

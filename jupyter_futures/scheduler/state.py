@@ -19,6 +19,7 @@ from collections import defaultdict
 from typing import Any, Iterable
 
 from ..protocol.errors import KilledWorker, LostDependency
+from ..protocol.keys import key_split
 
 logger = logging.getLogger("jupyter_futures.scheduler")
 
@@ -54,7 +55,7 @@ class TaskState:
     def __init__(self, key: str, func_token: str | None, func: Any, args: Any, priority: tuple):
         self.key = key
         self.state = "released"
-        self.prefix = sys.intern(key.rsplit("-", 1)[0] if "-" in key else key)
+        self.prefix = sys.intern(key_split(key))
         self.func_token = func_token
         self.func = func
         self.args = args
@@ -502,6 +503,7 @@ class SchedulerState:
             if t.state == "processing" and t.processing_on is not None:
                 ws = self._unassign(t)
                 self.outgoing[ws.address].append(("free", [t.key]))
+                self._fill(ws)
             t.queued = False
             t.state = "erred"
             t.exception = exception

@@ -33,6 +33,8 @@ import time
 from collections import OrderedDict, deque
 from types import CodeType
 
+from ..protocol.keys import key_split
+
 logger = logging.getLogger("jupyter_futures.worker")
 
 INTERVAL_ENV = "JUPYTER_FUTURES_PROFILE_INTERVAL"
@@ -56,11 +58,6 @@ def interval_from_env(default: float = DEFAULT_INTERVAL) -> float:
         logger.warning("ignoring %s=%r: not a number of seconds", INTERVAL_ENV, raw)
         return default
     return max(value, 0.0)
-
-
-def key_prefix(key: str) -> str:
-    """``inc`` for ``inc-<hash>``: the part of a key that names its function (as the scheduler groups them)."""
-    return key.rsplit("-", 1)[0] if "-" in key else key
 
 
 # A node is [count, {identifier: node}]: compact while sampling, converted to dicts on request.
@@ -256,7 +253,7 @@ class Profiler:
             bucket = self._bucket(now)
             for key, codes in stacks:
                 path = self._ids_of(codes)
-                prefix = key_prefix(key)
+                prefix = key_split(key)
                 ptree = bucket.trees.get(prefix)
                 new = 0
                 if ptree is None:
@@ -303,7 +300,7 @@ class Profiler:
         hi = float("inf") if stop is None else float(stop)
         merged = _new()
         with self._lock:
-            entry = self._keys.get(key) if key is not None and key_prefix(key) != key else None
+            entry = self._keys.get(key) if key is not None and key_split(key) != key else None
             if entry is not None:
                 if entry[0] <= hi and entry[1] >= lo:
                     _merge_into(merged, entry[2])
