@@ -126,6 +126,7 @@ class Executor:
         self._active = 0  # threads holding a slot: taking tasks from the queue or running one (not seceded)
         self._seceded: set[int] = set()
         self._handed_over = 0  # slots given up by retiring threads, not yet taken by a rejoining task
+        self._taken_early = 0  # rejoins interrupted while waiting: their slots are the next ones given up
         self._closed = False
         self._spawned = 0
         for _ in range(nthreads):
@@ -163,8 +164,11 @@ class Executor:
 
     def _hand_over_slot(self) -> None:
         with self._lock:
-            self._handed_over += 1
-            self._slot_free.notify()
+            if self._taken_early:
+                self._taken_early -= 1
+            else:
+                self._handed_over += 1
+                self._slot_free.notify()
 
     def secede(self) -> None:
         """The calling task thread leaves the pool (it will block); a new thread takes its place."""
@@ -187,10 +191,14 @@ class Executor:
                 return
         self.ready.request_retire()
         with self._lock:
-            while not self._handed_over and not self._closed:
-                self._slot_free.wait()
-            if self._handed_over:
-                self._handed_over -= 1
+            try:
+                while not self._handed_over and not self._closed:
+                    self._slot_free.wait()
+            finally:
+                if self._handed_over:
+                    self._handed_over -= 1
+                elif not self._closed:  # interrupted (task cancelled): it runs on, in the next slot given up
+                    self._taken_early += 1
 
     def _report(self, report: Any) -> None:
         self._reports.append(report)
