@@ -322,7 +322,7 @@ def test_task_runs_on_first_free_worker(client, workers, gates, freed):
     g[freed].open()
     assert blockers[freed].result(timeout=TIMEOUT) == freed
     pid = client.run(os.getpid)[workers[freed]]
-    assert quick.result(timeout=3) == pid
+    assert quick.result(timeout=TIMEOUT) == pid  # behind the blocked task, it would never come
     assert not blockers[1 - freed].done()
 
 
@@ -820,7 +820,7 @@ def test_cancel_cancels_dependents(client, gates):
     f.cancel()
     assert f.cancelled()
     for d in (dependent, grandchild):
-        assert wait_until(d.done, timeout=2), d.status
+        assert wait_until(d.done, timeout=TIMEOUT), d.status
         assert d.cancelled(), (d.status, d.exception(timeout=1))
         with pytest.raises(CancelledError):
             d.result(timeout=TIMEOUT)
