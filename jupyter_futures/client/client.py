@@ -20,9 +20,10 @@ from ..protocol.comm import Comm, CommClosedError, connect, probe
 from ..protocol.context import blocking_wait, current_task
 from ..protocol.eventloop import PATIENCE, background_loop, sync
 from .data import DataMovement
+from .functions import serialize_function
 from .future import Future, FutureState
 from .inspection import ClusterInspection
-from .keys import canonical_form, funcname, key_for, random_key, serialize_function
+from .keys import canonical_form, funcname, key_for, random_key
 from .payload import check_key, serialize_args, task_options
 from .structure import find_futures
 

@@ -5,12 +5,9 @@ import functools
 import hashlib
 import os
 import pickle
-import weakref
-from typing import Any, Callable
+from typing import Any
 
 from ..protocol import serialize
-
-_function_cache: "weakref.WeakKeyDictionary[Any, tuple[str, serialize.Serialized]]" = weakref.WeakKeyDictionary()
 
 
 def funcname(func: Any) -> str:
@@ -21,39 +18,6 @@ def funcname(func: Any) -> str:
     if name == "<lambda>":
         return "lambda"
     return name.replace("-", "_")
-
-
-def serialize_function(func: Callable) -> tuple[str, serialize.Serialized]:
-    """(token, pickled function), computed once per function object."""
-    try:
-        return _function_cache[func]
-    except (KeyError, TypeError):
-        pass
-    try:
-        ser = serialize.dumps(func)
-    except Exception as exc:
-        raise serialize.SerializationError(
-            f"cannot pickle the function {funcname(func)!r} to send it to the workers: {exc}. "
-            f"Define it at module level or in the notebook, and avoid capturing unpicklable objects "
-            f"(locks, open files, connections) in its closure.") from exc
-    ser = serialize.to_bytes(ser)
-    token = serialize.token_of(ser.header + b"".join(ser.buffers))
-    if _pickled_by_reference(func):  # by value, it carries its globals: a notebook may rebind them
-        try:
-            _function_cache[func] = (token, ser)
-        except TypeError:
-            pass
-    return token, ser
-
-
-def _pickled_by_reference(func: Callable) -> bool:
-    """True when cloudpickle sends ``func`` as module + name (so the pickle cannot go stale)."""
-    try:
-        from cloudpickle import cloudpickle as cp
-
-        return bool(cp._should_pickle_by_reference(func))
-    except Exception:
-        return getattr(func, "__module__", "__main__") not in ("__main__", None)
 
 
 def random_key(name: str) -> str:
