@@ -206,6 +206,20 @@ def test_get_client_outside_tasks_is_the_default_client(client):
     assert get_client() is client
 
 
+def worker_client_id():
+    return get_client().id
+
+
+def test_get_client_on_a_workers_event_loop():
+    """``client.run`` functions run on the worker's loop: there get_client() is the worker's client once a
+    task made it, and before that a clear error, not a hang (the client would connect to that very loop)."""
+    with Client(n_workers=1, threads_per_worker=1) as fresh:
+        with pytest.raises(RuntimeError, match="cannot be made on the worker's event loop.*in a task first"):
+            fresh.run(worker_client_id)
+        made_in_task = fresh.submit(worker_client_id).result(timeout=TIMEOUT)
+        assert list(fresh.run(worker_client_id).values()) == [made_in_task]
+
+
 def test_task_functions_outside_tasks_raise():
     with pytest.raises(ValueError):
         get_worker()
