@@ -3,9 +3,12 @@
 Functions here are defined as a notebook defines them: in a namespace whose ``__name__``
 is ``__main__``, so cloudpickle sends them by value, with their globals.
 """
+import functools
 import math
 import subprocess
+import sys
 import textwrap
+import types
 
 import cloudpickle
 
@@ -108,6 +111,81 @@ def test_a_rebound_closure_cell_is_seen():
     assert run_pickled(f, 3) == 6
     set_factor(7)
     assert run_pickled(f, 3) == 21
+
+
+def test_a_new_object_at_a_freed_objects_address_is_still_new():
+    """``x = x + 1`` twice: the second float may land where the first one was freed; it is still seen."""
+    ns = notebook("""
+        x = 0.5 * 3
+        def f():
+            return x
+    """)
+    assert run_pickled(ns["f"]) == 1.5
+    ns["x"] = ns["x"] + 1
+    ns["x"] = ns["x"] + 1
+    assert run_pickled(ns["f"]) == 3.5
+
+
+class Model:
+    """A callable instance from an importable module: its pickle carries its state."""
+
+    def __init__(self, w):
+        self.w = w
+
+    def __call__(self, x):
+        return self.w * x
+
+    def predict(self, x):
+        return self.w * x
+
+
+def scale_all(xs, k):
+    return [k * x for x in xs]
+
+
+def test_callables_with_state_are_pickled_every_time():
+    model = Model(5)
+    assert run_pickled(model, 10) == 50 and run_pickled(model.predict, 10) == 50
+    model.w = 7
+    assert run_pickled(model, 10) == 70 and run_pickled(model.predict, 10) == 70
+    xs = [1, 2]
+    part = functools.partial(scale_all, xs)
+    assert run_pickled(part, 2) == [2, 4]
+    xs.append(3)
+    assert run_pickled(part, 2) == [2, 4, 6]
+
+
+def test_a_module_pickled_by_value_is_checked_like_a_mutable_global():
+    module = types.ModuleType("jf_by_value_module")
+    module.THRESHOLD = 1
+    sys.modules[module.__name__] = module
+    cloudpickle.register_pickle_by_value(module)
+    try:
+        ns = notebook("""
+            import jf_by_value_module
+            def f():
+                return jf_by_value_module.THRESHOLD
+        """)
+        assert run_pickled(ns["f"]) == 1
+        module.THRESHOLD = 2
+        assert run_pickled(ns["f"]) == 2
+    finally:
+        cloudpickle.unregister_pickle_by_value(module)
+        del sys.modules[module.__name__]
+
+
+def test_a_changed_docstring_or_name_is_sent():
+    ns = notebook("""
+        def f():
+            return f.__doc__
+    """)
+    ns["f"].__doc__ = "one"
+    assert run_pickled(ns["f"]) == "one"
+    ns["f"].__doc__ = "two"
+    assert run_pickled(ns["f"]) == "two"
+    before = serialize_function(ns["f"])[0]
+    ns["f"].__name__ = "renamed"
+    assert serialize_function(ns["f"])[0] != before
 
 
 def test_module_functions_are_pickled_by_reference_once():

@@ -1114,6 +1114,16 @@ def test_who_has_has_what(client, workers):
     assert set(client.has_what(workers=[holder])) == {holder}
 
 
+def test_processing_lists_the_tasks_each_worker_runs(client, workers, gates):
+    gate = gates()
+    f = start_blocked(client, gate, "done", workers=[workers[0]])
+    assert client.processing() == {workers[0]: [f.key], workers[1]: []}
+    assert client.processing(workers=[workers[1]]) == {workers[1]: []}
+    gate.open()
+    assert f.result(timeout=TIMEOUT) == "done"
+    assert wait_until(lambda: client.processing() == {w: [] for w in workers})
+
+
 def test_nthreads_and_scheduler_info(client, workers):
     assert client.nthreads() == {w: 1 for w in workers}
     info = client.scheduler_info()

@@ -8,6 +8,7 @@ call wait for a gate file (bounded), so only an explicit secede frees the thread
 import gc
 import os
 import signal
+import threading
 import traceback
 
 import psutil
@@ -15,7 +16,7 @@ import pytest
 
 from jupyter_futures import Client, Future, get_client, get_worker, rejoin, secede, worker_client
 
-from procs import Gate, wait_until
+from procs import Gate, blocked, wait_until
 
 TIMEOUT = 30  # seconds; any wait longer than this is a bug, not a slow machine
 SHORT = 0.5  # seconds a task waits for something that must not happen
@@ -214,7 +215,7 @@ def test_get_client_on_a_workers_event_loop():
     """``client.run`` functions run on the worker's loop: there get_client() is the worker's client once a
     task made it, and before that a clear error, not a hang (the client would connect to that very loop)."""
     with Client(n_workers=1, threads_per_worker=1) as fresh:
-        with pytest.raises(RuntimeError, match="cannot be made on the worker's event loop.*in a task first"):
+        with pytest.raises(RuntimeError, match="cannot be made on an event loop.*in a task first"):
             fresh.run(worker_client_id)
         made_in_task = fresh.submit(worker_client_id).result(timeout=TIMEOUT)
         assert list(fresh.run(worker_client_id).values()) == [made_in_task]
@@ -261,6 +262,99 @@ def test_task_that_does_not_secede_keeps_its_thread(client, tmp_path):
     assert opened is False
     # The pinned task was not lost: it runs once the thread is free again.
     assert wait_until(lambda: os.path.exists(gate)), "the pinned task never ran"
+
+
+_shared_lock = threading.Lock()  # one per worker process: the module is imported there
+
+
+def hold_lock_while_waiting(other_worker, gate_path):
+    """Take the lock, then wait (seceding on its own) for a task on the other worker."""
+    c = get_client()
+    with _shared_lock:
+        return c.submit(blocked, gate_path + ".started", gate_path, "waited", workers=[other_worker],
+                        pure=False).result()
+
+
+def take_lock():
+    with _shared_lock:
+        return "took"
+
+
+def test_a_task_that_waits_holding_a_lock_does_not_deadlock_the_task_in_its_slot(tmp_path):
+    """A waits (seceded) on a task elsewhere while holding a lock; B takes A's thread and waits for that
+    lock. When A's wait ends it goes on at once instead of waiting for B's thread (which waits for A)."""
+    with Client(n_workers=2, threads_per_worker=1) as fresh:
+        first, second = sorted(fresh.nthreads())
+        gate = Gate(tmp_path / "gate")
+        a = fresh.submit(hold_lock_while_waiting, second, gate.path, workers=[first], pure=False)
+        gate.wait_started()  # A holds the lock and waits
+        b = fresh.submit(take_lock, workers=[first], pure=False)
+        assert wait_until(lambda: fresh.processing()[first] and b.key in fresh.processing()[first])
+        gate.open()
+        assert a.result(timeout=TIMEOUT) == "waited"
+        assert b.result(timeout=TIMEOUT) == "took"
+
+
+def first_get_client():
+    get_client()
+    return "made"
+
+
+def test_a_tasks_first_get_client_does_not_wait_for_another_task(tmp_path):
+    """Making the worker's client does not hand the task's thread to a queued task and wait for it back."""
+    with Client(n_workers=1, threads_per_worker=1) as fresh:
+        gate = Gate(tmp_path / "gate")
+        made = fresh.submit(first_get_client, pure=False)
+        other = fresh.submit(blocked, gate.started, gate.path, "other", pure=False)
+        assert made.result(timeout=TIMEOUT) == "made"  # before the other task could end
+        gate.open()
+        assert other.result(timeout=TIMEOUT) == "other"
+
+
+def make_future_and_bytes():
+    return [get_client().submit(inc, 4, pure=False), b"x" * 2_000_000]
+
+
+def own_client_gathers_futures(address, other_worker):
+    """A task with a Client of its own gets a result holding a future (fetched, too big to ride along)."""
+    with Client(address) as own:
+        future, data = own.submit(make_future_and_bytes, workers=[other_worker], pure=False).result(
+            timeout=TIMEOUT)
+        return future.client is own, future.result(timeout=TIMEOUT), len(data)
+
+
+def test_a_client_made_in_a_task_adopts_the_futures_it_receives():
+    with Client(n_workers=2, threads_per_worker=1) as fresh:
+        first, second = sorted(fresh.nthreads())
+        result = fresh.submit(own_client_gathers_futures, fresh.scheduler_address, second, workers=[first],
+                              pure=False).result(timeout=TIMEOUT)
+        assert result == (True, 5, 2_000_000)
+
+
+def rejoin_after_gate(gate_path):
+    """Secede, wait for the gate (another task takes the thread meanwhile), then rejoin."""
+    secede()
+    assert wait_until(lambda: os.path.exists(gate_path))
+    rejoin()
+    return "rejoined"
+
+
+def test_rejoin_waits_for_a_free_thread_and_a_timeout_still_interrupts_it(tmp_path):
+    """Explicit rejoin() waits (as in dask) while another task holds the only thread; the task's
+    timeout= interrupts that wait on time, and the worker goes on with one thread."""
+    with Client(n_workers=1, threads_per_worker=1) as fresh:
+        rejoin_gate, busy = str(tmp_path / "rejoin"), Gate(tmp_path / "busy")
+        waiting = fresh.submit(rejoin_after_gate, rejoin_gate, pure=False, timeout=2)
+        holder = fresh.submit(blocked, busy.started, busy.path, "held", pure=False)
+        busy.wait_started()
+        with open(rejoin_gate, "w"):
+            pass
+        with pytest.raises(TimeoutError, match="ran longer than its timeout of 2 s"):
+            waiting.result(timeout=TIMEOUT)
+        assert not holder.done()
+        busy.open()
+        assert holder.result(timeout=TIMEOUT) == "held"
+        assert fresh.submit(inc, 1, pure=False).result(timeout=TIMEOUT) == 2
 
 
 def test_secede_then_rejoin_returns_value(client):

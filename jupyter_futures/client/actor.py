@@ -101,7 +101,7 @@ class ActorFuture:
     def _decode(self, answer: tuple) -> Any:
         kind, payload = answer
         if kind == "ok":
-            return serialize.loads(payload)
+            return self._client.loads(payload)
         st = FutureState(self._key)
         st.status = "error"
         st.exception, st.tb_records = payload

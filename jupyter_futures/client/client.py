@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable
 
 from ..protocol import auth, serialize
 from ..protocol.comm import Comm, CommClosedError, connect, probe
-from ..protocol.context import blocking_wait, current_task
+from ..protocol.context import adopting, blocking_wait, current_task
 from ..protocol.eventloop import PATIENCE, background_loop, sync
 from .data import DataMovement
 from .functions import serialize_function
@@ -591,8 +591,13 @@ class Client(DataMovement, ClusterInspection):
             return sync(self.loop, self._fetch_one, st)
         raise st.error()
 
+    def loads(self, ser: serialize.Serialized) -> Any:
+        """Unpickle a value this client received: futures in it become this client's."""
+        with adopting(self):
+            return serialize.loads(ser)
+
     def _value_from_small(self, st: FutureState) -> Any:
-        value = serialize.loads(st.small)
+        value = self.loads(st.small)
         if st.type_name != "Actor":  # a proxy holds a future for its own key: caching it would never let go
             st.value = value
             st.has_value = True

@@ -43,10 +43,6 @@ def _pack(value: Any) -> tuple[serialize.Serialized, list[str]]:
     return serialize.Serialized(stream.getvalue(), [b.raw() for b in buffers]), keys
 
 
-def _unpack(blob: serialize.Serialized) -> Any:
-    return serialize.loads(blob)
-
-
 class _Primitive:
     """A named handle; the scheduler keeps the state while any handle on the name exists."""
 
@@ -119,7 +115,8 @@ class Queue(_Primitive):
     def get(self, timeout: float | None = None, batch: bool | int = False, **kwargs: Any) -> Any:
         """The oldest value (waits for one; TimeoutError after ``timeout``). ``batch=True``: all there are
         now, as a list; ``batch=n``: a list of ``n`` values."""
-        post = (lambda blobs: [_unpack(b) for b in blobs]) if batch is not False else _unpack
+        loads = self.client.loads
+        post = (lambda blobs: [loads(b) for b in blobs]) if batch is not False else loads
         return self._call("queue_get", self.name, timeout, batch, post=post)
 
     def qsize(self, **kwargs: Any) -> Any:
@@ -206,7 +203,7 @@ class Variable(_Primitive):
 
     def get(self, timeout: float | None = None, **kwargs: Any) -> Any:
         """The value; waits until one is set (TimeoutError after ``timeout`` s)."""
-        return self._call("variable_get", self.name, timeout, post=_unpack)
+        return self._call("variable_get", self.name, timeout, post=self.client.loads)
 
     def delete(self) -> Any:
         """Remove the value."""

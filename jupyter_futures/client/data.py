@@ -6,7 +6,6 @@ import logging
 from collections import defaultdict
 from typing import Any
 
-from ..protocol import serialize
 from ..protocol.comm import Comm, connect
 from ..protocol.eventloop import sync
 from .future import Future, FutureState
@@ -68,7 +67,7 @@ class DataMovement:
                     reply = {}
                 for st in sts:
                     if st.key in reply:
-                        out[st.key] = serialize.loads(reply[st.key])
+                        out[st.key] = self.loads(reply[st.key])
                     else:
                         st.who_has = [w for w in st.who_has if w != worker]
                         missing.append(st)

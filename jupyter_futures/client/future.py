@@ -6,6 +6,7 @@ import time
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..protocol import serialize
+from ..protocol.context import adopter
 from ..protocol.errors import FutureCancelledError, FutureLostError
 from ..protocol.tracebacks import rebuild_traceback
 
@@ -185,9 +186,12 @@ class Future:
 
 def _rebuild_future(key: str) -> Future:
     """A future unpickled in another process (a task's argument or result, a queue item...)."""
-    from .tasks import get_client
+    client = adopter()
+    if client is None:
+        from .tasks import get_client
 
-    return get_client().adopt_future(key)
+        client = get_client()
+    return client.adopt_future(key)
 
 
 class _Released:

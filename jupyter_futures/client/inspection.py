@@ -27,17 +27,22 @@ class ClusterInspection:
 
     def has_what(self, workers: Any = None) -> dict:
         """{worker address: [keys it holds]}."""
-        async def _has_what():
-            out = await self.scheduler_comm.request("has_what")
-            return {w: k for w, k in out.items() if not workers or w in workers}
-        return self.sync(_has_what)
+        return self._per_worker("has_what", workers)
+
+    def processing(self, workers: Any = None) -> dict:
+        """{worker address: [keys of the tasks it runs or has queued]}."""
+        return self._per_worker("processing", workers)
 
     def nthreads(self, workers: Any = None) -> dict:
         """{worker address: number of threads}."""
-        async def _nthreads():
-            out = await self.scheduler_comm.request("nthreads")
-            return {w: n for w, n in out.items() if not workers or w in workers}
-        return self.sync(_nthreads)
+        return self._per_worker("nthreads", workers)
+
+    def _per_worker(self, op: str, workers: Any) -> dict:
+        """The scheduler's {worker address: ...} answer to ``op``, for ``workers`` (all if None)."""
+        async def _ask():
+            out = await self.scheduler_comm.request(op)
+            return {w: v for w, v in out.items() if not workers or w in workers}
+        return self.sync(_ask)
 
     ncores = nthreads
 
@@ -53,7 +58,7 @@ class ClusterInspection:
         async def _run():
             out = await self.scheduler_comm.request(
                 "run_on_scheduler", serialize.dumps(function), serialize.dumps(args), serialize.dumps(kwargs))
-            return serialize.loads(out)
+            return self.loads(out)
         return self.sync(_run)
 
     def run(self, function: Callable, *args: Any, workers: list | None = None, wait: bool = True,
@@ -71,7 +76,7 @@ class ClusterInspection:
                 if isinstance(reply, BaseException):
                     value = reply
                 elif reply[0] == "ok":
-                    out[worker] = serialize.loads(reply[1])
+                    out[worker] = self.loads(reply[1])
                     continue
                 else:
                     st = FutureState(f"run-{worker}")

@@ -34,9 +34,9 @@ class TaskContext:
         """Leave the worker's thread pool (this thread is about to wait)."""
         self.worker._secede(self)
 
-    def rejoin(self) -> None:
-        """Count as a pool thread again."""
-        self.worker._rejoin(self)
+    def rejoin(self, wait: bool = True) -> None:
+        """Count as a pool thread again; with ``wait``, once a pool thread is free (see Executor.rejoin)."""
+        self.worker._rejoin(self, wait)
 
 
 def current_task() -> TaskContext | None:
@@ -47,6 +47,27 @@ def current_task() -> TaskContext | None:
 def set_current_task(ctx: TaskContext | None) -> None:
     """Mark this thread as running ``ctx`` (None: no task)."""
     _local.task = ctx
+
+
+class adopting:
+    """While unpickling a value that ``client`` received: the futures in it belong to ``client``."""
+
+    __slots__ = ("client", "previous")
+
+    def __init__(self, client: Any):
+        self.client = client
+
+    def __enter__(self) -> None:
+        self.previous = getattr(_local, "adopter", None)
+        _local.adopter = self.client
+
+    def __exit__(self, *exc) -> None:
+        _local.adopter = self.previous
+
+
+def adopter() -> Any:
+    """The client unpickling a value in this thread now (see ``adopting``), or None."""
+    return getattr(_local, "adopter", None)
 
 
 def process_worker() -> Any:
@@ -78,4 +99,4 @@ class blocking_wait:
 
     def __exit__(self, *exc) -> None:
         if self.ctx is not None:
-            self.ctx.rejoin()
+            self.ctx.rejoin(wait=False)  # the task may hold locks that the thread in its slot waits for

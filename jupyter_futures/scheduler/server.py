@@ -220,6 +220,7 @@ class Scheduler:
         return {
             "who_has": lambda comm, keys: self.state.who_has(keys),
             "has_what": lambda comm: self.state.has_what(),
+            "processing": lambda comm: self.state.processing(),
             "nthreads": lambda comm: {a: w.nthreads for a, w in self.state.workers.items()},
             "identity": lambda comm: self.identity(),
             "update_data": self._rpc_update_data,

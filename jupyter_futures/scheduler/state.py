@@ -729,6 +729,10 @@ class SchedulerState:
         """{worker address: [keys it holds]}."""
         return {addr: [ts.key for ts in ws.has_what] for addr, ws in self.workers.items()}
 
+    def processing(self) -> dict[str, list[str]]:
+        """{worker address: [keys assigned to it and not finished]}."""
+        return {addr: [ts.key for ts in ws.processing] for addr, ws in self.workers.items()}
+
     def counts(self) -> dict[str, int]:
         """How many tasks are in each state."""
         out: dict[str, int] = defaultdict(int)

@@ -16,7 +16,6 @@ from typing import Any, Awaitable, Callable
 
 from ..protocol import serialize
 from ..protocol.comm import Comm
-from ..protocol.context import ClientNeeded
 
 logger = logging.getLogger("jupyter_futures.worker")
 
@@ -28,10 +27,13 @@ class ActorRunner:
     """Actors by key; one thread runs their synchronous methods, first come first served."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, error_record: Callable[[BaseException, int], tuple],
-                 deserialize: Callable[[Any], Awaitable[Any]]):
+                 has_client: Callable[[], bool], ensure_client: Callable[[], Awaitable[None]]):
         self.loop = loop
         self.error_record = error_record
-        self.deserialize = deserialize  # on the loop: unpickle arguments (they may hold futures)
+        # Methods run on the loop only once the worker's client runs: futures in their arguments, and
+        # get_client() in their code, need it, and it cannot be made on the loop.
+        self.has_client = has_client
+        self.ensure_client = ensure_client
         self.actors: dict[str, Any] = {}
         self._calls: queue.SimpleQueue = queue.SimpleQueue()
         self._lock = threading.Lock()
@@ -59,13 +61,10 @@ class ActorRunner:
             return
         if kind == "call" and inspect.iscoroutinefunction(getattr(type(instance), name, None)):
             self.loop.create_task(self._call_async(comm, rid, instance, name, args))
-        elif not self._pending and (type(instance), name) in self._quick:
+        elif not self._pending and (type(instance), name) in self._quick and self.has_client():
             # Known to take microseconds and nothing queued before it: run it here, in order,
             # and save the trip to the actor thread.
-            try:
-                comm.reply(rid, True, self._invoke(instance, name, args, kind))
-            except ClientNeeded:  # its arguments hold futures: the actor thread can make the client
-                self._queue(comm, rid, instance, name, args, kind)
+            comm.reply(rid, True, self._invoke(instance, name, args, kind))
         else:
             self._queue(comm, rid, instance, name, args, kind)
 
@@ -112,14 +111,13 @@ class ActorRunner:
                 call_args, call_kwargs = serialize.loads(args)
                 value = getattr(instance, name)(*call_args, **call_kwargs)
             return ("ok", serialize.dumps(value))
-        except ClientNeeded:
-            raise
         except BaseException as exc:  # noqa: BLE001 - the caller gets the error, the actor lives on
             return ("error", self.error_record(exc, 1))
 
     async def _call_async(self, comm: Comm, rid: int, instance: Any, name: str, args: Any) -> None:
         try:
-            call_args, call_kwargs = await self.deserialize(args)
+            await self.ensure_client()
+            call_args, call_kwargs = serialize.loads(args)
             value = await getattr(instance, name)(*call_args, **call_kwargs)
             answer = ("ok", serialize.dumps(value))
         except BaseException as exc:  # noqa: BLE001

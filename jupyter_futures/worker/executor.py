@@ -126,7 +126,7 @@ class Executor:
         self._active = 0  # threads holding a slot: taking tasks from the queue or running one (not seceded)
         self._seceded: set[int] = set()
         self._handed_over = 0  # slots given up by retiring threads, not yet taken by a rejoining task
-        self._taken_early = 0  # rejoins interrupted while waiting: their slots are the next ones given up
+        self._taken_early = 0  # rejoined without waiting: their slots are the next ones given up
         self._closed = False
         self._spawned = 0
         for _ in range(nthreads):
@@ -178,9 +178,15 @@ class Executor:
             if self._active < self.nthreads:
                 self._spawn()
 
-    def rejoin(self) -> None:
-        """The calling task thread, seceded before, counts as a pool thread again: it waits (as in dask)
-        until a slot is free, so the worker never runs more than ``nthreads`` tasks at once."""
+    def rejoin(self, wait: bool = True) -> None:
+        """The calling task thread, seceded before, counts as a pool thread again.
+
+        With ``wait`` (an explicit ``rejoin()``, as in dask) it waits until a thread gives its slot
+        back, so the worker never runs more than ``nthreads`` tasks at once. Without (the end of an
+        automatic secede around a blocking call, which may hold the user's locks) it goes on at once,
+        and the next thread to give its slot up retires in its place: an idle one right away, a busy
+        one after its task.
+        """
         ident = threading.get_ident()
         with self._lock:
             if ident not in self._seceded:
@@ -189,11 +195,14 @@ class Executor:
             if self._active < self.nthreads:
                 self._active += 1
                 return
-        self.ready.request_retire()
-        with self._lock:
+            self.ready.request_retire()
+            if not wait:
+                self._taken_early += 1
+                return
             try:
+                # In steps: a cancelled task's exception is raised only between Python bytecodes.
                 while not self._handed_over and not self._closed:
-                    self._slot_free.wait()
+                    self._slot_free.wait(0.1)
             finally:
                 if self._handed_over:
                     self._handed_over -= 1

@@ -18,7 +18,6 @@ from ..protocol.comm import Comm, CommClosedError, Listener, connect, format_add
 from ..protocol.context import (
     ClientNeeded,
     TaskContext,
-    blocking_wait,
     process_worker,
     set_current_task,
     set_process_worker,
@@ -70,7 +69,6 @@ class Worker:
         self._peer_locks: dict[str, asyncio.Lock] = {}
         self.functions: OrderedDict[str, Any] = OrderedDict()
         self.loop: asyncio.AbstractEventLoop | None = None
-        self._loop_thread: int | None = None
         self._stopped: asyncio.Event | None = None
         self._process = psutil.Process()
         self.address = ""
@@ -80,7 +78,6 @@ class Worker:
     async def start(self) -> Worker:
         """Connect to the scheduler, listen for peers, register."""
         self.loop = asyncio.get_running_loop()
-        self._loop_thread = threading.get_ident()
         self._stopped = asyncio.Event()
         set_process_worker(self)
         self.scheduler = await connect(self.scheduler_address, self.token)
@@ -92,7 +89,7 @@ class Worker:
         self.state = WorkerState(self.address, self.data)
         self.executor = Executor(self.nthreads, self._run_task, self._on_reports, self.loop,
                                  resources=self.resources)
-        self.actors = ActorRunner(self.loop, _error_record, self.deserialize)
+        self.actors = ActorRunner(self.loop, _error_record, self.has_client, self.ensure_client)
         self.reports = ResultReports(self)
         self.output = TaskOutput(self._send_output, lambda fn: self.loop.call_soon_threadsafe(fn))
         self._uninstall_output = install_output(self.output)
@@ -236,22 +233,23 @@ class Worker:
             except CommClosedError:
                 pass
 
-    def _rejoin(self, ctx: TaskContext) -> None:
+    def _rejoin(self, ctx: TaskContext, wait: bool = True) -> None:
         ctx.seceded = False
-        self.executor.rejoin()
+        self.executor.rejoin(wait)
 
     def get_client(self):
         """This worker process's client (one, made on first use), for tasks that submit tasks."""
         client = self._client
         if client is not None and client.status == "running":
             return client
-        if threading.get_ident() == self._loop_thread:
-            # The client connects to every worker, this one too: made here, it would wait on this very loop.
-            raise ClientNeeded("the worker's client cannot be made on the worker's event loop (e.g. in "
-                               "client.run or an async actor method); call get_client() in a task first")
-        # A task waiting here (for the connection, or for another task making the client) leaves the
-        # thread pool first: rejoining may wait for a thread, which must not happen holding the lock.
-        with blocking_wait(), self._client_lock:
+        if _running_loop() is not None:
+            # A client is made by waiting on its connections: not on an event loop (on this worker's, it
+            # would wait for this very loop, which its client connects to).
+            raise ClientNeeded("the worker's client cannot be made on an event loop (e.g. in a function "
+                               "given to client.run); call get_client() in a task first")
+        with self._client_lock:
+            if self._stopped is not None and self._stopped.is_set():
+                raise RuntimeError(f"worker {self.address} is closing: it makes no new client")
             if self._client is None or self._client.status != "running":
                 from ..client.client import Client
 
@@ -267,12 +265,13 @@ class Worker:
             with self.interrupter.running(task):
                 value = fn(*args, **kwargs)
             if task.options.get("actor"):
-                # The instance stays here; the task's value is a proxy that calls it.
-                from ..client.actor import (
-                    Actor,  # the proxy type callers use; imported only by actor tasks
-                )
+                # The instance stays here; the task's value is a proxy that calls it (the proxy type is
+                # imported only by actor tasks).
+                from ..client.actor import Actor
 
                 self.actors.create(task.key, value)
+                # Its methods may run on the loop, where the worker's client cannot be made: make it now.
+                self.get_client()
                 value = Actor(type(value), self.address, task.key)
         except TaskTimedOut as exc:
             limit = task.options.get("timeout")
@@ -372,8 +371,17 @@ class Worker:
         try:
             return serialize.loads(ser)
         except ClientNeeded:
-            await self.loop.run_in_executor(None, self.get_client)
+            await self.ensure_client()
             return serialize.loads(ser)
+
+    def has_client(self) -> bool:
+        """True once this worker's client runs."""
+        return self._client is not None and self._client.status == "running"
+
+    async def ensure_client(self) -> None:
+        """On the loop: make this worker's client, in a thread, unless it runs already."""
+        if not self.has_client():
+            await self.loop.run_in_executor(None, self.get_client)
 
     def _on_peer(self, comm: Comm) -> None:
         comm.serve_rpc(self._rpc_handlers())
@@ -428,7 +436,7 @@ class Worker:
                 self.data.put(new, value, nbytes)
 
     async def _rpc_run(self, comm: Comm, fn_ser, args_ser, kwargs_ser) -> Any:
-        fn = serialize.loads(fn_ser)
+        fn = await self.deserialize(fn_ser)
         args = await self.deserialize(args_ser)
         kwargs = await self.deserialize(kwargs_ser)
         try:
@@ -513,6 +521,13 @@ class ResultReports:
                     worker.scheduler.send_now([("tell-clients", note[1], [client]) for note in batch])
                 except CommClosedError:
                     pass
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def _error_record(exc: BaseException, skip: int) -> tuple:
