@@ -52,7 +52,7 @@ WORKLOADS = [
     ),
     Workload(
         "scatter", "scatter array, arr+1, gather", "MB/s", True, 2.0, ">= 2x dask",
-        full={"mib": 100, "repeats": 7}, quick={"mib": 10, "repeats": 2},
+        full={"mib": 100, "repeats": 11}, quick={"mib": 10, "repeats": 2},
         timeout=300,
     ),
     Workload(
