@@ -10,7 +10,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "Client": "client.client", "ClientClosedError": "client.client", "default_client": "client.client",
-    "Future": "client.future",
+    "Future": "client.future", "futures_of": "client.structure",
     "ALL_COMPLETED": "client.waiting", "FIRST_COMPLETED": "client.waiting", "FIRST_EXCEPTION": "client.waiting",
     "as_completed": "client.waiting", "fire_and_forget": "client.waiting", "wait": "client.waiting",
     "LocalCluster": "cluster.local",

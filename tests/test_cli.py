@@ -134,6 +134,35 @@ def test_stopping_the_scheduler_stops_its_workers(hand_cluster):
         assert wait_until(lambda: client.status == "closed")
 
 
+def test_client_shutdown_stops_the_scheduler_and_its_workers(hand_cluster):
+    cl = hand_cluster()
+    client = Client(cl.address, token=cl.token, set_as_default=False)
+    client.wait_for_workers(2, timeout=TIMEOUT)
+    children = [pid for proc in cl.workers.values() for pid in worker_children(proc)]
+    client.shutdown()
+    assert client.status == "closed"
+    assert cl.scheduler.wait(TIMEOUT) == 0, cl.log()
+    for name, proc in cl.workers.items():
+        assert proc.wait(TIMEOUT) == 0, cl.log(name)
+    assert wait_gone(children, timeout=10) == []
+    assert "shutting down at the request of a client" in cl.log()
+
+
+def test_restart_with_command_line_workers(hand_cluster):
+    """Their nannies start new worker processes under the same names; the old ones are gone."""
+    cl = hand_cluster()
+    with Client(cl.address, token=cl.token, set_as_default=False) as client:
+        client.wait_for_workers(2, timeout=TIMEOUT)
+        before = set(client.run(os.getpid).values())
+        client.restart(timeout=TIMEOUT)
+        names = sorted(w["name"] for w in client.scheduler_info()["workers"].values())
+        assert names == ["w1", "w2"]
+        after = set(client.run(os.getpid).values())
+        assert len(after) == 2 and not after & before
+        assert client.submit(inc, 1).result(timeout=TIMEOUT) == 2
+        assert "died" not in cl.log("w1") + cl.log("w2")  # a restart on request is no crash
+
+
 def test_cli_nanny_restarts_a_killed_worker_under_the_same_name(hand_cluster):
     cl = hand_cluster(names=("w1",))
     with Client(cl.address, token=cl.token, set_as_default=False) as client:

@@ -214,6 +214,27 @@ class Client(DataMovement, ClusterInspection):
         if self.loop.is_running():
             sync(self.loop, self._close, timeout=timeout)
 
+    def restart(self, timeout: float = 60.0, wait_for_workers: bool = True):
+        """Restart every worker process, as dask does: their data, actors and running tasks go, and
+        every future of every client is cancelled. Waits (up to ``timeout`` s) until as many workers
+        are back; a worker started without a nanny does not come back. Returns the client."""
+        async def _restart():
+            await self.scheduler_comm.request("restart", timeout, wait_for_workers)
+            return self
+        return self.sync(_restart)
+
+    def shutdown(self):
+        """Stop the scheduler and its workers (those of other clients too), then close this client."""
+        async def _shutdown():
+            if not (self._own_cluster and self.cluster is not None):  # else closing stops it
+                await self.scheduler_comm.request("shutdown")
+            if self.asynchronous:
+                await self.close()
+        done = self.sync(_shutdown)
+        if self.asynchronous:
+            return done
+        self.close()
+
     def __reduce__(self):
         # A client captured by a task (a global of the notebook or script) becomes, on the worker,
         # that worker's own client: the guide's recursive tasks rely on it.
@@ -404,8 +425,10 @@ class Client(DataMovement, ClusterInspection):
                     st._exc_obj = None
                     st.set_status("error")
                     changed = True
-            elif op == "task-cancelled":
-                if st is not None and not st.done():
+            elif op == "task-cancelled":  # a third item: a restart, which drops results too
+                if st is not None and len(msg) > 2:
+                    st.value = st.small = None
+                if st is not None and (not st.done() or len(msg) > 2):
                     st.set_status("cancelled")
                     changed = True
             elif op == "task-lost":

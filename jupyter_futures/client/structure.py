@@ -21,6 +21,12 @@ def find_futures(obj: Any) -> list:
     return list(found.values())
 
 
+def futures_of(obj: Any) -> list:
+    """The futures inside ``obj`` (as dask's ``futures_of``): ``obj`` itself, or nested in lists, tuples,
+    sets and dicts."""
+    return find_futures(obj)
+
+
 def map_structure(obj: Any, fn: Callable, skip_keys: set | None = None) -> Any:
     """``obj`` with each Future replaced by ``fn(future)``; futures in ``skip_keys`` are dropped."""
     from .future import Future

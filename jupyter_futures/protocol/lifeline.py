@@ -43,6 +43,7 @@ def watch(loop: asyncio.AbstractEventLoop, sock: socket.socket, on_eof: Callable
 
 
 CLEAN_EXIT = b"bye"
+RESTART = b"again"  # a deliberate exit, to be started again at once (Client.restart)
 
 
 def watch_parent(loop: asyncio.AbstractEventLoop, fd: int | None) -> socket.socket | None:
@@ -54,11 +55,12 @@ def watch_parent(loop: asyncio.AbstractEventLoop, fd: int | None) -> socket.sock
     return sock
 
 
-def say_clean_exit(sock: socket.socket | None) -> None:
-    """In a child: tell the parent this exit is deliberate (do not restart me)."""
+def say_clean_exit(sock: socket.socket | None, note: bytes = CLEAN_EXIT) -> None:
+    """In a child: tell the parent this exit is deliberate: do not restart me (``CLEAN_EXIT``), or
+    start me again now (``RESTART``)."""
     if sock is not None:
         try:
             sock.setblocking(True)
-            sock.sendall(CLEAN_EXIT)
+            sock.sendall(note)
         except OSError:
             pass

@@ -6,7 +6,7 @@ import inspect
 import logging
 import time
 import uuid
-from typing import Any
+from typing import Any, Callable
 
 from ..protocol import serialize
 from ..protocol.comm import Comm, Listener, format_address
@@ -33,7 +33,7 @@ class Scheduler:
         self.started = time.time()
         self._stopped = asyncio.Event()
         self._flush_scheduled = False
-        self._worker_waiters: list[tuple[int, asyncio.Future]] = []
+        self._worker_waiters: list[tuple[Callable[[], bool], asyncio.Future]] = []
         self.coordination = Coordination(self._keep_keys, self._drop_keys, lambda c: c in self.client_comms)
 
     @property
@@ -108,18 +108,51 @@ class Scheduler:
         self._wake_worker_waiters()
 
     def _wake_worker_waiters(self) -> None:
-        n = len(self.worker_comms)
-        for item in [w for w in self._worker_waiters if w[0] <= n]:
+        """Workers joined or left: resolve the waits whose condition now holds."""
+        for item in [w for w in self._worker_waiters if w[0]()]:
             self._worker_waiters.remove(item)
             if not item[1].done():
-                item[1].set_result(n)
+                item[1].set_result(len(self.worker_comms))
 
-    async def _rpc_wait_for_workers(self, comm: Comm, n: int) -> int:
-        if len(self.worker_comms) >= n:
+    async def _until_workers(self, condition: Callable[[], bool]) -> int:
+        """Wait until ``condition()`` holds of the workers; returns how many there are then."""
+        if condition():
             return len(self.worker_comms)
         fut = asyncio.get_running_loop().create_future()
-        self._worker_waiters.append((n, fut))
-        return await fut
+        self._worker_waiters.append((condition, fut))
+        try:
+            return await fut
+        finally:
+            self._worker_waiters = [w for w in self._worker_waiters if w[1] is not fut]
+
+    async def _rpc_wait_for_workers(self, comm: Comm, n: int) -> int:
+        return await self._until_workers(lambda: len(self.worker_comms) >= n)
+
+    def _rpc_shutdown(self, comm: Comm) -> None:
+        """Client.shutdown(): close after this reply leaves."""
+        logger.info("shutting down at the request of a client")
+        asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self.close()))
+
+    async def _rpc_restart(self, comm: Comm, timeout: float, wait_for_workers: bool) -> int:
+        """Cancel every task (each client hears it), restart every worker process, and wait for as
+        many new workers as there were (workers without a nanny do not come back)."""
+        old = set(self.worker_comms)
+        self.state.cancel(list(self.state.tasks), results_too=True)
+        self._flush()
+        logger.info("restarting %d workers", len(old))
+        for address in old:
+            worker = self.worker_comms[address]
+            worker.send(("restart",))
+            worker.flush()
+        if not wait_for_workers:
+            return len(self.worker_comms)
+        try:
+            return await asyncio.wait_for(self._until_workers(
+                lambda: not old.intersection(self.worker_comms) and len(self.worker_comms) >= len(old)), timeout)
+        except asyncio.TimeoutError:
+            back = len(set(self.worker_comms) - old)
+            raise TimeoutError(f"{back} of {len(old)} workers came back within {timeout} s of the restart "
+                               f"(a worker started without a nanny is not restarted)") from None
 
     def _register_client(self, comm: Comm, client_id: str) -> None:
         comm.info = {"kind": "client", "id": client_id}
@@ -136,6 +169,7 @@ class Scheduler:
             logger.info("worker %s left", address)
             self.state.remove_worker(address)
             self._flush()
+            self._wake_worker_waiters()
 
     def _client_lost(self, client_id: str, comm: Comm) -> None:
         if self.client_comms.get(client_id) is comm:
@@ -229,6 +263,8 @@ class Scheduler:
             "cancel": lambda comm, keys: self._then_flush(self.state.cancel(keys)),
             "ping": lambda comm: "pong",
             "wait_for_workers": self._rpc_wait_for_workers,
+            "restart": self._rpc_restart,
+            "shutdown": self._rpc_shutdown,
             "retire_workers": self._rpc_retire_workers,
             "task_stream": lambda comm, start=0.0: [r for r in self.state.task_stream if r[2] >= start],
             **self._coordination_rpcs(),

@@ -664,8 +664,9 @@ class SchedulerState:
             if dependent.state == "waiting" and ts in dependent.waiting_on:
                 self._err(dependent, LostDependency(f"input {ts.key!r} of {dependent.key!r} was released"), None)
 
-    def cancel(self, keys: Iterable[str]) -> list[str]:
-        """Cancel these tasks and everything that depends on them, for every client."""
+    def cancel(self, keys: Iterable[str], results_too: bool = False) -> list[str]:
+        """Cancel these tasks and everything that depends on them, for every client; with ``results_too``
+        (a restart: the data is gone) clients cancel their finished futures of them as well."""
         order: list[TaskState] = []
         seen: set[str] = set()
         stack = [self.tasks[k] for k in keys if k in self.tasks]
@@ -679,7 +680,8 @@ class SchedulerState:
         for ts in order:
             for client in ts.who_wants:
                 if client != FIRE_AND_FORGET:
-                    self.outgoing[client].append(("task-cancelled", ts.key))
+                    self.outgoing[client].append(("task-cancelled", ts.key, True) if results_too
+                                                 else ("task-cancelled", ts.key))
                     self.clients.get(client, set()).discard(ts)
             ts.who_wants = EMPTY
             ts.waiters = EMPTY

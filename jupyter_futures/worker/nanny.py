@@ -12,7 +12,7 @@ import psutil
 
 from ..protocol import auth
 
-from ..protocol.lifeline import CLEAN_EXIT, make_pair, watch
+from ..protocol.lifeline import CLEAN_EXIT, RESTART, make_pair, watch
 
 logger = logging.getLogger("jupyter_futures.nanny")
 
@@ -91,6 +91,7 @@ class Nanny:
         parent, child = make_pair()
         env = child_environment(self.token)
         self._clean_exit = False
+        self._restart_asked = False
         self._exited = asyncio.Event()
         self.proc = subprocess.Popen(self._command(child.fileno()), pass_fds=(child.fileno(),), env=env,
                                      start_new_session=True,  # not stopped by a Ctrl-C meant for the kernel
@@ -103,6 +104,8 @@ class Nanny:
     def _on_note(self, data: bytes) -> None:
         if CLEAN_EXIT in data:
             self._clean_exit = True
+        elif RESTART in data:
+            self._restart_asked = True
 
     def _on_exit(self) -> None:
         proc = self.proc
@@ -116,6 +119,10 @@ class Nanny:
         self._exited.set()
         if self._closing or self._clean_exit or not self.restart:
             self.stopped.set()
+            return
+        if self._restart_asked:
+            logger.info("worker process %s restarted on request", proc.pid)
+            self._spawn()
             return
         quick = time.monotonic() - self._started_at < QUICK_DEATH_SECONDS
         self._quick_deaths = self._quick_deaths + 1 if quick else 0

@@ -10,7 +10,7 @@ import sys
 from ..protocol import auth
 from ..protocol.comm import parse_address
 from ..protocol.logs import configure as configure_logging
-from ..protocol.lifeline import say_clean_exit, watch_parent
+from ..protocol.lifeline import CLEAN_EXIT, RESTART, say_clean_exit, watch_parent
 from .server import Worker
 from .store import parse_memory
 
@@ -78,7 +78,7 @@ async def run(args: argparse.Namespace) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, lambda: loop.create_task(worker.close()))
     await worker.finished()
-    say_clean_exit(lifeline)
+    say_clean_exit(lifeline, RESTART if worker.restart_requested else CLEAN_EXIT)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -62,6 +62,7 @@ class Worker:
         self.clients: dict[str, Comm] = {}  # client id -> its connection to this worker
         self._client = None
         self._client_lock = threading.Lock()
+        self.restart_requested = False
         self._seceded_keys: set[str] = set()
         self.interrupter = Interrupter()
         self._relayed_output: set[str] = set()  # tasks whose output went through the scheduler
@@ -155,6 +156,9 @@ class Worker:
             elif op == "steal":
                 self._do(state.steal(msg[1]))
             elif op == "close":
+                self.loop.create_task(self.close())
+            elif op == "restart":  # Client.restart(): this process ends, its nanny starts a new one
+                self.restart_requested = True
                 self.loop.create_task(self.close())
             elif op == "registered":
                 pass
