@@ -357,6 +357,17 @@ def test_client_without_token_gets_clear_error(cli_scheduler, tmp_path, monkeypa
     assert info.type is jupyter_futures.AuthenticationError
 
 
+def test_a_closed_local_clusters_token_is_forgotten(tmp_path, monkeypatch):
+    """Its port may serve another cluster next: a client there must not offer the old token."""
+    monkeypatch.delenv("JUPYTER_FUTURES_TOKEN", raising=False)
+    monkeypatch.setenv("JUPYTER_FUTURES_TOKEN_FILE", str(tmp_path / "no-token"))
+    with Client(n_workers=0) as client:
+        address = client.scheduler_address
+        assert auth.find_token(None, address) == client.cluster.token
+    with pytest.raises(AuthenticationError, match="no cluster token"):
+        auth.find_token(None, address)
+
+
 def test_client_with_wrong_token_gets_clear_error(cli_scheduler):
     with pytest.raises(AuthenticationError, match="wrong cluster token"):
         Client(cli_scheduler["address"], token="wrong", set_as_default=False, timeout=5)

@@ -161,6 +161,8 @@ class LocalCluster:
         if self.status in ("closing", "closed"):
             return
         self.status = "closing"
+        if self.scheduler_address:
+            auth.forget_token(self.scheduler_address)
         await asyncio.gather(*(w.close() for w in self.workers), return_exceptions=True)
         self.workers = []
         proc = self.scheduler_proc

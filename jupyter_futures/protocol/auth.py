@@ -57,6 +57,11 @@ def remember_token(address: str, token: str) -> None:
     _local_tokens[address] = token
 
 
+def forget_token(address: str) -> None:
+    """The cluster at ``address`` stopped: its port may serve another cluster next."""
+    _local_tokens.pop(address, None)
+
+
 def find_token(token: str | None = None, address: str | None = None) -> str:
     """The token to use: explicit, a cluster this process started, ``$JUPYTER_FUTURES_TOKEN``, the token file."""
     if token:
