@@ -425,10 +425,12 @@ class Client(DataMovement, ClusterInspection):
                     st._exc_obj = None
                     st.set_status("error")
                     changed = True
-            elif op == "task-cancelled":  # a third item: a restart, which drops results too
-                if st is not None and len(msg) > 2:
-                    st.value = st.small = None
-                if st is not None and (not st.done() or len(msg) > 2):
+            elif op == "task-cancelled":
+                restarted = len(msg) > 2  # a restart: finished results are gone too
+                if st is not None and (restarted or not st.done()):
+                    if restarted:
+                        st.value = st.small = None
+                        st.has_value = False
                     st.set_status("cancelled")
                     changed = True
             elif op == "task-lost":
@@ -565,8 +567,8 @@ class Client(DataMovement, ClusterInspection):
             with self._cond:
                 if self._cond.wait_for(lambda: all(st.done() for st in states), PATIENCE):
                     return
-            # A task waiting on other tasks frees its thread for them. Its rejoin may wait for a
-            # thread, so it happens with the condition released: the loop needs it to mark results.
+            # A task waiting on other tasks frees its thread for them (and takes it back with the
+            # condition released: the loop needs the condition to mark results).
             with blocking_wait(), self._cond:
                 self._wait_states(states, deadline, timeout)
         else:

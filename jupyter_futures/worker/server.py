@@ -243,9 +243,8 @@ class Worker:
 
     def get_client(self):
         """This worker process's client (one, made on first use), for tasks that submit tasks."""
-        client = self._client
-        if client is not None and client.status == "running":
-            return client
+        if self.has_client():
+            return self._client
         if _running_loop() is not None:
             # A client is made by waiting on its connections: not on an event loop (on this worker's, it
             # would wait for this very loop, which its client connects to).
