@@ -65,3 +65,32 @@ def test_futures_of_finds_nested_futures():
         found = futures_of({"x": [a, (b, 3)], "y": {a}, "z": "text"})
         assert sorted(f.key for f in found) == sorted([a.key, b.key])
         assert futures_of(a) == [a] and futures_of([1, "x"]) == []
+
+
+def test_published_datasets_outlive_their_publisher():
+    """dask's publish_dataset: a name another client (here, after the publisher left) gets the futures of."""
+    with Client(n_workers=1, threads_per_worker=1) as client:
+        with Client(client.scheduler_address, set_as_default=False) as publisher:
+            data = publisher.map(inc, range(3))
+            publisher.publish_dataset(data, name="numbers")
+            publisher.publish_dataset(total=publisher.submit(sum, data))
+            with pytest.raises(KeyError, match="'numbers' already exists.*override=True"):
+                publisher.publish_dataset(numbers=[])
+            with pytest.raises(ValueError, match="name="):
+                publisher.publish_dataset(data)
+        assert client.list_datasets() == ["numbers", "total"]
+        numbers = client.get_dataset("numbers")
+        assert client.gather(numbers) == [1, 2, 3]
+        assert client.datasets["total"].result(timeout=TIMEOUT) == 6
+        client.datasets["note"] = "plain values too"
+        assert dict(client.datasets.items())["note"] == "plain values too" and len(client.datasets) == 3
+        client.publish_dataset(note="replaced", override=True)
+        assert client.get_dataset("note") == "replaced"
+        del client.datasets["note"]
+        client.unpublish_dataset("total")
+        assert client.list_datasets() == ["numbers"]
+        with pytest.raises(KeyError, match="no dataset 'total'"):
+            client.get_dataset("total")
+        assert client.get_dataset("total", default=None) is None
+        with pytest.raises(KeyError):
+            client.unpublish_dataset("total")

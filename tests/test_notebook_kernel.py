@@ -53,7 +53,8 @@ def test_future_widget_goes_pending_running_finished_without_redisplay(kernel):
     run = kernel.execute("f = client.submit(nap, 1.0, 42)\nf")
     assert run.ok, run.error()
     (model,) = run.widget_ids()
-    assert kernel.widgets[model]["status"] == "pending"
+    # Pending when displayed; on a loaded machine it may be reported running by the time the cell ends.
+    assert kernel.widgets[model]["status"] in ("pending", "running")
     kernel.wait_for(lambda: kernel.widgets[model].get("status") == "finished", timeout=30)
     statuses = [u["status"] for u in kernel.updates[model] if "status" in u]
     assert "running" in statuses, statuses

@@ -20,6 +20,7 @@ from ..protocol.comm import Comm, CommClosedError, connect, probe
 from ..protocol.context import adopting, blocking_wait, current_task
 from ..protocol.eventloop import PATIENCE, background_loop, sync
 from .data import DataMovement
+from .datasets import PublishedDatasets
 from .functions import serialize_function
 from .future import Future, FutureState
 from .inspection import ClusterInspection
@@ -50,7 +51,7 @@ class ClientClosedError(RuntimeError):
     """The client was closed."""
 
 
-class Client(DataMovement, ClusterInspection):
+class Client(DataMovement, ClusterInspection, PublishedDatasets):
     """Connects to a jupyter_futures scheduler, or starts a ``LocalCluster`` when given no address.
 
     ``Client()``, ``Client(n_workers=4, threads_per_worker=2)``, ``Client("tcp://host:8786")``,

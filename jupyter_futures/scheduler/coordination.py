@@ -83,6 +83,7 @@ class Coordination:
         self.events: dict[str, bool] = {}
         self.event_waiters: dict[str, _Waiters] = collections.defaultdict(_Waiters)
         self.variables: dict[str, tuple[Any, list[str]]] = {}
+        self.datasets: dict[str, tuple[Any, list[str]]] = {}  # published: live until unpublished
         self.variable_waiters: dict[str, _Waiters] = collections.defaultdict(_Waiters)
         self.leases: dict[str, dict[str, str]] = collections.defaultdict(dict)  # name -> lease id -> client
         self.lease_waiters: dict[str, _Waiters] = collections.defaultdict(_Waiters)
@@ -283,6 +284,43 @@ class Coordination:
         old = self.variables.pop(name, None)
         if old is not None and old[1]:
             self.drop(f"variable:{name}", old[1])
+
+    # -- published datasets -----------------------------------------------------
+    def dataset_publish(self, names: list[str], blobs: list[Any], keys: list[list[str]], override: bool) -> None:
+        """Publish values under names (futures inside them stay alive until unpublished)."""
+        taken = [name for name in names if name in self.datasets]
+        if taken and not override:
+            raise KeyError(f"dataset {taken[0]!r} already exists: unpublish it first, or publish with "
+                           f"override=True")
+        for name, blob, ks in zip(names, blobs, keys):
+            self._unpublish(name)
+            if ks:
+                self.keep(f"dataset:{name}", ks)
+            self.datasets[name] = (blob, ks)
+
+    def dataset_get(self, client: str, name: str) -> Any:
+        """The value published under ``name``; KeyError if there is none."""
+        if name not in self.datasets:
+            raise KeyError(f"no dataset {name!r}: published are {sorted(self.datasets)}")
+        blob, keys = self.datasets[name]
+        if keys:
+            self.keep(client, keys)
+        return blob
+
+    def dataset_names(self) -> list[str]:
+        """The published names, sorted."""
+        return sorted(self.datasets)
+
+    def dataset_unpublish(self, name: str) -> None:
+        """Remove ``name``; KeyError if it is not published."""
+        if name not in self.datasets:
+            raise KeyError(f"no dataset {name!r}: published are {sorted(self.datasets)}")
+        self._unpublish(name)
+
+    def _unpublish(self, name: str) -> None:
+        old = self.datasets.pop(name, None)
+        if old is not None and old[1]:
+            self.drop(f"dataset:{name}", old[1])
 
     # -- semaphores -------------------------------------------------------------
     async def semaphore_acquire(self, client: str, name: str, lease_id: str, timeout: float | None) -> bool:

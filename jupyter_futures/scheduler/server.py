@@ -265,7 +265,6 @@ class Scheduler:
             "wait_for_workers": self._rpc_wait_for_workers,
             "restart": self._rpc_restart,
             "shutdown": self._rpc_shutdown,
-            "retire_workers": self._rpc_retire_workers,
             "task_stream": lambda comm, start=0.0: [r for r in self.state.task_stream if r[2] >= start],
             **self._coordination_rpcs(),
         }
@@ -316,6 +315,10 @@ class Scheduler:
             "semaphore_acquire": lambda comm, *a: co.semaphore_acquire(client_of(comm), *a),
             "semaphore_release": lambda comm, *a: co.semaphore_release(client_of(comm), *a),
             "semaphore_value": lambda comm, name: co.semaphore_value(name),
+            "dataset_publish": lambda comm, *a: co.dataset_publish(*a),
+            "dataset_get": lambda comm, name: co.dataset_get(client_of(comm), name),
+            "dataset_names": lambda comm: co.dataset_names(),
+            "dataset_unpublish": lambda comm, name: co.dataset_unpublish(name),
         }
 
     def _then_flush(self, value: Any) -> Any:
@@ -366,15 +369,6 @@ class Scheduler:
         replies = await asyncio.gather(*(self.worker_comms[w].request(op, *args) for w in targets),
                                        return_exceptions=True)
         return dict(zip(targets, replies))
-
-    async def _rpc_retire_workers(self, comm: Comm, addresses: list) -> list:
-        closed = []
-        for address in addresses:
-            wcomm = self.worker_comms.get(address)
-            if wcomm is not None:
-                wcomm.send(("close",))
-                closed.append(address)
-        return closed
 
 
 def _parameters(fn) -> set:
