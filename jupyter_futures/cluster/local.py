@@ -51,7 +51,8 @@ class LocalCluster:
         self.n_workers = default_n if n_workers is None else int(n_workers)
         self.threads_per_worker = default_t if threads_per_worker is None else int(threads_per_worker)
         if self.n_workers < 0 or self.threads_per_worker < 1:
-            raise ValueError("n_workers must be >= 0 and threads_per_worker >= 1")
+            raise ValueError(f"n_workers={self.n_workers}, threads_per_worker={self.threads_per_worker}: "
+                             f"n_workers must be >= 0 and threads_per_worker >= 1")
         self.memory_limit = self._memory_per_worker(memory_limit)
         self.host = host
         self.scheduler_port = scheduler_port
@@ -127,6 +128,14 @@ class LocalCluster:
             logger.error("the scheduler process of this cluster died")
             self.status = "failed"
 
+    def _join_timeout_message(self, n: int) -> str:
+        failed = sum(1 for w in self.workers if w.failed)
+        if failed:
+            return (f"{n} workers did not join within {self.timeout} s: {failed} worker processes exited at start "
+                    f"(their errors are in the log above)")
+        return (f"{n} workers did not join within {self.timeout} s: the machine may be overloaded; start the "
+                f"cluster with a larger LocalCluster(timeout=...)")
+
     def _new_nanny(self) -> Nanny:
         return Nanny(self.scheduler_address, self.token, self.threads_per_worker, self.memory_limit,
                      resources=self.resources)
@@ -145,7 +154,7 @@ class LocalCluster:
             try:
                 await asyncio.wait_for(comm.request("wait_for_workers", n), self.timeout)
             except asyncio.TimeoutError:
-                raise TimeoutError(f"{n} workers did not join within {self.timeout} s") from None
+                raise TimeoutError(self._join_timeout_message(n)) from None
             finally:
                 comm.close()
 

@@ -18,6 +18,8 @@ import sys
 import threading
 import time
 
+from .eventloop import running_loop
+
 MIB = 1 << 20
 MIN_POOLED = MIB  # smaller parts are plain bytearrays: faults don't matter there
 IDLE_SECONDS = 5.0
@@ -127,9 +129,8 @@ class BufferPool:
 
     def _arm_trim(self) -> None:
         """Trim from the running event loop every ``idle_seconds`` while buffers are mapped."""
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
+        loop = running_loop()
+        if loop is None:
             return
         if self._trim_handle is not None and not self._trim_loop.is_closed():
             return

@@ -18,7 +18,7 @@ import socket
 import struct
 import threading
 from collections import deque
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from . import auth, buffers
 
@@ -113,6 +113,14 @@ class Comm:
         if self.closed or not self._outbox:
             return
         msgs, self._outbox = self._outbox, []
+        self._write_frame(msgs)
+
+    def send_batch(self, msgs: list) -> None:
+        """Write what ``send`` queued, then ``msgs``, as one frame now (loop thread)."""
+        if self.closed:
+            raise CommClosedError(f"connection to {self.peer} is closed")
+        if self._outbox:
+            msgs, self._outbox = self._outbox + msgs, []
         self._write_frame(msgs)
 
     def send_now(self, msgs: list) -> None:
@@ -458,6 +466,21 @@ async def connect(address: str, token: str, timeout: float = 10.0) -> Comm:
         sock.close()
         raise OSError(f"cannot connect to {address}: {exc}") from None
     return Comm(sock, loop, address)
+
+
+async def cached_connection(comms: dict[str, Comm], locks: dict[str, asyncio.Lock], address: str,
+                            open_comm: Callable[[str], Awaitable[Comm]]) -> Comm:
+    """The open connection to ``address`` in ``comms``, else a new one from ``open_comm(address)``,
+    stored there. Callers asking for the same address at once share one attempt (a lock per
+    address in ``locks``)."""
+    comm = comms.get(address)
+    if comm is not None and not comm.closed:
+        return comm
+    async with locks.setdefault(address, asyncio.Lock()):
+        comm = comms.get(address)
+        if comm is None or comm.closed:
+            comm = comms[address] = await open_comm(address)
+    return comm
 
 
 async def listening_socket(host: str, port: int) -> socket.socket:

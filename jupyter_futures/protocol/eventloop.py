@@ -39,12 +39,17 @@ def background_loop() -> asyncio.AbstractEventLoop:
         return _loop_thread.loop
 
 
+def running_loop() -> asyncio.AbstractEventLoop | None:
+    """The event loop running in this thread, or None."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
 def in_loop_thread(loop: asyncio.AbstractEventLoop) -> bool:
     """True when called from the thread running ``loop``."""
-    try:
-        return asyncio.get_running_loop() is loop
-    except RuntimeError:
-        return False
+    return running_loop() is loop
 
 
 def sync(loop: asyncio.AbstractEventLoop, func: Callable[..., Awaitable], *args: Any,

@@ -243,11 +243,8 @@ class Scheduler:
     def _flush(self) -> None:
         for recipient, msgs in self.state.take_outgoing().items():
             comm = self.worker_comms.get(recipient) or self.client_comms.get(recipient)
-            if comm is None or comm.closed:
-                continue
-            for msg in msgs:
-                comm.send(msg)
-            comm.flush()
+            if comm is not None and not comm.closed:
+                comm.send_batch(msgs)
 
     # -- requests -----------------------------------------------------------
     def _rpc_handlers(self) -> dict:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import operator
 import sys
 from collections import defaultdict
 from typing import Any, Iterable
@@ -32,6 +33,7 @@ MAX_EXTRA_TASKS = 1000
 
 
 EMPTY: frozenset = frozenset()
+_priority = operator.attrgetter("priority")
 
 
 def _added(s: set, item) -> set:
@@ -46,7 +48,7 @@ class TaskState:
     """What the scheduler knows of one key."""
 
     __slots__ = (
-        "key", "state", "prefix", "func_token", "func", "args", "dependencies", "dependents", "waiting_on",
+        "key", "state", "_prefix", "func_token", "func", "args", "dependencies", "dependents", "waiting_on",
         "waiters", "who_has", "processing_on", "nbytes", "type_name", "small", "exception", "traceback",
         "priority", "retries", "workers", "loose", "resources", "who_wants", "suspicious", "running",
         "options", "queued", "actor", "stealing",
@@ -55,7 +57,7 @@ class TaskState:
     def __init__(self, key: str, func_token: str | None, func: Any, args: Any, priority: tuple):
         self.key = key
         self.state = "released"
-        self.prefix = sys.intern(key_split(key))
+        self._prefix: str | None = None
         self.func_token = func_token
         self.func = func
         self.args = args
@@ -87,15 +89,19 @@ class TaskState:
     def __repr__(self) -> str:
         return f"<TaskState {self.key!r} {self.state}>"
 
-    def __lt__(self, other: TaskState) -> bool:
-        return self.priority < other.priority
+    @property
+    def prefix(self) -> str:
+        """The function part of the key (``inc`` for ``inc-<hash>``), what the dashboard groups by."""
+        if self._prefix is None:  # found on first use, not per task: only the dashboard asks
+            self._prefix = sys.intern(key_split(self.key))
+        return self._prefix
 
 
 class WorkerState:
     """What the scheduler knows of one worker."""
 
     __slots__ = ("address", "name", "nthreads", "memory_limit", "pid", "processing", "has_what", "nbytes",
-                 "avg_duration", "resources", "metrics", "alive", "stealing_in", "long_running")
+                 "_avg_duration", "capacity", "resources", "metrics", "alive", "stealing_in", "long_running")
 
     def __init__(self, address: str, nthreads: int, memory_limit: int = 0, name: str | None = None,
                  pid: int = 0, resources: dict | None = None):
@@ -107,7 +113,7 @@ class WorkerState:
         self.processing: set[TaskState] = set()
         self.has_what: set[TaskState] = set()
         self.nbytes = 0
-        self.avg_duration = 0.5
+        self.avg_duration = 0.5  # also sets capacity
         self.resources = dict(resources or {})
         self.metrics: dict = {}
         self.alive = True
@@ -118,15 +124,22 @@ class WorkerState:
         return f"<WorkerState {self.address} processing={len(self.processing)}>"
 
     @property
-    def capacity(self) -> int:
-        """How many tasks the scheduler keeps assigned to this worker at once."""
-        extra = int(self.nthreads * TARGET_BUFFER_SECONDS / max(self.avg_duration, 1e-6))
-        return self.nthreads + max(1, min(MAX_EXTRA_TASKS, extra))
+    def avg_duration(self) -> float:
+        """Recent seconds per task on this worker."""
+        return self._avg_duration
+
+    @avg_duration.setter
+    def avg_duration(self, seconds: float) -> None:
+        # ``capacity`` (how many tasks the scheduler keeps assigned to this worker at once) is read
+        # per task: computed here, once per change.
+        self._avg_duration = seconds
+        extra = int(self.nthreads * TARGET_BUFFER_SECONDS / max(seconds, 1e-6))
+        self.capacity = self.nthreads + max(1, min(MAX_EXTRA_TASKS, extra))
 
     @property
     def occupancy(self) -> float:
         """Expected seconds of work already assigned, per thread."""
-        return len(self.processing) * self.avg_duration / self.nthreads
+        return len(self.processing) * self._avg_duration / self.nthreads
 
 
 class SchedulerState:
@@ -136,7 +149,7 @@ class SchedulerState:
         self.tasks: dict[str, TaskState] = {}
         self.workers: dict[str, WorkerState] = {}
         self.clients: dict[str, set[TaskState]] = {}
-        self.queue: list[TaskState] = []
+        self.queue: list[tuple[tuple, TaskState]] = []  # heap of (priority, task): priorities are unique
         self.idle: dict[str, WorkerState] = {}
         self.outgoing: dict[str, list] = defaultdict(list)
         self.task_stream: list = []
@@ -148,6 +161,15 @@ class SchedulerState:
         """Messages produced since the last call, by recipient."""
         out, self.outgoing = self.outgoing, defaultdict(list)
         return out
+
+    def _free_on(self, address: str, key: str) -> None:
+        """Tell worker ``address`` to drop ``key``: added to the "free" message just queued for it, if
+        that is the last one (a release of 10,000 keys is one message, not 10,000)."""
+        out = self.outgoing[address]
+        if out and out[-1][0] == "free":
+            out[-1][1].append(key)
+        else:
+            out.append(("free", [key]))
 
     def _tell_wanters(self, ts: TaskState, msg: tuple, told: Iterable[str] = ()) -> None:
         for client in ts.who_wants:
@@ -298,7 +320,7 @@ class SchedulerState:
             if ws is None or len(ws.processing) >= ws.capacity:
                 ts.state = "queued"
                 ts.queued = True
-                heapq.heappush(self.queue, ts)
+                heapq.heappush(self.queue, (ts.priority, ts))
                 return
         else:
             ws = self.decide_worker(ts)
@@ -321,7 +343,7 @@ class SchedulerState:
         ws.processing.add(ts)
         if len(ws.processing) >= ws.nthreads:
             self.idle.pop(ws.address, None)
-        deps = {dep.key: [w.address for w in dep.who_has] for dep in ts.dependencies}
+        deps = {dep.key: [w.address for w in dep.who_has] for dep in ts.dependencies} if ts.dependencies else {}
         self.outgoing[ws.address].append(
             ("compute", ts.key, ts.func_token, ts.func, ts.args, deps, ts.priority, ts.options,
              [c for c in ts.who_wants if c != FIRE_AND_FORGET]))
@@ -331,7 +353,7 @@ class SchedulerState:
         queue = self.queue
         cap = ws.capacity
         while queue and len(ws.processing) < cap:
-            ts = heapq.heappop(queue)
+            ts = heapq.heappop(queue)[1]
             if not ts.queued or ts.state != "queued":
                 continue
             ts.queued = False
@@ -351,7 +373,7 @@ class SchedulerState:
                        and self._allowed(ts, thief)]
             running = len(victim.processing) - len(waiting)
             # The victim's free threads have probably begun its first waiting tasks already.
-            candidates = sorted(waiting)[max(victim.nthreads - running, 0):]
+            candidates = sorted(waiting, key=_priority)[max(victim.nthreads - running, 0):]
             if len(candidates) > len(best_candidates):
                 best, best_candidates = victim, candidates
         if best is None or not best_candidates or want <= 0:
@@ -437,10 +459,11 @@ class SchedulerState:
         if ts is None or ts.state in ("forgotten", "released", "erred") or (
                 ts.state == "processing" and ts.processing_on is not ws):
             if ts is None or ts.state in ("forgotten", "released", "erred"):
-                self.outgoing[address].append(("free", [key]))
+                self._free_on(address, key)
             return
         duration = max(stop - start, 0.0)
-        ws.avg_duration = 0.5 * ws.avg_duration + 0.5 * duration if ws.avg_duration != 0.5 else duration
+        avg = ws.avg_duration
+        ws.avg_duration = 0.5 * avg + 0.5 * duration if avg != 0.5 else duration
         self.task_stream.append((key, address, start, stop, "finished"))
         if len(self.task_stream) > 100_000:
             del self.task_stream[:50_000]
@@ -452,7 +475,7 @@ class SchedulerState:
         ts.small = small
         ts.suspicious = 0
         self._add_replica(ts, ws)
-        self._tell_wanters(ts, self._finished_msg(ts), told)
+        self._tell_finished(ts, told)
         for dep in ts.dependencies:
             self._drop_waiter(dep, ts)
         self._wake_waiters(ts)
@@ -472,6 +495,15 @@ class SchedulerState:
             for client in clients:
                 if client in ts.who_wants:
                     self.outgoing[client].append(self._finished_msg(ts))
+
+    def _tell_finished(self, ts: TaskState, told: Iterable[str]) -> None:
+        """``task-finished`` to the clients the worker did not tell (usually none: then no message is built)."""
+        msg = None
+        for client in ts.who_wants:
+            if client != FIRE_AND_FORGET and client not in told:
+                if msg is None:
+                    msg = self._finished_msg(ts)
+                self.outgoing[client].append(msg)
 
     def _finished_msg(self, ts: TaskState) -> tuple:
         return ("task-finished", ts.key, ts.type_name, ts.nbytes, [w.address for w in ts.who_has], ts.small)
@@ -502,7 +534,7 @@ class SchedulerState:
                 continue
             if t.state == "processing" and t.processing_on is not None:
                 ws = self._unassign(t)
-                self.outgoing[ws.address].append(("free", [t.key]))
+                self._free_on(ws.address, t.key)
                 self._fill(ws)
             t.queued = False
             t.state = "erred"
@@ -537,7 +569,7 @@ class SchedulerState:
             return
         ws.alive = False
         self.idle.pop(address, None)
-        processing = sorted(ws.processing | ws.long_running, key=lambda t: t.priority)
+        processing = sorted(ws.processing | ws.long_running, key=_priority)
         # Tasks report "running" only after a tick, so the first ones in its queue count as running too:
         # a task that kills its worker at once must still end as KilledWorker.
         running = {ts for ts in processing if ts.running}
@@ -644,12 +676,12 @@ class SchedulerState:
             return
         if ts.state == "processing" and ts.processing_on is not None:
             ws = self._unassign(ts)
-            self.outgoing[ws.address].append(("free", [ts.key]))
+            self._free_on(ws.address, ts.key)
             self._fill(ws)
         for ws in ts.who_has:
             ws.has_what.discard(ts)
             ws.nbytes -= ts.nbytes
-            self.outgoing[ws.address].append(("free", [ts.key]))
+            self._free_on(ws.address, ts.key)
         ts.who_has = EMPTY
         ts.queued = False
         ts.state = "forgotten"
@@ -694,7 +726,7 @@ class SchedulerState:
         """Data scattered by ``client`` now lives on ``address``: {key: (nbytes, type_name)}."""
         ws = self.workers.get(address)
         if ws is None:
-            raise KeyError(f"no worker {address}")
+            raise KeyError(f"no worker {address}: it left the cluster; scatter the data again")
         for key, (nbytes, type_name) in entries.items():
             ts = self.tasks.get(key)
             if ts is None:

@@ -155,10 +155,10 @@ class Executor:
                     self.ready.release(held)
             self.executing.pop(ident, None)
             self._report(report)
-            with self._lock:
-                if ident in self._seceded:  # seceded and never rejoined: its replacement took over
+            if ident in self._seceded:  # seceded and never rejoined: its replacement took over
+                with self._lock:  # (only this thread adds or removes its own ident: no lock to look)
                     self._seceded.discard(ident)
-                    return
+                return
             if self.ready.take_retire_request():
                 return self._hand_over_slot()
 

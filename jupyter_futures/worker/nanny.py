@@ -53,6 +53,7 @@ class Nanny:
         self.exit_code: int | None = None
         self._closing = False
         self._clean_exit = False
+        self._restart_asked = False
         self._exited: asyncio.Event | None = None
         self._quick_deaths = 0
         self._started_at = 0.0
@@ -127,8 +128,8 @@ class Nanny:
         quick = time.monotonic() - self._started_at < QUICK_DEATH_SECONDS
         self._quick_deaths = self._quick_deaths + 1 if quick else 0
         if self._quick_deaths >= MAX_QUICK_DEATHS:
-            logger.error("worker process died %d times right after starting (exit code %s); not restarting it",
-                         self._quick_deaths, code)
+            logger.error("worker process died %d times right after starting (exit code %s); not restarting it "
+                         "(its error is in the log above)", self._quick_deaths, code)
             self.stopped.set()
             return
         logger.warning("worker process %s died (exit code %s); restarting it", proc.pid, code)

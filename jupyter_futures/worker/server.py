@@ -14,7 +14,14 @@ from typing import Any
 import psutil
 
 from ..protocol import buffers, serialize
-from ..protocol.comm import Comm, CommClosedError, Listener, connect, format_address
+from ..protocol.comm import (
+    Comm,
+    CommClosedError,
+    Listener,
+    cached_connection,
+    connect,
+    format_address,
+)
 from ..protocol.context import (
     ClientNeeded,
     TaskContext,
@@ -22,6 +29,7 @@ from ..protocol.context import (
     set_current_task,
     set_process_worker,
 )
+from ..protocol.eventloop import running_loop
 from ..protocol.tracebacks import dump_traceback
 from .actors import ActorRunner
 from .executor import Executor
@@ -147,12 +155,7 @@ class Worker:
             if op == "compute":
                 self._do(state.compute(*msg[1:]))
             elif op == "free":
-                running = [t for t in list(self.executor.executing.values()) if t.key in msg[1]]
-                self._do(state.free(msg[1]))
-                for task in running:  # cancelled while it runs: stop it where it is
-                    self.interrupter.interrupt(task, TaskCancelled)
-                for key in msg[1]:
-                    self.actors.drop(key)
+                self._free(msg[1])
             elif op == "steal":
                 self._do(state.steal(msg[1]))
             elif op == "close":
@@ -165,6 +168,17 @@ class Worker:
             elif not comm.handle_rpc_message(msg):
                 logger.warning("unknown message %r from the scheduler", op)
         comm.flush()
+
+    def _free(self, keys: list[str]) -> None:
+        """The scheduler released these keys here (one message may carry thousands)."""
+        gone = set(keys)
+        running = [t for t in list(self.executor.executing.values()) if t.key in gone]
+        self._do(self.state.free(keys))
+        for task in running:  # cancelled while it runs: stop it where it is
+            self.interrupter.interrupt(task, TaskCancelled)
+        if self.actors.actors:
+            for key in gone:
+                self.actors.drop(key)
 
     def _do(self, instructions: list) -> None:
         for ins in instructions:
@@ -245,7 +259,7 @@ class Worker:
         """This worker process's client (one, made on first use), for tasks that submit tasks."""
         if self.has_client():
             return self._client
-        if _running_loop() is not None:
+        if running_loop() is not None:
             # A client is made by waiting on its connections: not on an event loop (on this worker's, it
             # would wait for this very loop, which its client connects to).
             raise ClientNeeded("the worker's client cannot be made on an event loop (e.g. in a function "
@@ -294,6 +308,7 @@ class Worker:
         return (True, value, ser, ser.nbytes, start, stop)
 
     def _on_reports(self, reports: list) -> None:
+        self.reports.flush()  # results batched by the threads: this is the loop wake-up they wait for
         state = self.state
         for report in reports:
             if report[0] == "done":
@@ -339,16 +354,11 @@ class Worker:
 
     # -- data between workers -------------------------------------------------
     async def _peer(self, address: str) -> Comm:
-        comm = self.peers.get(address)
-        if comm is not None and not comm.closed:
-            return comm
-        lock = self._peer_locks.setdefault(address, asyncio.Lock())
-        async with lock:
-            comm = self.peers.get(address)
-            if comm is None or comm.closed:
-                comm = await connect(address, self.token, timeout=5)
-                comm.start(lambda c, msgs: [c.handle_rpc_message(m) for m in msgs])
-                self.peers[address] = comm
+        return await cached_connection(self.peers, self._peer_locks, address, self._connect_peer)
+
+    async def _connect_peer(self, address: str) -> Comm:
+        comm = await connect(address, self.token, timeout=5)
+        comm.start(lambda c, msgs: [c.handle_rpc_message(m) for m in msgs])
         return comm
 
     async def _fetch(self, peer: str, keys: list[str]) -> None:
@@ -473,14 +483,17 @@ class Worker:
 
 
 class ResultReports:
-    """Finished/erred messages of tasks, for the scheduler and the clients that wait for them."""
+    """Finished/erred messages of tasks, for the scheduler and the clients that wait for them.
+
+    Queued ones leave with the next ``flush``: the loop calls it when it takes the executor's
+    reports, which every ``add`` is followed by, so batching costs no wake-up of its own.
+    """
 
     def __init__(self, worker: Worker):
         self.worker = worker
         self._lock = threading.Lock()
         self._to_scheduler: list[tuple] = []
         self._to_clients: dict[str, list[tuple]] = {}
-        self._scheduled = False
 
     def add(self, msg: tuple, clients: list[str], now: bool) -> None:
         """Queue a task's report (and a finished note for ``clients``); send at once when ``now``."""
@@ -493,17 +506,12 @@ class ResultReports:
                     self._to_clients.setdefault(client, []).append(note)
             if now:
                 self._send_locked()
-                return
-            if self._scheduled:
-                return
-            self._scheduled = True
-        self.worker.loop.call_soon_threadsafe(self.flush)
 
     def flush(self) -> None:
-        """Send what is queued (on the loop, or from the thread that adds the last report)."""
-        with self._lock:
-            self._scheduled = False
-            self._send_locked()
+        """Send what is queued."""
+        if self._to_scheduler:  # read without the lock: an add it misses is followed by another flush
+            with self._lock:
+                self._send_locked()
 
     def _send_locked(self) -> None:
         worker = self.worker
@@ -524,13 +532,6 @@ class ResultReports:
                     worker.scheduler.send_now([("tell-clients", note[1], [client]) for note in batch])
                 except CommClosedError:
                     pass
-
-
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
 
 
 def _error_record(exc: BaseException, skip: int) -> tuple:
