@@ -52,6 +52,7 @@ def load_ipython_extension(ipython):
 
 
 def unload_ipython_extension(ipython):
+    """``%unload_ext jupyter_futures``: remove the magics."""
     from .notebook.magics import unload_ipython_extension as unload
 
     unload(ipython)

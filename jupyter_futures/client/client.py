@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable
 from ..protocol import auth, serialize
 from ..protocol.comm import Comm, CommClosedError, connect, probe
 from ..protocol.context import adopting, blocking_wait, current_task
-from ..protocol.eventloop import PATIENCE, background_loop, sync
+from ..protocol.eventloop import PATIENCE, background_loop, sync, wait_in_task
 from .data import DataMovement
 from .datasets import PublishedDatasets
 from .functions import serialize_function
@@ -93,7 +93,8 @@ class Client(DataMovement, ClusterInspection, PublishedDatasets):
         self._callback_executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._scheduler_info: dict = {}
         if address is not None and not isinstance(address, str) and not hasattr(address, "scheduler_address"):
-            raise TypeError(f"Client(address) takes a 'tcp://host:port' string or a cluster, not {type(address).__name__}")
+            raise TypeError(f"Client(address) takes a 'tcp://host:port' string or a cluster, "
+                            f"not {type(address).__name__}")
         if asynchronous:
             self.loop = asyncio.get_event_loop()
         else:
@@ -274,6 +275,25 @@ class Client(DataMovement, ClusterInspection, PublishedDatasets):
         if self.asynchronous:
             return func(*args, **kwargs)
         return sync(self.loop, func, *args, **kwargs)
+
+    def _request(self, op: str, *args: Any, post: Callable | None = None) -> Any:
+        """Ask the scheduler ``op(*args)``: its answer (``post(answer)`` when given), or a coroutine of it
+        when asynchronous. What was queued before goes first. A blocking call sends and waits from the
+        calling thread, with no hop through the loop (in a task, a long wait frees its thread)."""
+        self._check_open()
+        if self.asynchronous:
+            return self._request_async(op, args, post)
+        if threading.get_ident() == self._loop_ident:
+            raise RuntimeError(f"a blocking Client call ({op}) cannot wait on the client's own event loop "
+                               f"thread (a subscribe() callback runs there): make it from another thread")
+        self._flush_outbox()
+        value = wait_in_task(self.scheduler_comm.request_from_thread(op, *args))
+        return value if post is None else post(value)
+
+    async def _request_async(self, op: str, args: tuple, post: Callable | None) -> Any:
+        self._flush_outbox()
+        value = await self.scheduler_comm.request(op, *args)
+        return value if post is None else post(value)
 
     # -- references -----------------------------------------------------------
     def _state_for(self, key: str) -> FutureState:
@@ -504,7 +524,7 @@ class Client(DataMovement, ClusterInspection, PublishedDatasets):
         _check_callable("map", func, "xs")
         if not iterables:
             raise TypeError("map() needs at least one iterable of arguments, e.g. client.map(f, range(10))")
-        if isinstance(iterables[0], (dict,)) or any(isinstance(it, (str, bytes)) for it in iterables):
+        if isinstance(iterables[0], dict) or any(isinstance(it, (str, bytes)) for it in iterables):
             raise TypeError("map() takes lists, tuples, ranges or iterators of arguments, not a dict or a string")
         for it in iterables:
             if not hasattr(it, "__iter__"):
@@ -514,7 +534,8 @@ class Client(DataMovement, ClusterInspection, PublishedDatasets):
         items = list(zip(*iterables))
         if isinstance(key, (list, tuple)):
             if len(key) != len(items):
-                raise ValueError(f"map() got {len(key)} keys for {len(items)} tasks")
+                raise ValueError(f"map() got {len(key)} keys for {len(items)} tasks: give one key per task, "
+                                 f"or one string to name them all")
             keys = list(key)
             for k in keys:
                 check_key(k)
@@ -540,16 +561,9 @@ class Client(DataMovement, ClusterInspection, PublishedDatasets):
         self.n_submitted += len(records)
         return futures
 
-    def sync_with_scheduler(self) -> None:
+    def sync_with_scheduler(self) -> Any:
         """Return once the scheduler has handled everything this client sent before (one round trip)."""
-        async def _ping():
-            while True:  # what another thread is flushing now must be on the wire before the ping
-                with self._ref_lock:
-                    if not self._outbox and not self._flushing:
-                        break
-                await asyncio.sleep(0)
-            await self.scheduler_comm.request("ping")
-        self.sync(_ping)
+        return self._request("ping", post=_nothing)
 
     def adopt_future(self, key: str) -> Future:
         """A Future for a key made elsewhere (unpickled): tell the scheduler this client holds it too."""
@@ -563,7 +577,7 @@ class Client(DataMovement, ClusterInspection, PublishedDatasets):
     def _wait_done(self, states: list[FutureState], timeout: float | None) -> None:
         if all(st.done() for st in states):
             return
-        deadline = None if timeout is None else _now() + timeout
+        deadline = None if timeout is None else time.monotonic() + timeout
         if current_task() is not None:
             with self._cond:
                 if self._cond.wait_for(lambda: all(st.done() for st in states), PATIENCE):
@@ -580,7 +594,7 @@ class Client(DataMovement, ClusterInspection, PublishedDatasets):
         """Wait on the condition (held) until every state is done."""
         for st in states:
             while not st.done():
-                remaining = None if deadline is None else deadline - _now()
+                remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     raise TimeoutError(f"{st.key} did not finish within {timeout} s")
                 self._cond.wait(remaining)
@@ -605,17 +619,15 @@ class Client(DataMovement, ClusterInspection, PublishedDatasets):
         st = future._state
         if self.asynchronous:
             return self._await_result(future, timeout)
-        if st.status == "finished" and st.has_value:
-            return st.value
-        if st.status == "finished" and st.small is not None:
-            return self._value_from_small(st)
-        if not st.done():
+        if st.status != "finished":
             self._wait_done([st], timeout)
-        if st.status == "finished":
-            if st.small is not None:
-                return self._value_from_small(st)
-            return sync(self.loop, self._fetch_one, st)
-        raise st.error()
+            if st.status != "finished":
+                raise st.error()
+        if st.has_value:
+            return st.value
+        if st.small is not None:
+            return self._value_from_small(st)
+        return sync(self.loop, self._fetch_one, st)
 
     def loads(self, ser: serialize.Serialized) -> Any:
         """Unpickle a value this client received: futures in it become this client's."""
@@ -632,33 +644,29 @@ class Client(DataMovement, ClusterInspection, PublishedDatasets):
     async def _await_result(self, future: Future, timeout: float | None = None) -> Any:
         st = future._state
         await self._wait_done_async([st], timeout)
-        if st.status == "finished":
-            if st.small is not None:
-                return self._value_from_small(st)
-            return await self._fetch_one(st)
-        raise st.error()
+        if st.status != "finished":
+            raise st.error()
+        return await self._fetch_one(st)
 
     async def _fetch_one(self, st: FutureState) -> Any:
         values = await self._fetch_values([st])
         return values[st.key]
 
     def _exception(self, future: Future, timeout: float | None):
-        async def _exc():
-            await self._wait_done_async([future._state], timeout)
-            return future._state.error() if future._state.status != "finished" else None
-        if self.asynchronous:
-            return _exc()
-        self._wait_done([future._state], timeout)
-        return None if future._state.status == "finished" else future._state.error()
+        return self._once_done(future._state, timeout, _exception_of)
 
     def _traceback(self, future: Future, timeout: float | None):
-        async def _tb():
-            await self._wait_done_async([future._state], timeout)
-            return future._state.traceback()
+        return self._once_done(future._state, timeout, FutureState.traceback)
+
+    def _once_done(self, st: FutureState, timeout: float | None, then: Callable[[FutureState], Any]) -> Any:
+        """``then(st)`` once ``st`` is done (a coroutine of it when asynchronous)."""
         if self.asynchronous:
-            return _tb()
-        self._wait_done([future._state], timeout)
-        return future._state.traceback()
+            async def wait_then():
+                await self._wait_done_async([st], timeout)
+                return then(st)
+            return wait_then()
+        self._wait_done([st], timeout)
+        return then(st)
 
     def _add_done_callback(self, future: Future, fn: Callable) -> None:
         if self._callback_executor is None:
@@ -739,19 +747,19 @@ def _merge_releases(msgs: list[tuple], client: Client) -> list[tuple]:
     return out
 
 
+def _exception_of(st: FutureState) -> BaseException | None:
+    return None if st.status == "finished" else st.error()
+
+
+def _nothing(_: Any) -> None:
+    return None
+
+
 def _run_callback(fn: Callable, future: Future) -> None:
     try:
         fn(future)
     except Exception:
         logger.exception("error in done callback %r of %s", fn, future.key)
-
-
-def _now() -> float:
-    import time
-
-    return time.monotonic()
-
-
 
 
 @atexit.register

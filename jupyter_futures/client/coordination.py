@@ -14,7 +14,6 @@ from typing import Any
 import cloudpickle
 
 from ..protocol import serialize
-from ..protocol.eventloop import wait_in_task
 from .actor import Actor
 from .future import Future
 from .tasks import get_client
@@ -61,19 +60,8 @@ class _Primitive:
             pass
 
     def _call(self, op: str, *args: Any, post=None) -> Any:
-        """Run an RPC: block (a long wait inside a task frees its thread) or, for async clients, return
-        a coroutine. The request leaves from the calling thread; the reply is unpacked there too, so
-        futures inside it belong to this thread's client."""
-        client = self.client
-        client._check_open()
-        if client.asynchronous:
-            async def run():
-                value = await client.scheduler_comm.request(op, *args)
-                return post(value) if post is not None else value
-            return run()
-        client._flush_outbox()  # messages this thread queued before go first
-        value = wait_in_task(client.scheduler_comm.request_from_thread(op, *args))
-        return post(value) if post is not None else value
+        """Run an RPC on the scheduler (see ``Client._request``): its answer, or a coroutine of it."""
+        return self.client._request(op, *args, post=post)
 
     def __reduce__(self):
         return (type(self), (self.name,))
@@ -90,12 +78,11 @@ class Queue(_Primitive):
     def __init__(self, name: str | None = None, client: Any = None, maxsize: int = 0):
         super().__init__(name, client)
         self.maxsize = maxsize
-        self._bound_known = self.client.asynchronous is False and self._settle(maxsize)
-
-    def _settle(self, maxsize: int) -> bool:
-        """Learn the queue's bound: the first handle's ``maxsize`` holds for every handle on the name."""
-        self.maxsize = self._call("settle_bound", "queue", self.name, maxsize)
-        return True
+        # The first handle's maxsize holds for every handle on the name; an async client learns it on
+        # its first put (a constructor cannot await).
+        self._bound_known = not self.client.asynchronous
+        if self._bound_known:
+            self.maxsize = self._call("settle_bound", "queue", self.name, maxsize)
 
     def put(self, value: Any, timeout: float | None = None, **kwargs: Any) -> Any:
         """Append ``value``; with ``maxsize``, wait for room (TimeoutError after ``timeout`` s)."""
@@ -224,7 +211,8 @@ class Semaphore(_Primitive):
         super().__init__(name, client)
         self.max_leases = max_leases
         self._held: list[str] = []
-        if not self.client.asynchronous:
+        self._bound_known = not self.client.asynchronous  # as Queue's: async clients learn it later
+        if self._bound_known:
             self.max_leases = self._call("settle_bound", "semaphore", self.name, max_leases)
 
     def acquire(self, timeout: float | None = None) -> Any:
@@ -237,7 +225,9 @@ class Semaphore(_Primitive):
             return ok
         if self.client.asynchronous:
             async def settle_then_acquire():
-                self.max_leases = await self._call("settle_bound", "semaphore", self.name, self.max_leases)
+                if not self._bound_known:
+                    self.max_leases = await self._call("settle_bound", "semaphore", self.name, self.max_leases)
+                    self._bound_known = True
                 return taken(await self._call("semaphore_acquire", self.name, lease, timeout))
             return settle_then_acquire()
         return self._call("semaphore_acquire", self.name, lease, timeout, post=taken)

@@ -6,7 +6,7 @@ import logging
 from collections import defaultdict
 from typing import Any
 
-from ..protocol.comm import Comm, connect
+from ..protocol.comm import Comm, cached_connection, connect
 from ..protocol.eventloop import sync
 from .future import Future, FutureState
 from .keys import data_key
@@ -20,17 +20,12 @@ class DataMovement:
     """The part of ``Client`` that fetches values from workers and puts data on them."""
 
     async def _worker(self, address: str) -> Comm:
-        comm = self._worker_comms.get(address)
-        if comm is not None and not comm.closed:
-            return comm
-        lock = self._worker_locks.setdefault(address, asyncio.Lock())
-        async with lock:
-            comm = self._worker_comms.get(address)
-            if comm is None or comm.closed:
-                comm = await connect(address, self._token, timeout=self.timeout)
-                comm.start(self._on_scheduler_batch)  # workers also send task-finished notes
-                comm.send(("register-client", self.id))
-                self._worker_comms[address] = comm
+        return await cached_connection(self._worker_comms, self._worker_locks, address, self._connect_worker)
+
+    async def _connect_worker(self, address: str) -> Comm:
+        comm = await connect(address, self._token, timeout=self.timeout)
+        comm.start(self._on_scheduler_batch)  # workers also send task-finished notes
+        comm.send(("register-client", self.id))
         return comm
 
     async def _connect_workers(self, addresses) -> None:
@@ -42,6 +37,13 @@ class DataMovement:
 
     async def _fetch_values(self, states: list[FutureState]) -> dict[str, Any]:
         """Values of finished keys: small ones from memory, others straight from the workers holding them."""
+        out, remote = self._local_values(states)
+        if remote:
+            out.update(await self._fetch_remote(remote))
+        return out
+
+    def _local_values(self, states: list[FutureState]) -> tuple[dict[str, Any], list[FutureState]]:
+        """({key: value} of the states whose value is here, the states whose value is on a worker)."""
         out: dict[str, Any] = {}
         remote: list[FutureState] = []
         for st in states:
@@ -51,6 +53,11 @@ class DataMovement:
                 out[st.key] = self._value_from_small(st)
             else:
                 remote.append(st)
+        return out, remote
+
+    async def _fetch_remote(self, remote: list[FutureState]) -> dict[str, Any]:
+        """Values from the workers holding them, retried elsewhere or recomputed when a holder is gone."""
+        out: dict[str, Any] = {}
         attempts = 0
         while remote:
             attempts += 1
@@ -73,7 +80,8 @@ class DataMovement:
                         missing.append(st)
             remote = missing
             if remote and attempts >= 20:
-                raise RuntimeError(f"could not fetch {[st.key for st in remote][:5]} from any worker")
+                raise RuntimeError(f"could not fetch {[st.key for st in remote][:5]} from any worker after "
+                                   f"{attempts} attempts: the workers holding them keep failing; see their logs")
             if remote:
                 # The holders are gone: wait for the scheduler to recompute (or to declare the data lost).
                 for st in remote:
@@ -99,35 +107,23 @@ class DataMovement:
         """Values of futures in any nested list/tuple/dict/set structure, in the same structure."""
         if errors not in ("raise", "skip"):
             raise ValueError(f"gather(errors={errors!r}): use 'raise' or 'skip'")
-        if isinstance(futures, Future):
-            futures = [futures]
-            single = True
-        else:
-            single = False
         if hasattr(futures, "__next__"):
             return (self.gather(f, errors=errors) for f in futures)
         self._check_open()
-
-        async def _gather():
-            found = find_futures(futures)
-            states = {f.key: f._state for f in found}
-            await self._wait_done_async(list(states.values()))
-            bad = [st for st in states.values() if st.status != "finished"]
-            if bad and errors == "raise":
-                raise bad[0].error()
-            values = await self._fetch_values([st for st in states.values() if st.status == "finished"])
-            if errors == "skip":
-                skip = {st.key for st in bad}
-                result = map_structure(futures, lambda f: values.get(f.key), skip_keys=skip)
-            else:
-                result = map_structure(futures, lambda f: values[f.key])
-            return result[0] if single else result
-
+        states = [f._state for f in find_futures(futures)]
         if self.asynchronous:
-            return _gather()
-        if not all(f._state.done() for f in find_futures(futures)):
-            self._wait_done([f._state for f in find_futures(futures)], None)
-        return sync(self.loop, _gather)
+            return self._gather_async(futures, states, errors)
+        self._wait_done(states, None)
+        finished, failed = _outcomes(states, errors)
+        values, remote = self._local_values(finished)  # here, in this thread: no hop to the loop
+        if remote:
+            values.update(sync(self.loop, self._fetch_remote, remote))
+        return _fill(futures, values, failed)
+
+    async def _gather_async(self, futures: Any, states: list[FutureState], errors: str) -> Any:
+        await self._wait_done_async(states)
+        finished, failed = _outcomes(states, errors)
+        return _fill(futures, await self._fetch_values(finished), failed)
 
     def scatter(self, data: Any, workers: Any = None, broadcast: bool = False, direct: bool | None = None,
                 hash: bool = True, timeout: float | None = None, asynchronous: bool | None = None) -> Any:
@@ -163,8 +159,8 @@ class DataMovement:
                 await asyncio.gather(*(comms[w].request("rename_data", renames) for w in placement))
                 sent = [{renames[k]: v for k, v in sizes.items()} for sizes in sent]
                 keys = final
-            for w, sizes in zip(placement, sent):
-                await self.scheduler_comm.request("update_data", w, sizes)
+            await asyncio.gather(*(self.scheduler_comm.request("update_data", w, sizes)
+                                   for w, sizes in zip(placement, sent)))
             futures = [Future(k, self) for k in keys]
             for f in futures:
                 f._state.set_status("finished")
@@ -196,3 +192,21 @@ def shape_like(data: Any, futures: list[Future]) -> Any:
     if isinstance(data, (list, tuple, set, frozenset)):
         return type(data)(futures) if not isinstance(data, (set, frozenset)) else list(futures)
     return futures[0]
+
+
+def _outcomes(states: list[FutureState], errors: str) -> tuple[list[FutureState], set[str] | None]:
+    """(the finished states, the keys of the others); raises the first error when ``errors="raise"``."""
+    finished = [st for st in states if st.status == "finished"]
+    if len(finished) == len(states):
+        return finished, None
+    failed = [st for st in states if st.status != "finished"]
+    if errors == "raise":
+        raise failed[0].error()
+    return finished, {st.key for st in failed}
+
+
+def _fill(futures: Any, values: dict[str, Any], failed: set[str] | None) -> Any:
+    """``futures``' structure with values in place of futures; the ``failed`` ones left out (or None)."""
+    if failed:
+        return map_structure(futures, lambda f: values.get(f.key), skip_keys=failed)
+    return map_structure(futures, lambda f: values[f.key])

@@ -22,14 +22,10 @@ class PublishedDatasets:
                 raise ValueError("publish_dataset(value, name='x') publishes one value under a name; "
                                  "or give names as keywords: publish_dataset(x=value)")
             kwargs = {name: args[0], **kwargs}
-        names = list(kwargs)
         packed = [_pack(value) for value in kwargs.values()]
-
-        async def _publish():
-            await self.scheduler_comm.request("dataset_publish", names, [p[0] for p in packed],
-                                              [p[1] for p in packed], override)
-        self._flush_outbox()  # the futures' submissions reach the scheduler first
-        return self.sync(_publish)
+        # _request sends what this client queued first: the futures' submissions come before.
+        return self._request("dataset_publish", list(kwargs), [p[0] for p in packed], [p[1] for p in packed],
+                             override)
 
     def get_dataset(self, name: str, default: Any = _NO_DEFAULT) -> Any:
         """The value published as ``name``: KeyError if there is none (or ``default``, if given)."""
@@ -45,19 +41,18 @@ class PublishedDatasets:
 
     def list_datasets(self) -> Any:
         """The published names, sorted."""
-        async def _names():
-            return await self.scheduler_comm.request("dataset_names")
-        return self.sync(_names)
+        return self._request("dataset_names")
 
     def unpublish_dataset(self, name: str) -> Any:
         """Remove ``name`` (KeyError if it is not published); its futures may then be freed."""
-        async def _unpublish():
-            await self.scheduler_comm.request("dataset_unpublish", name)
-        return self.sync(_unpublish)
+        return self._request("dataset_unpublish", name)
 
     @property
     def datasets(self) -> Datasets:
         """The published datasets as a mapping (blocking clients only)."""
+        if self.asynchronous:
+            raise TypeError("client.datasets is for blocking clients; in async code use "
+                            "`await client.get_dataset(name)`, `publish_dataset`, `list_datasets`, `unpublish_dataset`")
         return Datasets(self)
 
 

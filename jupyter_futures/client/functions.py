@@ -12,6 +12,7 @@ an array, an instance, a partial) is pickled on every call.
 """
 from __future__ import annotations
 
+import operator
 import types
 import weakref
 from typing import Any, Callable
@@ -65,7 +66,7 @@ def pickled_by_reference(obj: Any) -> bool:
 
 
 def _same(a: list, b: list) -> bool:
-    return len(a) == len(b) and all(x is y for x, y in zip(a, b))
+    return len(a) == len(b) and all(map(operator.is_, a, b))  # in C: a third of a generator's time
 
 
 def _signature(func: Any) -> Any:
@@ -112,7 +113,7 @@ def _capture(value: Any, held: list, seen: set[int]) -> bool:
     if kind is tuple or kind is frozenset:
         return all(_capture(v, held, seen) for v in value)
     if kind is dict:  # keyword-only defaults, function attributes, annotations: compared item by item
-        return all(_capture(k, held, seen) and _capture(v, held, seen) for k, v in value.items())
+        return not value or all(_capture(k, held, seen) and _capture(v, held, seen) for k, v in value.items())
     if kind is types.FunctionType:
         if id(value) in seen:  # recursion: being captured already
             return True

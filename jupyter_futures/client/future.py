@@ -99,14 +99,14 @@ class Future:
 
     __slots__ = ("key", "client", "_state", "__weakref__")
 
-    def __init__(self, key: str, client: Client | None = None, _state: FutureState | None = None):
+    def __init__(self, key: str, client: Client | None = None):
         if client is None:
             from .client import default_client
 
             client = default_client()
         self.key = key
         self.client = client
-        self._state = _state if _state is not None else client._state_for(key)
+        self._state = client._state_for(key)
         client._inc_ref(key)
 
     def __del__(self) -> None:

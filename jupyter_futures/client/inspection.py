@@ -16,14 +16,13 @@ class ClusterInspection:
         """{key: [worker addresses]} for these futures (or all keys)."""
         found = None if futures is None else find_futures(futures)
 
-        async def _who_has():
-            out = await self.scheduler_comm.request("who_has", None if found is None else [f.key for f in found])
+        def add_known(out: dict) -> dict:
             for f in found or ():
                 # A worker may have told us of a result before it told the scheduler.
                 if not out.get(f.key) and f._state.status == "finished" and f._state.who_has:
                     out[f.key] = list(f._state.who_has)
             return out
-        return self.sync(_who_has)
+        return self._request("who_has", None if found is None else [f.key for f in found], post=add_known)
 
     def has_what(self, workers: Any = None) -> dict:
         """{worker address: [keys it holds]}."""
@@ -39,38 +38,32 @@ class ClusterInspection:
 
     def _per_worker(self, op: str, workers: Any) -> dict:
         """The scheduler's {worker address: ...} answer to ``op``, for ``workers`` (all if None)."""
-        async def _ask():
-            out = await self.scheduler_comm.request(op)
-            return {w: v for w, v in out.items() if not workers or w in workers}
-        return self.sync(_ask)
+        if not workers:
+            return self._request(op)
+        return self._request(op, post=lambda out: {w: v for w, v in out.items() if w in workers})
 
     ncores = nthreads
 
     def scheduler_info(self) -> dict:
         """The scheduler's address, id, and a description of each worker."""
-        async def _info():
-            self._scheduler_info = await self.scheduler_comm.request("identity")
-            return self._scheduler_info
-        return self.sync(_info)
+        return self._request("identity", post=self._keep_info)
+
+    def _keep_info(self, info: dict) -> dict:
+        self._scheduler_info = info
+        return info
 
     def run_on_scheduler(self, function: Callable, *args: Any, **kwargs: Any) -> Any:
         """Run ``function`` in the scheduler process (it may take a ``dask_scheduler`` argument)."""
-        async def _run():
-            out = await self.scheduler_comm.request(
-                "run_on_scheduler", serialize.dumps(function), serialize.dumps(args), serialize.dumps(kwargs))
-            return self.loads(out)
-        return self.sync(_run)
+        return self._request("run_on_scheduler", serialize.dumps(function), serialize.dumps(args),
+                             serialize.dumps(kwargs), post=self.loads)
 
     def run(self, function: Callable, *args: Any, workers: list | None = None, wait: bool = True,
             on_error: str = "raise", **kwargs: Any) -> Any:
         """Run ``function`` on every worker (or ``workers``); returns {worker address: result}."""
         if on_error not in ("raise", "return", "ignore"):
-            raise ValueError("on_error must be 'raise', 'return' or 'ignore'")
+            raise ValueError(f"run(on_error={on_error!r}): use 'raise', 'return' or 'ignore'")
 
-        async def _run():
-            replies = await self.scheduler_comm.request(
-                "broadcast", "run", (serialize.dumps(function), serialize.dumps(args), serialize.dumps(kwargs)),
-                workers)
+        def results(replies: dict) -> dict:
             out = {}
             for worker, reply in replies.items():
                 if isinstance(reply, BaseException):
@@ -88,17 +81,16 @@ class ClusterInspection:
                 if on_error == "return":
                     out[worker] = value
             return out
-        return self.sync(_run)
+        payload = (serialize.dumps(function), serialize.dumps(args), serialize.dumps(kwargs))
+        return self._request("broadcast", "run", payload, workers, post=results)
 
     def get_task_stream(self, start: float | None = None, stop: float | None = None) -> list[dict]:
         """Records of finished tasks (started after ``start``, ended before ``stop``, epoch seconds):
         key, worker, start and stop times, outcome."""
-        async def _stream():
-            rows = await self.scheduler_comm.request("task_stream", start or 0.0)
-            if stop is not None:
-                rows = [r for r in rows if r[3] <= stop]
-            return [{"key": k, "worker": w, "start": s, "stop": e, "status": status} for k, w, s, e, status in rows]
-        return self.sync(_stream)
+        def records(rows: list) -> list[dict]:
+            return [{"key": k, "worker": w, "start": s, "stop": e, "status": status}
+                    for k, w, s, e, status in rows if stop is None or e <= stop]
+        return self._request("task_stream", start or 0.0, post=records)
 
     def profile(self, start: Any = None, stop: Any = None, key: str | None = None, workers: Any = None,
                 filename: str | None = None, merge_workers: bool = True) -> Any:

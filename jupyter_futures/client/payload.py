@@ -18,11 +18,9 @@ def task_options(workers, resources, retries, priority, allow_other_workers, act
         return None
     if isinstance(workers, str):
         workers = [workers]
-    elif workers is not None:
-        given = workers
-        workers = list(workers) if isinstance(workers, (list, tuple, set, frozenset)) else [None]
-        if not all(isinstance(w, str) for w in workers):
-            raise TypeError(f"workers={given!r}: give a worker's address or name, or a list of them")
+    elif workers is not None and not (isinstance(workers, (list, tuple, set, frozenset))
+                                      and all(isinstance(w, str) for w in workers)):
+        raise TypeError(f"workers={workers!r}: give a worker's address or name, or a list of them")
     if resources is not None and not (isinstance(resources, dict) and all(
             isinstance(k, str) and _is_number(v) and v >= 0 for k, v in resources.items())):
         raise TypeError(f"resources={resources!r}: give a dict of resource names to amounts, e.g. {{'GPU': 1}}")
