@@ -29,6 +29,13 @@ def test_launcher_passes_a_given_notebook_and_options(monkeypatch, tmp_path):
     assert cmd[3:5] == ["mine.ipynb", "--port=9999"] and cmd.count("--allow-root") == 1
 
 
+def test_an_option_value_given_apart_is_not_taken_for_a_notebook():
+    """``--port 8888``: the quickstart still opens, and the options pass as given."""
+    cwd, cmd = lab.build_command(["--port", "8888", "--no-browser"])
+    assert cwd == str(lab.REPO)
+    assert cmd[3:7] == [os.path.join("notebooks", "quickstart.ipynb"), "--port", "8888", "--no-browser"]
+
+
 def test_the_readme_command_serves_jupyterlab_with_the_quickstart(tmp_path):
     """``jupyter-futures lab`` itself (the README's run command, minus the browser) serves this checkout's
     notebooks, and stops on SIGTERM."""

@@ -54,6 +54,7 @@ def test_bad_arguments_say_so_and_change_nothing(started):
         assert message in run.stream("stderr"), (line, run.stream())
     assert k.execute("client.scheduler_address").value() == before
     assert k.execute("len(client.scheduler_info()['workers'])").value() == "2"
+    assert "usage: %futures scale [-h] n" in k.execute("%futures scale").stream("stderr")  # how to call it
     usage = k.execute("%futures")
     assert "%futures start [-n WORKERS]" in usage.stream()
 

@@ -99,13 +99,13 @@ def test_progress_model_counts_and_html():
     futures = [F(f"inc-{i:012x}", "finished") for i in range(3)] + [F(f"dec-{i:012x}", "pending") for i in range(2)]
     futures.append(futures[0])  # the same future twice counts once
     model = ProgressModel(futures)
-    assert model.total == 5 and not model.complete
+    assert render.progress_totals(model.groups())["total"] == 5 and not model.complete
     st = futures[3]._state
     st.status = "error"
     assert model.on_states([st]) is True and model.on_states([st]) is False
     other = futures[4]._state
     other.status = "cancelled"
-    model.on_done(other)
+    model.on_states([other])
     assert model.complete
     assert model.groups() == [{"name": "inc", "total": 3, "finished": 3, "erred": 0, "cancelled": 0},
                               {"name": "dec", "total": 2, "finished": 0, "erred": 1, "cancelled": 1}]

@@ -82,6 +82,8 @@ def test_plain_ipython_gets_text_and_html():
 
         shell = InteractiveShell.instance()
         shell.run_line_magic("load_ext", "jupyter_futures")
+        shell.run_line_magic("unload_ext", "jupyter_futures")  # %reload_ext: the displays come back
+        shell.run_line_magic("load_ext", "jupyter_futures")
         with Client(n_workers=1, threads_per_worker=1) as c:
             ok = c.submit(pow, 2, 10)
             ok.result()

@@ -19,6 +19,8 @@ import time
 import weakref
 from typing import Any, Callable, Iterable
 
+from ..protocol.eventloop import in_loop_thread
+
 logger = logging.getLogger("jupyter_futures.notebook")
 
 INTERVAL = 0.1  # seconds between two updates of one view: at most 10 a second
@@ -38,7 +40,6 @@ class Flusher:
         self._event = threading.Event()
         self._rendering = threading.Lock()  # held while the thread renders: flush_pending waits for it
         self._thread: threading.Thread | None = None
-        self.flushes = 0  # number of view renders, for tests and benchmarks
 
     def _ensure_thread(self) -> None:
         if self._thread is None or not self._thread.is_alive():
@@ -95,7 +96,6 @@ class Flusher:
                         next_tick = now + self.tick
                 for view in views:
                     _flush_one(view)
-                    self.flushes += 1
             if views:
                 time.sleep(self.interval)  # the throttle: nothing renders again for `interval` seconds
 
@@ -127,11 +127,8 @@ class Hub:
         if not self.loop.is_running() or getattr(self.loop, "_thread_id", None) == threading.get_ident():
             return  # a closed client, or an asynchronous one on this very thread: nothing runs on its loop now
         reached = threading.Event()
-        try:
-            self.loop.call_soon_threadsafe(reached.set)
-        except RuntimeError:  # the loop closed meanwhile
-            return
-        reached.wait(timeout)
+        if self.call_soon(reached.set):
+            reached.wait(timeout)
 
     # -- registration (any thread) ---------------------------------------------------------------------
     def add_future_view(self, key: str, view: Any) -> None:
@@ -154,29 +151,26 @@ class Hub:
         with self._lock:
             self._multi = tuple(v for v in self._multi if v is not view)
 
-    def call_soon(self, fn: Callable[[], None]) -> None:
-        """Run ``fn()`` on the client's loop thread (where states change)."""
+    def call_soon(self, fn: Callable[[], None]) -> bool:
+        """Run ``fn()`` on the client's loop thread (where states change); False if that loop is closed."""
         try:
             self.loop.call_soon_threadsafe(fn)
-        except RuntimeError:  # the loop is closed
-            pass
+        except RuntimeError:
+            return False
+        return True
 
     def when_done(self, states: list, callback: Callable[[Any], None]) -> None:
         """Call ``callback(state)`` on the loop thread as each state reaches a final status, however it got
         there (a scheduler event, ``client.cancel``, the client closing). Already-done states are reported
         at once."""
-        def register() -> None:
+        def register(listen: bool = True) -> None:
             for st in states:
                 if st.done():
                     callback(st)
-                else:
+                elif listen:
                     st.callbacks.append(callback)
-        try:
-            self.loop.call_soon_threadsafe(register)
-        except RuntimeError:  # the loop is closed: report what is known
-            for st in states:
-                if st.done():
-                    callback(st)
+        if not self.call_soon(register):  # the loop is closed: report what is known
+            register(listen=False)
 
     # -- events (client loop thread) -------------------------------------------------------------------
     def _on_states(self, states: list) -> None:
@@ -224,11 +218,7 @@ def fetch_scheduler_info(client: Any, timeout: float = 5.0) -> dict | None:
     async def _identity() -> dict:
         return await client.scheduler_comm.request("identity")
 
-    try:
-        running = asyncio.get_running_loop()
-    except RuntimeError:
-        running = None
-    if running is client.loop:  # on the client's own loop (an asynchronous client in a kernel): use what we have
+    if in_loop_thread(client.loop):  # on the client's own loop (an asynchronous client in a kernel): use what we have
         return dict(getattr(client, "_scheduler_info", {}) or {})
     try:
         info = asyncio.run_coroutine_threadsafe(_identity(), client.loop).result(timeout)

@@ -147,12 +147,36 @@ class Integration:
         self._nkeys = 0
         self._lock = threading.RLock()
         self._sink = _OutputSink(self)
+        self._open = False
+        self.open()
+
+    def _cell_events(self) -> tuple:
+        return (("pre_run_cell", self.pre_run_cell), ("post_run_cell", self.post_run_cell))
+
+    def open(self) -> None:
+        """Hook into the shell: cell events (in a kernel), displays of containers, traceback sources."""
+        if self._open:
+            return
+        self._open = True
         if self.kernel is not None:
-            shell.events.register("pre_run_cell", self.pre_run_cell)
-            shell.events.register("post_run_cell", self.post_run_cell)
-        register_formatters(shell)
+            for name, fn in self._cell_events():
+                self.shell.events.register(name, fn)
+        register_formatters(self.shell)
         render.SOURCE_HOOKS["resolve"] = self.resolve_source
         render.SOURCE_HOOKS["label"] = self.label_source
+
+    def close(self) -> None:
+        """Undo ``open`` (``%unload_ext``); attached clients stay attached, and ``open`` hooks in again."""
+        if not self._open:
+            return
+        self._open = False
+        if self.kernel is not None:
+            for name, fn in self._cell_events():
+                try:
+                    self.shell.events.unregister(name, fn)
+                except ValueError:
+                    pass
+        unregister_formatters(self.shell)
 
     def resolve_source(self, filename: str, lineno: int, name: str) -> str | None:
         """The file of a notebook function whose code lost its file name in pickling ("<dynamic-code>"):
@@ -179,15 +203,6 @@ class Integration:
         fmt = getattr(getattr(self.shell, "compile", None), "format_code_name", None)
         return fmt(filename) if fmt is not None else None
 
-    def close(self) -> None:
-        if self.kernel is not None:
-            for name, fn in (("pre_run_cell", self.pre_run_cell), ("post_run_cell", self.post_run_cell)):
-                try:
-                    self.shell.events.unregister(name, fn)
-                except ValueError:
-                    pass
-        unregister_formatters(self.shell)
-
     # -- clients -----------------------------------------------------------------------------------------
     def attach(self, client: Any) -> None:
         """Route this client's task output to cells and track its submissions (once per client)."""
@@ -208,7 +223,7 @@ class Integration:
         if mod is None:
             return
         for client in list(mod._clients):
-            if client.status in ("running", "connecting") and client not in self.clients:
+            if client.status in ("running", "connecting"):
                 self.attach(client)
 
     # -- cells -------------------------------------------------------------------------------------------
@@ -347,13 +362,15 @@ class Integration:
 _integrations: dict[int, Integration] = {}
 
 
-def integration(shell: Any = None) -> Integration | None:
-    """The integration for ``shell`` (default: the running IPython shell), made on first use."""
+def integration(shell: Any = None, create: bool = True) -> Integration | None:
+    """The integration for ``shell`` (default: the running IPython shell), made on first use if ``create``."""
     shell = shell or kernel_shell() or ipython_shell()
     if shell is None:
         return None
     it = _integrations.get(id(shell))
     if it is None or it.shell is not shell:
+        if not create:
+            return None
         it = _integrations[id(shell)] = Integration(shell)
     return it
 
@@ -409,14 +426,20 @@ def _plain_printer(original: Any):
     return printer
 
 
+def _formatters(shell: Any) -> tuple[Any, Any] | None:
+    """(the shell's display formatter, its text/plain formatter or None), or None without one."""
+    fmt = getattr(shell, "display_formatter", None)
+    return None if fmt is None else (fmt, fmt.formatters.get("text/plain"))
+
+
 def register_formatters(shell: Any) -> None:
     """Containers of futures display as one aggregate (widget in a kernel, summary text elsewhere)."""
-    fmt = getattr(shell, "display_formatter", None)
-    if fmt is None:
+    found = _formatters(shell)
+    if found is None:
         return
     from IPython.lib import pretty
 
-    plain = fmt.formatters.get("text/plain")
+    fmt, plain = found
     for t in _CONTAINERS:
         fmt.mimebundle_formatter.for_type(t, _container_mimebundle)
         if plain is None:
@@ -433,18 +456,16 @@ def register_formatters(shell: Any) -> None:
 
 def unregister_formatters(shell: Any) -> None:
     """Undo ``register_formatters``: containers display as IPython shows them by itself."""
-    fmt = getattr(shell, "display_formatter", None)
-    if fmt is None:
+    found = _formatters(shell)
+    if found is None:
         return
-    plain = fmt.formatters.get("text/plain")
+    fmt, plain = found
     for t in _CONTAINERS:
-        try:
-            fmt.mimebundle_formatter.pop(t)
-        except KeyError:
-            pass
-        if plain is not None and t in _saved_plain:
-            original = _saved_plain.pop(t)
-            if original is not None:
-                plain.for_type(t, original)  # IPython's own printer (one item a line for long lists) again
-            else:
-                plain.pop(t, None)
+        fmt.mimebundle_formatter.pop(t, None)
+        if plain is None or t not in _saved_plain:
+            continue
+        original = _saved_plain.pop(t)
+        if original is not None:
+            plain.for_type(t, original)  # IPython's own printer (one item a line for long lists) again
+        else:
+            plain.pop(t, None)

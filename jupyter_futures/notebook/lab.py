@@ -17,7 +17,8 @@ QUICKSTART = REPO / "notebooks" / "quickstart.ipynb"
 def build_command(argv: list[str]) -> tuple[str, list[str]]:
     """(directory to run in, command) for ``jupyter lab`` with these arguments."""
     args = list(argv)
-    notebooks = [a for a in args if not a.startswith("-")]
+    # A notebook or folder to open; "--port 8888" gives a bare word that is neither.
+    notebooks = [a for a in args if not a.startswith("-") and (a.endswith(".ipynb") or os.path.exists(a))]
     cwd = os.getcwd()
     if not notebooks and QUICKSTART.exists():
         cwd = str(REPO)

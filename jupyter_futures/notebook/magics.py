@@ -21,12 +21,14 @@ import itertools
 import os
 import shlex
 import sys
+from contextlib import contextmanager
 from typing import Any
 
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.display import display
 
 from .kernel import ensure_attached, integration
+from .render import short_address
 
 USAGE = """usage:
   %futures start [-n WORKERS] [-t THREADS] [--memory-limit LIMIT]
@@ -41,21 +43,38 @@ _IGNORED_NAMES = frozenset({"In", "Out", "get_ipython", "exit", "quit", "_ih", "
 _remote_counter = itertools.count(1)
 
 
-class _BadArguments(Exception):
-    pass
+class _Refused(Exception):
+    """A magic cannot do what was asked; the message says why and what to do instead."""
 
 
 class _Parser(argparse.ArgumentParser):
     """argparse that reports instead of exiting the kernel."""
 
     def error(self, message: str):
-        raise _BadArguments(f"{self.prog}: {message}")
+        raise _Refused(f"{self.prog}: {message}\n{self.format_usage().strip()}")
 
     def exit(self, status: int = 0, message: str | None = None):
-        raise _BadArguments(message or "")
+        raise _Refused(message or "")  # after -h: the help is printed already
 
 
-def _positive_int(text: str) -> int:
+@contextmanager
+def _reported():
+    """Print a refusal on stderr instead of raising it (a magic never fails the cell for a bad argument)."""
+    try:
+        yield
+    except _Refused as exc:
+        if str(exc).strip():
+            print(str(exc).strip(), file=sys.stderr)
+
+
+def _split(prog: str, line: str) -> list[str]:
+    try:
+        return shlex.split(line)
+    except ValueError as exc:  # an unclosed quote
+        raise _Refused(f"{prog}: {exc} in {line.strip()!r}; close the quote or escape it") from None
+
+
+def _whole_number(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -66,7 +85,7 @@ def _positive_int(text: str) -> int:
 
 
 def _threads(text: str) -> int:
-    value = _positive_int(text)
+    value = _whole_number(text)
     if value < 1:
         raise argparse.ArgumentTypeError("a worker needs at least 1 thread")
     return value
@@ -84,13 +103,26 @@ def _memory(text: str) -> str:
     return text
 
 
-def _parser(prog: str) -> _Parser:
-    return _Parser(prog=prog, add_help=True)
-
-
 def server_cluster_address() -> str | None:
     """The scheduler a kernel was pointed at by its environment (``$JUPYTER_FUTURES_SCHEDULER``), if any."""
     return os.environ.get("JUPYTER_FUTURES_SCHEDULER") or None
+
+
+def _make_client(params: dict) -> Any:
+    """A client as ``params`` say: {"kind": "connect", "address": ...} or {"kind": "start", ...}."""
+    from ..client.client import Client
+
+    if params["kind"] == "connect":
+        return Client(params["address"])
+    kwargs = {"dashboard_address": 0}
+    if params.get("n_workers") is not None:
+        kwargs["n_workers"] = params["n_workers"]
+    if params.get("threads") is not None:
+        kwargs["threads_per_worker"] = params["threads"]
+    if params.get("memory_limit") is not None:
+        limit = params["memory_limit"]
+        kwargs["memory_limit"] = None if limit in ("none", "0") else limit
+    return Client(**kwargs)
 
 
 @magics_class
@@ -103,11 +135,11 @@ class FuturesMagics(Magics):
         self.params: dict | None = None  # how: {"kind": "start", ...} or {"kind": "connect", "address": ...}
 
     # -- helpers -----------------------------------------------------------------------------------------
-    def _say(self, message: str) -> None:
-        print(message, file=sys.stderr)
+    def _own_running(self) -> bool:
+        return self.client is not None and self.client.status == "running"
 
     def _current(self) -> Any:
-        if self.client is not None and self.client.status == "running":
+        if self._own_running():
             return self.client
         from ..client.client import default_client
 
@@ -116,151 +148,103 @@ class FuturesMagics(Magics):
         except ValueError:
             return None
 
-    def _bind(self, client: Any) -> None:
+    def _need_client(self, prog: str, fix: str = "use %futures start, or %futures connect ADDRESS") -> Any:
+        client = self._current()
+        if client is None:
+            raise _Refused(f"{prog}: no client is running; {fix}")
+        return client
+
+    def _launch(self, params: dict, failure: str) -> None:
+        """Make the client ``params`` describe, remember how, bind it to ``client`` and show it."""
+        try:
+            client = _make_client(params)
+        except Exception as exc:  # noqa: BLE001
+            raise _Refused(f"{failure}: {exc}") from None
+        self.params = params
         self.client = client
         self.shell.user_ns["client"] = client
         ensure_attached(client)
         display(client)
 
-    def _start(self, params: dict) -> Any:
-        from ..client.client import Client
-
-        if params["kind"] == "connect":
-            return Client(params["address"])
-        kwargs = {"dashboard_address": 0}
-        if params.get("n_workers") is not None:
-            kwargs["n_workers"] = params["n_workers"]
-        if params.get("threads") is not None:
-            kwargs["threads_per_worker"] = params["threads"]
-        if params.get("memory_limit") is not None:
-            limit = params["memory_limit"]
-            kwargs["memory_limit"] = None if limit in ("none", "0") else limit
-        return Client(**kwargs)
-
     # -- %futures ----------------------------------------------------------------------------------------
     @line_magic
     def futures(self, line: str) -> None:
         """%futures start|connect|status|scale|restart|stop|dashboard (``%futures`` alone shows the usage)."""
-        try:
-            words = shlex.split(line)
-        except ValueError as exc:
-            self._say(f"%futures: {exc}\n{USAGE}")
-            return
-        if not words or words[0] in ("-h", "--help", "help"):
-            print(USAGE)
-            return
-        command, rest = words[0], words[1:]
-        handler = getattr(self, f"_cmd_{command}", None)
-        if handler is None:
-            self._say(f"%futures: unknown command {command!r}\n{USAGE}")
-            return
-        try:
-            handler(rest)
-        except _BadArguments as exc:
-            if str(exc).strip():
-                self._say(str(exc).strip())
+        with _reported():
+            words = _split("%futures", line)
+            if not words or words[0] in ("-h", "--help", "help"):
+                print(USAGE)
+                return
+            handler = getattr(self, f"_cmd_{words[0]}", None)
+            if handler is None:
+                raise _Refused(f"%futures: unknown command {words[0]!r}\n{USAGE}")
+            handler(words[1:])
 
     def _cmd_start(self, argv: list[str]) -> None:
-        p = _parser("%futures start")
-        p.add_argument("-n", "--workers", type=_positive_int, default=None, help="worker processes")
+        p = _Parser("%futures start")
+        p.add_argument("-n", "--workers", type=_whole_number, default=None, help="worker processes")
         p.add_argument("-t", "--threads", type=_threads, default=None, help="threads per worker")
         p.add_argument("--memory-limit", type=_memory, default=None, help="per worker, e.g. 2GB (default: auto)")
         args = p.parse_args(argv)
-        if self.client is not None and self.client.status == "running":
-            self._say("%futures start: a cluster is already running (`client`); "
-                      "use %futures restart, or %futures stop first")
-            return
+        if self._own_running():
+            raise _Refused("%futures start: a cluster is already running (`client`); "
+                           "use %futures restart, or %futures stop first")
         params = {"kind": "start", "n_workers": args.workers, "threads": args.threads,
                   "memory_limit": args.memory_limit}
-        try:
-            client = self._start(params)
-        except Exception as exc:  # noqa: BLE001
-            self._say(f"%futures start: could not start a cluster: {exc}")
-            return
-        self.params = params
-        self._bind(client)
+        self._launch(params, "%futures start: could not start a cluster")
 
     def _cmd_connect(self, argv: list[str]) -> None:
-        p = _parser("%futures connect")
+        p = _Parser("%futures connect")
         p.add_argument("address", nargs="?", default=None, help="tcp://HOST:PORT")
-        args = p.parse_args(argv)
-        if self.client is not None and self.client.status == "running":
-            self._say("%futures connect: already connected (`client`); use %futures stop first")
-            return
-        address = args.address
+        address = p.parse_args(argv).address
+        if self._own_running():
+            raise _Refused("%futures connect: already connected (`client`); use %futures stop first")
+        address = address or server_cluster_address()
         if address is None:
-            address = server_cluster_address()
-            if address is None:
-                self._say("%futures connect: no address given and $JUPYTER_FUTURES_SCHEDULER is not set; "
-                          "give one: %futures connect tcp://HOST:PORT, or start a cluster here: %futures start")
-                return
+            raise _Refused("%futures connect: no address given and $JUPYTER_FUTURES_SCHEDULER is not set; "
+                           "give one: %futures connect tcp://HOST:PORT, or start a cluster here: %futures start")
         if "://" not in address:
             address = f"tcp://{address}"
-        try:
-            client = self._start({"kind": "connect", "address": address})
-        except Exception as exc:  # noqa: BLE001
-            self._say(f"%futures connect: could not connect to {address}: {exc}")
-            return
-        self.params = {"kind": "connect", "address": address}
-        self._bind(client)
+        self._launch({"kind": "connect", "address": address}, f"%futures connect: could not connect to {address}")
 
     def _cmd_status(self, argv: list[str]) -> None:
-        _parser("%futures status").parse_args(argv)
-        client = self._current()
-        if client is None:
-            self._say("%futures status: no client; use %futures start or %futures connect ADDRESS")
-            return
-        display(client)
+        _Parser("%futures status").parse_args(argv)
+        display(self._need_client("%futures status"))
 
     def _cmd_scale(self, argv: list[str]) -> None:
-        p = _parser("%futures scale")
-        p.add_argument("n", type=_positive_int, help="number of workers")
-        args = p.parse_args(argv)
-        client = self._current()
-        if client is None:
-            self._say("%futures scale: no client; use %futures start first")
-            return
+        p = _Parser("%futures scale")
+        p.add_argument("n", type=_whole_number, help="number of workers")
+        n = p.parse_args(argv).n
+        client = self._need_client("%futures scale", "use %futures start first")
         cluster = getattr(client, "cluster", None)
         if cluster is None or not hasattr(cluster, "scale"):
-            self._say("%futures scale: this client is connected to a cluster it did not start; "
-                      "scale that cluster where it runs")
-            return
+            raise _Refused("%futures scale: this client is connected to a cluster it did not start; "
+                           "scale that cluster where it runs")
         try:
-            out = cluster.scale(args.n)
+            out = cluster.scale(n)
             if asyncio.iscoroutine(out):  # the cluster a Client made runs on the client's loop
                 asyncio.run_coroutine_threadsafe(out, client.loop).result(300)
         except Exception as exc:  # noqa: BLE001
-            self._say(f"%futures scale: {exc}")
-            return
-        if self.params is not None and self.params.get("kind") == "start" and client is self.client:
-            self.params["n_workers"] = args.n
-        print(f"scaled to {args.n} worker{'s' if args.n != 1 else ''}")
+            raise _Refused(f"%futures scale: {exc}") from None
+        if self.params is not None and self.params["kind"] == "start" and client is self.client:
+            self.params["n_workers"] = n  # a restart keeps the new size
+        print(f"scaled to {n} worker{'s' if n != 1 else ''}")
 
     def _cmd_restart(self, argv: list[str]) -> None:
-        _parser("%futures restart").parse_args(argv)
+        _Parser("%futures restart").parse_args(argv)
         if self.client is None or self.params is None:
-            self._say("%futures restart: no cluster was started or connected with %futures; "
-                      "use %futures start")
-            return
-        old = self.client
+            raise _Refused("%futures restart: no cluster was started or connected with %futures; "
+                           "use %futures start")
         try:
-            old.close()
+            self.client.close()
         except Exception as exc:  # noqa: BLE001
-            self._say(f"%futures restart: closing the old client failed ({exc}); starting anyway")
+            print(f"%futures restart: closing the old client failed ({exc}); starting anyway", file=sys.stderr)
         self.client = None
-        try:
-            client = self._start(self.params)
-        except Exception as exc:  # noqa: BLE001
-            self._say(f"%futures restart: could not start again: {exc}")
-            return
-        self._bind(client)
+        self._launch(self.params, "%futures restart: could not start again")
 
     def _cmd_stop(self, argv: list[str]) -> None:
-        _parser("%futures stop").parse_args(argv)
-        client = self._current()
-        if client is None:
-            self._say("%futures stop: no client is running")
-            return
+        _Parser("%futures stop").parse_args(argv)
+        client = self._need_client("%futures stop", "nothing to stop")
         client.close()
         if self.shell.user_ns.get("client") is client:
             del self.shell.user_ns["client"]
@@ -270,16 +254,11 @@ class FuturesMagics(Magics):
                                                  else ""))
 
     def _cmd_dashboard(self, argv: list[str]) -> None:
-        _parser("%futures dashboard").parse_args(argv)
-        client = self._current()
-        if client is None:
-            self._say("%futures dashboard: no client; use %futures start first")
-            return
-        link = client.dashboard_link
+        _Parser("%futures dashboard").parse_args(argv)
+        link = self._need_client("%futures dashboard").dashboard_link
         if not link:
-            self._say("%futures dashboard: this cluster serves no dashboard "
-                      "(%futures start serves one; for Client(), pass dashboard_address=0)")
-            return
+            raise _Refused("%futures dashboard: this cluster serves no dashboard "
+                           "(%futures start serves one; for Client(), pass dashboard_address=0)")
         display({"text/html": f'<a href="{link}" target="_blank" rel="noopener">Open the dashboard: {link}</a>',
                  "text/plain": f"dashboard: {link}"}, raw=True)
 
@@ -292,59 +271,50 @@ class FuturesMagics(Magics):
         task's result; what it prints appears below the cell; the future is displayed and bound to VAR
         (default ``_remote``).
         """
-        p = _parser("%%remote")
+        with _reported():
+            self._remote(_split("%%remote", line), cell)
+
+    def _remote(self, argv: list[str], cell: str) -> None:
+        p = _Parser("%%remote")
         p.add_argument("-w", "--worker", default=None, help="run on this worker (address or name)")
         p.add_argument("--name", default="_remote", help="variable for the future (default: _remote)")
-        try:
-            args = p.parse_args(shlex.split(line))
-        except (_BadArguments, ValueError) as exc:
-            if str(exc).strip():
-                self._say(str(exc).strip())
-            return
+        args = p.parse_args(argv)
         if not args.name.isidentifier():
-            self._say(f"%%remote: --name needs a Python variable name, got {args.name!r}")
-            return
-        from .remote import names_read, remote
+            raise _Refused(f"%%remote: --name needs a Python variable name, got {args.name!r}")
+        from .remote import names_read, remember_source, remote
 
         try:
             wanted = names_read(cell)
         except SyntaxError as exc:
-            self._say(f"%%remote: the cell has a syntax error: {exc}")
-            return
-        client = self._current()
-        if client is None:
-            self._say("%%remote: no client; use %futures start (or create a Client) first")
-            return
-        workers = None
-        if args.worker:
-            info = client.scheduler_info().get("workers", {})
-            match = [a for a, w in info.items()
-                     if args.worker in (a, w.get("name"), a.split("://", 1)[-1])]
-            if not match:
-                known = ", ".join(sorted(a.split("://", 1)[-1] for a in info)) or "none"
-                self._say(f"%%remote: no worker {args.worker!r}; workers: {known}")
-                return
-            workers = match
+            raise _Refused(f"%%remote: the cell has a syntax error: {exc}") from None
+        client = self._need_client("%%remote", "use %futures start (or create a Client) first")
+        workers = [_worker_named(client, args.worker)] if args.worker else None
         ns = self.shell.user_ns
         namespace = {n: ns[n] for n in wanted
                      if n in ns and n not in _IGNORED_NAMES and not _is_history_name(n)}
-        number = next(_remote_counter)
-        filename = f"<%%remote cell {self.shell.execution_count}-{number}>"
-        import linecache
-
-        linecache.cache[filename] = (len(cell), None, cell.splitlines(keepends=True), filename)
+        filename = f"<%%remote cell {self.shell.execution_count}-{next(_remote_counter)}>"
+        remember_source(filename, cell)  # this kernel shows the cell's lines in the task's traceback
         ensure_attached(client)
         try:
             future = client.submit(remote, cell, namespace, filename, workers=workers, pure=False)
         except Exception as exc:  # noqa: BLE001
             culprit = _unpicklable(namespace)
             if culprit:
-                self._say(f"%%remote: cannot send {culprit} to the worker; create it inside the cell instead")
-            else:
-                self._say(f"%%remote: could not submit the cell: {exc}")
-            return
+                raise _Refused(f"%%remote: cannot send {culprit} to the worker; "
+                               "create it inside the cell instead") from None
+            raise _Refused(f"%%remote: could not submit the cell: {exc}") from None
         ns[args.name] = future
         display(future)
+
+
+def _worker_named(client: Any, wanted: str) -> str:
+    """The address of the worker ``wanted`` names (its address, with or without tcp://, or its name)."""
+    info = client.scheduler_info().get("workers", {})
+    for address, w in info.items():
+        if wanted in (address, w.get("name"), short_address(address)):
+            return address
+    known = ", ".join(sorted(short_address(a) for a in info)) or "none"
+    raise _Refused(f"%%remote: no worker {wanted!r}; workers: {known} (give -w an address or a worker name)")
 
 
 def _is_history_name(name: str) -> bool:
@@ -369,10 +339,12 @@ def load_ipython_extension(ipython: Any) -> None:
     ipython.register_magics(FuturesMagics)
     it = integration(ipython)
     if it is not None:
+        it.open()  # again after %unload_ext
         it.attach_all()
 
 
 def unload_ipython_extension(ipython: Any) -> None:
-    it = integration(ipython)
+    """Give containers their own displays back and stop tracking cells (clients stay attached)."""
+    it = integration(ipython, create=False)
     if it is not None:
         it.close()

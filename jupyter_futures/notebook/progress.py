@@ -4,10 +4,12 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from typing import Any
+from typing import Any, Iterable
 
 from ..client.future import DONE_STATES
-from .render import key_split, progress_html, progress_text
+from ..client.structure import find_futures
+from .env import kernel_shell
+from .render import key_split, progress_html, progress_text, progress_totals
 
 RECONCILE_AFTER = 1.0  # seconds without events after which pending futures are checked once
 
@@ -65,41 +67,39 @@ class ProgressModel:
             else:
                 self.stopped = self.started
 
-    def on_done(self, st: Any) -> bool:
-        """A state reached a final status; True if this changed the counts."""
-        item = self._pending.pop(st.key, None)
-        if item is None:
-            return False
-        _count(item[0], st.status)
-        self.last_change = time.monotonic()
-        if not self._pending:
-            self.stopped = time.time()
-        return True
+    def on_states(self, states: Iterable) -> bool:
+        """Count the states that reached a final status; True if this changed the counts.
+        (Called on the client's loop thread for every batch of task events: kept lean.)"""
+        pending = self._pending
+        changed = False
+        for st in states:
+            if st.status in DONE_STATES:
+                item = pending.pop(st.key, None)
+                if item is not None:
+                    _count(item[0], st.status)
+                    changed = True
+        if changed:
+            self.last_change = time.monotonic()
+            if not pending:
+                self.stopped = time.time()
+        return changed
 
     def reconcile(self) -> bool:
         """Count pending futures that are done though no event said so (cancelled by ``client.cancel``,
         failed as the client closed). Called on the loop thread when no event came for a while."""
-        changed = False
-        for g, st in list(self._pending.values()):
-            if st.status in DONE_STATES:
-                changed = self.on_done(st) or changed
-        return changed
+        return self.on_states([st for _, st in list(self._pending.values())])
 
-    def on_states(self, states: list) -> bool:
-        changed = False
-        pending = self._pending
-        for st in states:
-            if st.status in DONE_STATES and st.key in pending:
-                changed = self.on_done(st) or changed
-        return changed
+    def quiet(self) -> bool:
+        """True, once per ``RECONCILE_AFTER`` seconds, when no event came for that long: time to reconcile."""
+        now = time.monotonic()
+        if now - self.last_change <= RECONCILE_AFTER:
+            return False
+        self.last_change = now
+        return True
 
     @property
     def complete(self) -> bool:
         return not self._pending
-
-    @property
-    def total(self) -> int:
-        return sum(g[0] for g in self._groups.values())
 
     def groups(self) -> list[dict]:
         """[{name, total, finished, erred, cancelled}] in order of first appearance."""
@@ -131,13 +131,10 @@ def progress(*futures: Any, notebook: bool | None = None, multi: bool = True, co
 
     In a Jupyter kernel: one live bar per function name with done / erred / total, displayed at once;
     the call returns immediately. Elsewhere (a script, a terminal): a text bar on stderr, and the call
-    blocks until every future is done, like dask's ``progress``.
+    blocks until every future is done, like dask's ``progress``. ``multi``, ``complete`` and ``group_by``
+    are accepted for dask's sake; the bars are always per function name, finished ones kept.
     """
-    from ..client.structure import find_futures
-
     found = find_futures(list(futures))
-    from .env import kernel_shell
-
     if notebook is None:
         notebook = kernel_shell() is not None
     if notebook:
@@ -181,10 +178,9 @@ class TextProgressBar:
                 self.draw()
                 self._wake.wait(self.interval)
                 self._wake.clear()
-                if time.monotonic() - self.model.last_change > RECONCILE_AFTER:
+                if self.model.quiet():
                     for hub in hubs:
                         hub.call_soon(self._reconcile)
-                    self.model.last_change = time.monotonic()
             self.draw()
             self.stream.write("\n")
             self.stream.flush()
@@ -193,11 +189,9 @@ class TextProgressBar:
                 hub.remove_multi_view(self)
 
     def draw(self) -> None:
-        groups = self.model.groups()
-        total = sum(g["total"] for g in groups) or 1
-        done = sum(g["finished"] + g["erred"] + g["cancelled"] for g in groups)
-        erred = sum(g["erred"] for g in groups)
-        frac = done / total
+        totals = progress_totals(self.model.groups())
+        erred = totals["erred"]
+        frac = totals["done"] / (totals["total"] or 1)
         bar = "#" * int(self.width * frac)
         extra = f" | {erred} erred" if erred else ""
         self.stream.write(f"\r[{bar:<{self.width}}] | {frac * 100:3.0f}% Completed | {self.model.elapsed():5.1f}s{extra}")

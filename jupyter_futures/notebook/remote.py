@@ -12,8 +12,7 @@ from typing import Any
 
 def remote(source: str, namespace: dict, filename: str) -> Any:
     """Run ``source`` like a notebook cell in ``namespace``; the value of its last expression is the result."""
-    lines = source.splitlines(keepends=True)
-    linecache.cache[filename] = (len(source), None, lines, filename)  # tracebacks show the cell's lines
+    remember_source(filename, source)  # tracebacks on the worker show the cell's lines
     tree = ast.parse(source, filename, "exec")
     last = None
     if tree.body and isinstance(tree.body[-1], ast.Expr):
@@ -25,6 +24,11 @@ def remote(source: str, namespace: dict, filename: str) -> Any:
     if last is not None:
         return eval(compile(last, filename, "eval"), scope)
     return None
+
+
+def remember_source(filename: str, source: str) -> None:
+    """Make ``linecache`` (so tracebacks) know ``source`` under the made-up ``filename``."""
+    linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
 
 
 def names_read(source: str) -> list[str]:

@@ -87,6 +87,12 @@ def _e(text: Any) -> str:
 # -- futures ---------------------------------------------------------------------------------------------
 
 
+def is_released(state: Any, states: dict | None) -> bool:
+    """True when the future's client no longer holds its key (``states``: the client's, None for a
+    released handle) though it never finished here: nothing will tell the display how it ends."""
+    return states is None or (not state.done() and states.get(state.key) is not state)
+
+
 def future_snapshot(state: Any, released: bool = False, now: float | None = None) -> dict:
     """What a future's display shows, read from its FutureState (a plain dict, JSON-friendly)."""
     now = time.time() if now is None else now
@@ -236,7 +242,7 @@ def _badge(status: str) -> str:
             f'background:{color}; color:white; font-size:11.5px; font-weight:600">{_e(status)}</span>')
 
 
-def future_html(snap: dict, open_traceback: bool = True) -> str:
+def future_html(snap: dict) -> str:
     """A future as HTML: name, key, status badge, elapsed, worker, result type/size or traceback."""
     color = COLORS.get(snap["status"], "#888")
     facts = [f"{_e(snap['clock'])} {_e(format_time(snap['elapsed']))}"]
@@ -253,7 +259,7 @@ def future_html(snap: dict, open_traceback: bool = True) -> str:
                f'padding:6px 8px; overflow-x:auto; background: var(--jp-layout-color2, #f5f5f5); '
                f'color: var(--jp-content-font-color1, #222); white-space:pre">'
                f'{traceback_html(snap) if snap["traceback"] else _e(snap["exception"])}</pre>')
-        body = (f'<details class="jf-error"{" open" if open_traceback else ""}>'
+        body = (f'<details class="jf-error" open>'
                 f'<summary style="cursor:pointer; color:{_RED}; font-weight:600">{_e(snap["exception"])}</summary>'
                 f'{pre}</details>')
     elif snap["exception"]:
@@ -263,6 +269,13 @@ def future_html(snap: dict, open_traceback: bool = True) -> str:
 
 
 # -- progress --------------------------------------------------------------------------------------------
+
+
+def progress_totals(groups: list[dict]) -> dict:
+    """{total, finished, erred, cancelled, done} over all groups (done: finished, erred or cancelled)."""
+    totals = {k: sum(g[k] for g in groups) for k in ("total", "finished", "erred", "cancelled")}
+    totals["done"] = totals["finished"] + totals["erred"] + totals["cancelled"]
+    return totals
 
 
 def progress_html(groups: list[dict], elapsed: float, title: str = "") -> str:
@@ -288,8 +301,8 @@ def progress_html(groups: list[dict], elapsed: float, title: str = "") -> str:
             f'<div class="jf-progress-bar" data-pct="{pct:.1f}" style="display:flex; width:{pct:.3f}%; height:100%">'
             f'{seg}</div></div></td>'
             f'<td style="padding:1px 0 1px 8px; white-space:nowrap; {_MONO} font-size:12px">{counts}</td></tr>')
-    total = sum(g["total"] for g in groups)
-    done = sum(g["finished"] + g["erred"] + g["cancelled"] for g in groups)
+    totals = progress_totals(groups)
+    total, done = totals["total"], totals["done"]
     state = "done" if done >= total else "running"
     summary = (f'<div style="{_MUTED} font-size:12px">{_e(title) + " · " if title else ""}{done} / {total} '
                f'tasks done · {_e(format_time(elapsed))}</div>')

@@ -10,17 +10,18 @@ from __future__ import annotations
 from typing import Any
 
 from .env import widgets_available
-from .render import (client_html, client_snapshot, client_text, future_html, future_snapshot,
-                     future_text)
+from .render import (client_html, client_snapshot, client_text, future_html, future_snapshot, future_text,
+                     is_released)
 
 
-def _widget_bundle(widget: Any, html: str, text: str) -> dict:
+def _widget_bundle(widget: Any) -> dict:
+    """The widget's view, with its HTML and text as the fallbacks of frontends without widgets."""
     data = widget._repr_mimebundle_()
     if isinstance(data, tuple):
         data = data[0]
     data = dict(data or {})
-    data["text/html"] = html
-    data["text/plain"] = text
+    data["text/html"] = widget.value
+    data["text/plain"] = widget.text
     return data
 
 
@@ -35,11 +36,9 @@ def future_bundle(future: Any) -> dict:
         from .widgets import FutureWidget
 
         ensure_attached(future.client)
-        w = FutureWidget(future)
-        return _widget_bundle(w, w.value, w.text)
+        return _widget_bundle(FutureWidget(future))
     st = future._state
-    released = states is None or (not st.done() and states.get(st.key) is not st)
-    snap = future_snapshot(st, released=released)
+    snap = future_snapshot(st, released=is_released(st, states))
     return {"text/plain": future_text(snap), "text/html": future_html(snap)}
 
 
@@ -53,8 +52,7 @@ def client_bundle(client: Any) -> dict:
         from .widgets import ClientWidget
 
         ensure_attached(client)
-        w = ClientWidget(client, info)
-        return _widget_bundle(w, w.value, w.text)
+        return _widget_bundle(ClientWidget(client, info))
     snap = client_snapshot(client, info)
     return {"text/plain": client_text(snap), "text/html": client_html(snap)}
 
@@ -70,8 +68,7 @@ def progress_bundle(futures: list, title: str = "") -> dict:
 
         for client in model.clients:
             ensure_attached(client)
-        w = ProgressWidget(model)
-        return _widget_bundle(w, w.value, w.text)
+        return _widget_bundle(ProgressWidget(model))
     return {"text/plain": model.text(), "text/html": model.html()}
 
 

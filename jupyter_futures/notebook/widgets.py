@@ -15,14 +15,53 @@ from traitlets import Dict, Float, Int, List, Unicode
 
 from ..client.future import DONE_STATES
 from .hub import FLUSHER, fetch_scheduler_info, hub_for
-from .progress import RECONCILE_AFTER, ProgressModel
-from .render import client_html, client_snapshot, client_text, future_html, future_snapshot, future_text
+from .progress import ProgressModel
+from .render import (client_html, client_snapshot, client_text, future_html, future_snapshot, future_text,
+                     is_released, progress_html, progress_text, progress_totals)
 
 _FINAL = DONE_STATES | {"released"}
 CLIENT_REFRESH = 2.0  # seconds between two fetches of the scheduler's state for client widgets
 
 
-class FutureWidget(W.HTML):
+class _LiveHTML(W.HTML):
+    """An HTML widget with synced facts that the flusher re-renders (on changes, and on each clock
+    tick) from ``_start`` until ``_stop``."""
+
+    def __init__(self, css_class: str, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.add_class(css_class)
+        self.text = ""  # the text/plain of the last render
+        self._live = False
+
+    def _render(self) -> None:
+        raise NotImplementedError
+
+    def _flush(self) -> None:
+        self._render()
+
+    def _show(self, text: str, html: str, **traits: Any) -> None:
+        """Set the text, the synced ``traits`` and the HTML, sent to the frontend as one update."""
+        self.text = text
+        with self.hold_sync():
+            for name, value in traits.items():
+                setattr(self, name, value)
+            self.value = html
+
+    def _start(self) -> None:
+        self._live = True
+        FLUSHER.start_ticking(self)
+
+    def _stop(self) -> None:
+        if self._live:
+            self._live = False
+            FLUSHER.stop_ticking(self)
+            self._unwatch()
+
+    def _unwatch(self) -> None:
+        """Drop what fed this view (hub registrations); called once, by ``_stop``."""
+
+
+class FutureWidget(_LiveHTML):
     """One future: name, key, status (coloured), elapsed time, worker; result type and size, or traceback."""
 
     key = Unicode("").tag(sync=True)
@@ -35,57 +74,38 @@ class FutureWidget(W.HTML):
     exception = Unicode("").tag(sync=True)
 
     def __init__(self, future: Any, **kwargs: Any):
-        super().__init__(**kwargs)
-        self.add_class("jf-future-widget")
+        super().__init__("jf-future-widget", **kwargs)
         self._state = future._state
         self._client_ref = weakref.ref(future.client)
         self._hub = hub_for(future.client)
-        self.text = ""
-        self._live = False
         self._render()
         if self.status not in _FINAL:
-            self._live = True
             self._hub.add_future_view(self.key, self)
             self._hub.when_done([self._state], self._on_done)
-            FLUSHER.start_ticking(self)
+            self._start()
             self._render()  # it may have finished while we registered
 
     def _on_done(self, _state: Any) -> None:
         FLUSHER.mark((self,))
 
-    def _released(self, st: Any) -> bool:
-        client = self._client_ref()
-        return client is None or (not st.done() and client._states.get(st.key) is not st)
-
     def _render(self) -> None:
         st = self._state
         if st is None:
             return
-        snap = future_snapshot(st, released=self._released(st))
-        self.text = future_text(snap)
-        with self.hold_sync():
-            self.key = snap["key"]
-            self.name = snap["name"]
-            self.status = snap["status"]
-            self.worker = snap["worker"]
-            self.elapsed = snap["elapsed"]
-            self.result_type = snap["type"]
-            self.nbytes = snap["nbytes"]
-            self.exception = snap["exception"]
-            self.value = future_html(snap)
-        if snap["status"] in _FINAL and self._live:
-            self._finish()
+        client = self._client_ref()
+        snap = future_snapshot(st, released=is_released(st, client._states if client is not None else None))
+        self._show(future_text(snap), future_html(snap), key=snap["key"], name=snap["name"],
+                   status=snap["status"], worker=snap["worker"], elapsed=snap["elapsed"],
+                   result_type=snap["type"], nbytes=snap["nbytes"], exception=snap["exception"])
+        if snap["status"] in _FINAL:
+            self._stop()
+            self._state = None  # keep no result or exception alive for the display's sake
 
-    def _finish(self) -> None:
-        self._live = False
+    def _unwatch(self) -> None:
         self._hub.remove_future_view(self.key, self)
-        FLUSHER.stop_ticking(self)
-        self._state = None  # keep no result or exception alive for the display's sake
-
-    _flush = _render
 
 
-class ProgressWidget(W.HTML):
+class ProgressWidget(_LiveHTML):
     """One bar per function name with finished / erred / total counts, for many futures."""
 
     done = Int(0).tag(sync=True)  # futures done: finished, erred or cancelled (``value`` is the markup)
@@ -98,21 +118,16 @@ class ProgressWidget(W.HTML):
     elapsed = Float(0.0).tag(sync=True)
 
     def __init__(self, model: ProgressModel, **kwargs: Any):
-        super().__init__(**kwargs)
-        self.add_class("jf-progress-widget")
+        super().__init__("jf-progress-widget", **kwargs)
         self.model = model
         self.title = model.title
-        self.text = ""
-        self._live = False
-        self._hubs = []
+        self._hubs: list = []
         self._render()
         if not model.complete:
-            self._live = True
-            for client in model.clients:
-                hub = hub_for(client)
-                self._hubs.append(hub)
+            self._hubs = [hub_for(client) for client in model.clients]
+            for hub in self._hubs:
                 hub.add_multi_view(self)
-            FLUSHER.start_ticking(self)
+            self._start()
             if model.reconcile():  # done while we registered
                 self._render()
 
@@ -125,34 +140,24 @@ class ProgressWidget(W.HTML):
 
     def _render(self) -> None:
         model = self.model
-        if self._live and time.monotonic() - model.last_change > RECONCILE_AFTER:
+        if self._live and model.quiet():
             # No event for a while: check once for futures that ended without one (client.cancel...).
-            model.last_change = time.monotonic()
             for hub in self._hubs:
                 hub.call_soon(self._reconcile)
-        groups = model.groups()
-        self.text = model.text()
-        with self.hold_sync():
-            self.groups = groups
-            self.total = sum(g["total"] for g in groups)
-            self.finished = sum(g["finished"] for g in groups)
-            self.erred = sum(g["erred"] for g in groups)
-            self.cancelled = sum(g["cancelled"] for g in groups)
-            self.done = self.finished + self.erred + self.cancelled
-            self.elapsed = round(model.elapsed(), 3)
-            self.value = model.html()
-        if model.complete and self._live:
-            self._live = False
-            for hub in self._hubs:
-                hub.remove_multi_view(self)
-            self._hubs = []
-            FLUSHER.stop_ticking(self)
-            model.clients = []
+        groups, elapsed = model.groups(), model.elapsed()
+        self._show(progress_text(groups, elapsed, model.title), progress_html(groups, elapsed, model.title),
+                   groups=groups, elapsed=round(elapsed, 3), **progress_totals(groups))
+        if model.complete:
+            self._stop()
 
-    _flush = _render
+    def _unwatch(self) -> None:
+        for hub in self._hubs:
+            hub.remove_multi_view(self)
+        self._hubs = []
+        self.model.clients = []
 
 
-class ClientWidget(W.HTML):
+class ClientWidget(_LiveHTML):
     """A client: scheduler address, workers, threads, memory per worker, tasks, dashboard link; live."""
 
     address = Unicode("").tag(sync=True)
@@ -165,45 +170,27 @@ class ClientWidget(W.HTML):
     dashboard_link = Unicode("").tag(sync=True)
 
     def __init__(self, client: Any, info: dict | None = None, **kwargs: Any):
-        super().__init__(**kwargs)
-        self.add_class("jf-client-widget")
+        super().__init__("jf-client-widget", **kwargs)
         self._client_ref = weakref.ref(client)
         self._info = info
         self._fetched = time.monotonic() if info is not None else 0.0
-        self.text = ""
-        self._live = True
+        self._start()
         self._render()
-        if self._live:
-            FLUSHER.start_ticking(self)
 
     def _render(self) -> None:
         client = self._client_ref()
         if client is None:
             self._stop()
             return
-        if client.status == "running" and time.monotonic() - self._fetched >= CLIENT_REFRESH:
+        running = client.status == "running"
+        if running and time.monotonic() - self._fetched >= CLIENT_REFRESH:
             info = fetch_scheduler_info(client)
             if info is not None:
                 self._info = info
             self._fetched = time.monotonic()
-        snap = client_snapshot(client, self._info if client.status == "running" else {})
-        self.text = client_text(snap)
-        with self.hold_sync():
-            self.address = snap["address"]
-            self.status = snap["status"]
-            self.n_workers = len(snap["workers"])
-            self.threads = snap["threads"]
-            self.memory = snap["memory"]
-            self.processing = snap["processing"]
-            self.in_memory = snap["in_memory"]
-            self.dashboard_link = snap["dashboard"]
-            self.value = client_html(snap)
+        snap = client_snapshot(client, self._info if running else {})
+        self._show(client_text(snap), client_html(snap), address=snap["address"], status=snap["status"],
+                   n_workers=len(snap["workers"]), threads=snap["threads"], memory=snap["memory"],
+                   processing=snap["processing"], in_memory=snap["in_memory"], dashboard_link=snap["dashboard"])
         if client.status in ("closing", "closed"):
             self._stop()
-
-    def _stop(self) -> None:
-        if self._live:
-            self._live = False
-            FLUSHER.stop_ticking(self)
-
-    _flush = _render
