@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import json
 import os
 import queue
@@ -72,6 +73,23 @@ class Gate:
 
     def wait_started(self):
         assert wait_until(self.has_started), "the blocked task never started"
+
+
+def settle_releases(client, timeout: float = TIMEOUT) -> None:
+    """Return once the scheduler has handled every future ``client`` dropped before this call.
+
+    A dropped future is only queued in the client (sent at its next flush, batched); a plain
+    round trip such as ``who_has`` does not carry it. So drop a probe future of our own and wait
+    until the scheduler forgets the probe's key: the client sends drops in the order they
+    happened, so the ones before it have arrived too. Tests that check "still held after del"
+    need this, or they would pass before the release was ever sent.
+    """
+    probe = client.submit(os.getpid, pure=False)
+    probe.result(timeout=timeout)
+    key = probe.key
+    del probe
+    gc.collect()
+    assert wait_until(lambda: key not in client.who_has(), timeout), f"the probe {key} was never released"
 
 
 class LineReader:
@@ -243,8 +261,6 @@ def start_scheduler(tmp_path, *args: str, env: dict | None = None, prefix: list[
 @contextlib.contextmanager
 def refused_address():
     """``tcp://127.0.0.1:PORT`` where nothing listens: a port the OS gave us, bound but not listening."""
-    import socket
-
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     try:

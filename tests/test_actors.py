@@ -18,15 +18,13 @@ import pytest
 
 from jupyter_futures import Actor, ActorFuture, Client, Variable, get_worker
 
-from procs import wait_until
+from procs import settle_releases, wait_until
 
 TIMEOUT = 30  # seconds; any wait longer than this is a bug, not a slow machine
 SHORT = 0.3
 RELEASE_TIMEOUT = 10  # seconds for a dropped actor to disappear from its worker
 
 pytestmark = pytest.mark.timeout(120)
-
-
 
 
 class Counter:
@@ -148,9 +146,7 @@ def test_actor_future_result_is_a_proxy(client):
     assert isinstance(counter, Actor)
     assert "Counter" in repr(counter)
     assert "increment" in dir(counter)
-    # The object itself lives on exactly one worker.
-    holders = [a for a, keys in client.run(actor_keys).items() if future.key in keys]
-    assert len(holders) == 1
+    assert holder_of(client, future.key) in client.nthreads()  # the object itself lives on exactly one worker
 
 
 def test_attribute_read_returns_value(client):
@@ -288,7 +284,7 @@ def test_calls_bypass_the_scheduler(client):
 
 def test_actor_passed_into_a_task(client):
     counter = client.submit(Counter, actor=True).result(timeout=TIMEOUT)
-    holder = [a for a, keys in client.run(actor_keys).items() if counter._key in keys][0]
+    holder = holder_of(client, counter._key)
     other = [a for a in client.nthreads() if a != holder][0]
     for address in (holder, other):
         client.submit(use_actor, counter, 3, workers=[address], pure=False).result(timeout=TIMEOUT)
@@ -351,8 +347,10 @@ def test_actor_lives_while_the_proxy_lives(client):
     key = future.key
     del future
     gc.collect()
+    settle_releases(client)  # the future's drop reached the scheduler
     counter.increment().result(timeout=TIMEOUT)
     assert key in all_actor_keys(client)
+    assert client.run_on_scheduler(who_wants(key)) == [client.id], "the proxy no longer holds its actor"
     assert counter.increment().result(timeout=TIMEOUT) == 2
 
 
@@ -364,6 +362,11 @@ def test_actor_kept_alive_by_a_variable(client):
     assert client.submit(stash_actor, future, var, pure=False).result(timeout=TIMEOUT) is True
     del future
     gc.collect()
+    holder = f"variable:{var.name}"
+    # Only the variable holds it now (the task's worker lets go of its proxy on its own time).
+    assert wait_until(lambda: client.run_on_scheduler(who_wants(key)) == [holder]), \
+        client.run_on_scheduler(who_wants(key))
+    assert key in all_actor_keys(client)
     counter = var.get(timeout=TIMEOUT)
     assert isinstance(counter, Actor)
     assert counter.increment().result(timeout=TIMEOUT) == 41

@@ -37,8 +37,6 @@ pytestmark = pytest.mark.timeout(60)
 # --------------------------------------------------------------------------- task functions
 
 
-
-
 async def async_wait_until(predicate, timeout=TIMEOUT, interval=0.005):
     """``wait_until`` for the client side of async tests: ``predicate`` may be a coroutine function."""
     loop = asyncio.get_running_loop()
@@ -71,8 +69,6 @@ def add(x, y):
 
 def fail_with(message):
     raise MyAsyncError(message)
-
-
 
 
 def make_bytes(n):
@@ -390,20 +386,39 @@ def test_release_async(cluster):
     run(body, cluster.scheduler_address)
 
 
-def test_fire_and_forget_async(cluster, tmp_path):
+async def settle_releases(c):
+    """``procs.settle_releases`` for an asynchronous client: once a probe future dropped now is forgotten
+    by the scheduler, every future dropped before it has reached the scheduler too."""
+    probe = c.submit(os.getpid, pure=False)
+    await probe
+    key = probe.key
+    del probe
+    gc.collect()
+
+    async def gone():
+        return key not in await c.who_has()
+
+    assert await async_wait_until(gone), "the probe future was never released"
+
+
+def test_fire_and_forget_async(cluster, tmp_path, gates):
     out = str(tmp_path / "out")
 
-    def write(path):
+    def write(path, _upstream):
         with open(path, "w") as fh:
             fh.write("written")
         return True
 
     async def body(c):
-        f = c.submit(write, out, pure=False)
+        gate = gates()
+        upstream = c.submit(blocked, gate.started, gate.path, pure=False)
+        f = c.submit(write, out, upstream, pure=False)  # waits on the scheduler for its input
         key = f.key
         fire_and_forget(f)
         del f
         gc.collect()
+        await settle_releases(c)  # the scheduler knows the future is gone before the task can run
+        gate.open()
         assert await async_wait_until(lambda: os.path.exists(out))
 
         async def gone():

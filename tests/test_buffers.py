@@ -114,7 +114,7 @@ def test_scattered_arrays_reuse_released_buffers_and_keep_live_ones_intact():
     with Client(n_workers=1, threads_per_worker=1) as client:
         first = client.scatter(np.full(n, 1.0))
         second = client.scatter(np.full(n, 2.0))  # the first is alive: needs a buffer of its own
-        assert client.submit(add, first, 0).result()[::1000].tolist() == [1.0] * len(range(0, n, 1000))
+        assert client.submit(add, first, 0).result(timeout=30)[::1000].tolist() == [1.0] * len(range(0, n, 1000))
         before = worker_pool(client)
         del second
         assert wait_until(lambda: worker_pool(client)["free"] >= 1)

@@ -12,8 +12,8 @@ import pytest
 
 from jupyter_futures import Client
 from jupyter_futures.worker.store import parse_memory
-from procs import (JF, PYTHON, TIMEOUT, VENV_BIN, clean_env, kill_tree, refused_address, start_process,
-                   start_scheduler, stop, subreaper, wait_gone, wait_until)
+from procs import (JF, PYTHON, TIMEOUT, VENV_BIN, clean_env, free_port, kill_tree, refused_address,
+                   start_process, start_scheduler, stop, subreaper, wait_gone, wait_until)
 
 
 def inc(x):
@@ -219,6 +219,27 @@ def test_bad_worker_options_are_named_before_anything_starts(args, message):
     assert message in r.stderr and "Traceback" not in r.stderr, r.stderr
 
 
+def test_scheduler_listens_on_the_ports_it_is_given(tmp_path):
+    """``--port`` and ``--dashboard-port`` (free ports the OS picked for this test) are the ones served."""
+    port, dashboard_port = free_port(), free_port()
+    token_file = tmp_path / "token"
+    proc, out = start_process([JF, "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                               "--dashboard-port", str(dashboard_port), "--token-file", str(token_file)],
+                              env=clean_env(HOME=str(tmp_path)), stderr_path=str(tmp_path / "scheduler.log"),
+                              name="scheduler")
+    try:
+        info = out.json_line(TIMEOUT)
+        assert info["address"] == f"tcp://127.0.0.1:{port}"
+        assert info["dashboard"].startswith(f"http://127.0.0.1:{dashboard_port}/")
+        with urllib.request.urlopen(info["dashboard"] + "api/status", timeout=10) as r:
+            assert r.status == 200
+        with Client(f"127.0.0.1:{port}", token=token_file.read_text().strip(), set_as_default=False) as client:
+            assert client.scheduler_info()["address"] == f"tcp://127.0.0.1:{port}"
+        assert stop(proc) == 0, (tmp_path / "scheduler.log").read_text()
+    finally:
+        kill_tree(proc)
+
+
 def test_scheduler_on_a_taken_port_says_how_to_pick_another():
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -263,13 +284,25 @@ def test_unknown_command_is_an_error():
     assert "unknown command 'frobnicate'" in r.stderr and "jupyter-futures COMMAND" in r.stderr
 
 
-def test_jupyter_futures_as_jupyter_subcommand():
+def test_jupyter_futures_as_jupyter_subcommand(hand_cluster):
+    """``jupyter futures ...`` is the same command (jupyter_core is in the test extra: no skip)."""
     jupyter = shutil.which("jupyter", path=os.pathsep.join([VENV_BIN, os.environ.get("PATH", "")]))
-    if jupyter is None:
-        pytest.skip("the `jupyter` command is not installed (jupyter_core is not in this environment)")
+    assert jupyter is not None, "the `jupyter` command is missing: install the test extra (jupyter_core)"
     r = run_cmd([jupyter, "futures", "--help"])
     assert r.returncode == 0, r.stderr
     assert "jupyter-futures COMMAND" in r.stdout
+    # And it runs the subcommands: a worker started as `jupyter futures worker` joins a scheduler.
+    cl = hand_cluster(names=())
+    env = clean_env(HOME=str(cl.tmp_path), JUPYTER_FUTURES_TOKEN=cl.token,
+                    PYTHONPATH=os.path.dirname(os.path.abspath(__file__)))
+    proc, _ = start_process([jupyter, "futures", "worker", cl.address, "--nthreads", "2", "--name", "via-jupyter"],
+                            env=env, stderr_path=str(cl.tmp_path / "via-jupyter.log"), name="via-jupyter")
+    cl.procs.append(proc)
+    with Client(cl.address, token=cl.token, set_as_default=False) as client:
+        client.wait_for_workers(1, timeout=TIMEOUT)
+        (worker,) = client.scheduler_info()["workers"].values()
+        assert (worker["name"], worker["nthreads"]) == ("via-jupyter", 2)
+        assert client.submit(inc, 1).result(timeout=TIMEOUT) == 2
 
 
 def test_demo_runs_and_leaves_no_processes(tmp_path):

@@ -22,7 +22,7 @@ import pytest
 
 from jupyter_futures import Client, Event, Lock, Queue, Semaphore, TimeoutError, Variable
 
-from procs import PYTHON, alive, clean_env, kill_tree, start_process, wait_until
+from procs import PYTHON, alive, clean_env, kill_tree, settle_releases, start_process, wait_until
 
 TIMEOUT = 30  # seconds; any wait longer than this is a bug, not a slow machine
 SHORT = 0.3  # seconds to wait for something that must not happen
@@ -33,8 +33,6 @@ pytestmark = pytest.mark.timeout(120)
 
 def unique(prefix):
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
 
 
 def coordination_state(dask_scheduler):
@@ -349,19 +347,6 @@ def test_queue_future_put_by_a_task(client):
     assert got.result(timeout=TIMEOUT) == 8
 
 
-def test_queue_state_dropped_when_no_handle_is_left(client):
-    name = unique("dropped-queue")
-    q = Queue(name)
-    q.put("x")
-    q.put("y")
-    assert q.qsize() == 2
-    del q
-    gc.collect()
-    assert wait_until(lambda: name not in client.run_on_scheduler(coordination_state)["queues"])
-    assert f"queue:{name}" not in client.run_on_scheduler(coordination_state)["refs"]
-    assert Queue(name).qsize() == 0
-
-
 def test_queue_handle_in_a_finished_task_is_dropped(client):
     name = unique("task-queue")
     assert client.submit(queue_by_name, name, 1, pure=False).result(timeout=TIMEOUT) == 1
@@ -426,17 +411,6 @@ def test_lock_held_by_client_seen_from_tasks(client):
     assert lock.locked() is False
 
 
-def test_lock_state_dropped_when_no_handle_is_left(client):
-    name = unique("dropped-lock")
-    lock = Lock(name)
-    with lock:
-        pass
-    del lock
-    gc.collect()
-    assert wait_until(lambda: f"lock:{name}" not in client.run_on_scheduler(coordination_state)["refs"])
-    assert name not in client.run_on_scheduler(coordination_state)["locks"]
-
-
 # =========================================================================== Event
 
 
@@ -467,16 +441,6 @@ def test_event_wakes_every_waiting_task(client):
     assert all(ok for ok, _ in results)
     assert all(woke >= set_at for _, woke in results)
     assert event.is_set()
-
-
-def test_event_state_dropped_when_no_handle_is_left(client):
-    name = unique("dropped-event")
-    event = Event(name)
-    event.set()
-    del event
-    gc.collect()
-    assert wait_until(lambda: name not in client.run_on_scheduler(coordination_state)["events"])
-    assert Event(name).is_set() is False
 
 
 # =========================================================================== Variable
@@ -548,18 +512,8 @@ def test_variable_future_read_in_a_task(client):
     var.set(future)
     del future
     gc.collect()
+    settle_releases(client)  # only the variable holds the future now
     assert client.submit(variable_future_result, var, pure=False).result(timeout=TIMEOUT) == ("Future", 6)
-
-
-def test_variable_state_dropped_when_no_handle_is_left(client):
-    name = unique("dropped-var")
-    var = Variable(name)
-    var.set(1)
-    del var
-    gc.collect()
-    assert wait_until(lambda: name not in client.run_on_scheduler(coordination_state)["variables"])
-    with pytest.raises(TimeoutError):
-        Variable(name).get(timeout=0.1)
 
 
 # =========================================================================== Semaphore
@@ -602,6 +556,28 @@ def test_semaphore_api_from_client(client):
         Semaphore(max_lease=2)
 
 
+def semaphore_by_name(name, timeout):
+    """A task's own handle on a semaphore known by name: (got a lease?, the value it saw while holding it)."""
+    sem = Semaphore(max_leases=1, name=name)
+    got = sem.acquire(timeout=timeout)
+    value = sem.get_value()
+    if got:
+        sem.release()
+    return got, value
+
+
+def test_semaphore_by_name_in_tasks_shares_the_leases(client):
+    name = unique("named-sem")
+    sem = Semaphore(max_leases=1, name=name)
+    assert sem.acquire()
+    assert client.submit(semaphore_by_name, name, 0.2, pure=False).result(timeout=TIMEOUT) == (False, 1)
+    waiter = client.submit(semaphore_by_name, name, TIMEOUT, pure=False)
+    assert not wait_until(waiter.done, SHORT)
+    sem.release()
+    assert waiter.result(timeout=TIMEOUT) == (True, 1)
+    assert sem.get_value() == 0
+
+
 def test_semaphore_waiter_gets_released_lease(client):
     sem = Semaphore(max_leases=1)
     assert sem.acquire()
@@ -612,17 +588,82 @@ def test_semaphore_waiter_gets_released_lease(client):
     assert got is True
 
 
-def test_semaphore_state_dropped_when_no_handle_is_left(client):
-    name = unique("dropped-sem")
+# =========================================================================== state dropped with the last handle
+
+
+def use_queue(client, name):
+    q = Queue(name)
+    q.put("x")
+    q.put("y")
+    assert q.qsize() == 2
+    return q
+
+
+def use_lock(client, name):
+    lock = Lock(name)
+    with lock:
+        assert client.run_on_scheduler(coordination_state)["locks"][name]
+    return lock
+
+
+def use_event(client, name):
+    event = Event(name)
+    event.set()
+    return event
+
+
+def use_variable(client, name):
+    var = Variable(name)
+    var.set(1)
+    return var
+
+
+def use_semaphore(client, name):
     sem = Semaphore(max_leases=2, name=name)
     with sem:
         assert client.run_on_scheduler(coordination_state)["leases"][name] == 1
-    del sem
-    gc.collect()
-    assert wait_until(lambda: f"semaphore:{name}" not in client.run_on_scheduler(coordination_state)["refs"])
-    assert name not in client.run_on_scheduler(coordination_state)["leases"]
+    return sem
+
+
+def variable_is_unset(name):
+    with pytest.raises(TimeoutError):
+        Variable(name).get(timeout=0.1)
+    return True
+
+
+def lock_is_free(name):
+    lock = Lock(name)
+    assert lock.locked() is False and lock.acquire(blocking=False) is True
+    lock.release()
+    return True
+
+
+# kind: (use it under a name and return the handle, its field in coordination_state, a fresh handle of
+# that name starts from nothing)
+DROPPED = {
+    "queue": (use_queue, "queues", lambda name: Queue(name).qsize() == 0),
+    "lock": (use_lock, "locks", lock_is_free),
+    "event": (use_event, "events", lambda name: Event(name).is_set() is False),
+    "variable": (use_variable, "variables", variable_is_unset),
     # Its bound went too: a new semaphore of that name may have another max_leases.
-    assert Semaphore(max_leases=3, name=name).max_leases == 3
+    "semaphore": (use_semaphore, "leases", lambda name: Semaphore(max_leases=3, name=name).max_leases == 3),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(DROPPED))
+def test_state_dropped_when_no_handle_is_left(client, kind):
+    use, field, fresh = DROPPED[kind]
+    name = unique(f"dropped-{kind}")
+    handle = use(client, name)
+    assert f"{kind}:{name}" in client.run_on_scheduler(coordination_state)["refs"]
+    del handle
+    gc.collect()
+
+    def dropped():
+        state = client.run_on_scheduler(coordination_state)
+        return f"{kind}:{name}" not in state["refs"] and name not in state[field]
+    assert wait_until(dropped), client.run_on_scheduler(coordination_state)
+    assert fresh(name)
 
 
 # =========================================================================== no busy polling
@@ -670,11 +711,12 @@ def lease_client():
         c.close()
 
 
-def hold_lock_then_exit(lock, held, die, marker):
-    """Take the lock, say so, and kill this worker process when told (once: a rerun does nothing)."""
+def hold_until_the_worker_dies(handle, held, die, marker):
+    """Take the lock (or lease), say so, and keep it until this worker process ends: killed from outside,
+    or by ``os._exit`` when told through ``die``. A rerun elsewhere does nothing."""
     if os.path.exists(marker):
         return "rerun"
-    assert lock.acquire(timeout=TIMEOUT)
+    assert handle.acquire(timeout=TIMEOUT)
     with open(marker, "w"):
         pass
     held.set()
@@ -682,119 +724,69 @@ def hold_lock_then_exit(lock, held, die, marker):
     os._exit(1)
 
 
-def hold_lease_until_killed(sem, held, marker):
-    """Take a lease and keep it until the worker process is killed (a rerun does nothing)."""
-    if os.path.exists(marker):
-        return "rerun"
-    assert sem.acquire(timeout=TIMEOUT)
-    with open(marker, "w"):
-        pass
-    held.set()
-    Event(unique("never")).wait(timeout=TIMEOUT)
-    return "not killed"
-
-
-def acquire_lease(sem, timeout=TIMEOUT):
-    got = sem.acquire(timeout=timeout)
-    taken_at = time.monotonic()
-    if got:
-        sem.release()
-    return got, taken_at
-
-
 def worker_pids(c):
     return {address: info["pid"] for address, info in c.scheduler_info()["workers"].items()}
 
 
-def test_lock_of_a_dead_worker_is_released_after_the_lease_timeout(lease_client, tmp_path):
-    c = lease_client
-    first, second = sorted(c.nthreads())
-    pid = worker_pids(c)[first]
-    lock, held, die = Lock(), Event(), Event()
-    holder = c.submit(hold_lock_then_exit, lock, held, die, str(tmp_path / "marker"), workers=[first],
-                      allow_other_workers=True, pure=False)
-    assert held.wait(timeout=TIMEOUT)
-    assert lock.locked()
-    nxt = c.submit(acquire_and_release, lock, workers=[second], pure=False)
-    assert lock.acquire(blocking=False) is False
-    assert not wait_until(nxt.done, SHORT), "the lock was taken while its holder lived"
-
-    told_at = time.monotonic()
-    die.set()
-    assert wait_until(lambda: not alive(pid)), "the holder's worker did not exit"
-    died_by = time.monotonic()
-    got, taken_at = nxt.result(timeout=TIMEOUT)
-    assert got is True
-    assert taken_at < died_by + 10, "the dead holder's lock was not released within 10 s"
-    assert taken_at >= died_by, "the lock was taken before its holder died"
-    assert taken_at - told_at >= 0.9 * LEASE_TIMEOUT, "released before the lease timeout ran out"
-    assert holder.result(timeout=TIMEOUT) == "rerun"
-    assert lock.acquire(timeout=TIMEOUT) is True
-    lock.release()
+# kind: a handle on the name with one lease/lock to hand out (for the given client, or the default one)
+EXCLUSIVE = {
+    "lock": lambda name, client=None: Lock(name, client=client),
+    "semaphore": lambda name, client=None: Semaphore(max_leases=1, name=name, client=client),
+}
 
 
-def test_semaphore_lease_of_a_killed_worker_is_released_after_the_lease_timeout(lease_client, tmp_path):
+@pytest.mark.parametrize("kind", sorted(EXCLUSIVE))
+@pytest.mark.parametrize("death", ["os._exit", "SIGKILL"])
+def test_held_by_a_dead_worker_is_released_after_the_lease_timeout(lease_client, tmp_path, kind, death):
+    """A task holding the lock (or the one lease) dies with its worker: the task waiting for it on the
+    other worker gets it after the lease timeout, not before its holder died, and within 10 s."""
     c = lease_client
     first, second = sorted(c.nthreads())
     pid = worker_pids(c)[first]
     assert pid in [nanny.pid for nanny in c.cluster.workers]
-    sem, held = Semaphore(max_leases=1), Event()
-    holder = c.submit(hold_lease_until_killed, sem, held, str(tmp_path / "marker"), workers=[first],
+    handle, held, die = EXCLUSIVE[kind](unique(kind)), Event(), Event()
+    holder = c.submit(hold_until_the_worker_dies, handle, held, die, str(tmp_path / "marker"), workers=[first],
                       allow_other_workers=True, pure=False)
     assert held.wait(timeout=TIMEOUT)
-    assert sem.get_value() == 1
-    nxt = c.submit(acquire_lease, sem, workers=[second], pure=False)
-    assert sem.acquire(timeout=0.1) is False
-    assert not wait_until(nxt.done, SHORT), "a lease was granted while the holder lived"
+    nxt = c.submit(acquire_and_release, handle, workers=[second], pure=False)
+    assert handle.acquire(timeout=0.1) is False
+    assert not wait_until(nxt.done, SHORT), f"the {kind} was granted again while its holder lived"
 
-    killed_at = time.monotonic()
-    os.kill(pid, signal.SIGKILL)
+    ended_at = time.monotonic()
+    if death == "SIGKILL":
+        os.kill(pid, signal.SIGKILL)
+    else:
+        die.set()
     assert wait_until(lambda: not alive(pid)), "the holder's worker did not exit"
     died_by = time.monotonic()
     got, taken_at = nxt.result(timeout=TIMEOUT)
     assert got is True
-    assert taken_at < died_by + 10, "the dead holder's lease was not released within 10 s"
-    assert taken_at >= died_by, "a lease was granted before its holder died"
-    assert taken_at - killed_at >= 0.9 * LEASE_TIMEOUT, "released before the lease timeout ran out"
+    assert taken_at < died_by + 10, f"the dead holder's {kind} was not released within 10 s"
+    assert taken_at >= died_by, f"the {kind} was taken before its holder died"
+    assert taken_at - ended_at >= 0.9 * LEASE_TIMEOUT, "released before the lease timeout ran out"
     assert holder.result(timeout=TIMEOUT) == "rerun"
-    assert sem.acquire(timeout=TIMEOUT) is True
-    sem.release()
+    assert handle.acquire(timeout=TIMEOUT) is True
+    handle.release()
 
 
-def test_lock_of_a_closed_client_is_released_after_the_lease_timeout(lease_client):
+@pytest.mark.parametrize("kind", sorted(EXCLUSIVE))
+def test_held_by_a_closed_client_is_released_after_the_lease_timeout(lease_client, kind):
+    """A client closes while it holds the lock (or the one lease): nobody gets it while the holder lives,
+    and the next one does once the lease timeout has run out."""
     c = lease_client
-    name = unique("client-lock")
+    name = unique(f"client-{kind}")
+    mine = EXCLUSIVE[kind](name)
     other = Client(c.scheduler_address, set_as_default=False)
     try:
-        theirs = Lock(name, client=other)
-        assert theirs.acquire()
+        assert EXCLUSIVE[kind](name, other).acquire()
+        assert mine.acquire(timeout=0.1) is False, f"the {kind} was granted twice while its holder lived"
     finally:
         other.close()
     gone_at = time.monotonic()
-    lock = Lock(name)
-    assert lock.acquire(timeout=10) is True
-    assert time.monotonic() - gone_at >= 0.9 * LEASE_TIMEOUT
-    lock.release()
-
-
-def test_semaphore_lease_of_a_closed_client_is_released_after_the_lease_timeout(lease_client):
-    c = lease_client
-    name = unique("client-sem")
-    sem = Semaphore(max_leases=1, name=name)
-    other = Client(c.scheduler_address, set_as_default=False)
-    try:
-        theirs = Semaphore(max_leases=1, name=name, client=other)
-        assert theirs.acquire()
-        assert sem.get_value() == 1
-        assert sem.acquire(timeout=0.1) is False, "a second lease was granted while the holder lived"
-    finally:
-        other.close()
-    gone_at = time.monotonic()
-    assert sem.acquire(timeout=10) is True
-    assert time.monotonic() - gone_at >= 0.9 * LEASE_TIMEOUT
-    assert sem.get_value() == 1
-    sem.release()
-    assert sem.get_value() == 0
+    assert mine.acquire(timeout=10) is True
+    assert time.monotonic() - gone_at >= 0.9 * LEASE_TIMEOUT, "released before the lease timeout ran out"
+    assert mine.acquire(timeout=0.1) is False, f"one {kind} was handed out twice"
+    mine.release()
 
 
 def test_semaphore_state_of_a_closed_client_is_dropped_once_its_lease_expires(lease_client):

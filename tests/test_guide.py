@@ -15,14 +15,12 @@ import pytest
 
 from jupyter_futures import Client, LocalCluster, as_completed, fire_and_forget
 
-from procs import wait_until
+from procs import settle_releases, wait_until
 
 TIMEOUT = 30  # seconds; any wait longer than this is a bug, not a slow machine
 
 
 # --------------------------------------------------------------------------- helpers
-
-
 
 
 def wait_for_gate(gate):
@@ -362,6 +360,7 @@ def test_fire_and_forget(client, tmp_path):
     fire_and_forget(future)
     del future
     gc.collect()
+    settle_releases(client)  # the scheduler knows the future is gone before the task can run
 
     gate.touch()
     assert ready.result(timeout=TIMEOUT) is True

@@ -9,12 +9,15 @@ import json
 import re
 import threading
 import time
+import types
 
 import pytest
 
 from jupyter_futures import Client, performance_report
 from jupyter_futures.client.profiling import merge, samples_of
 from jupyter_futures.worker import profile as wprofile
+
+from procs import wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -40,36 +43,25 @@ def jf_prof_burn_inner(seconds):
     return _spin(seconds)
 
 
-def jf_prof_burn_more(seconds):  # its name starts with "jf_prof_burn": key="jf_prof_burn" must not match it
+def _calls_spin(seconds):
     return _spin(seconds)
 
 
-def jf_prof_window(seconds):
-    return _spin(seconds)
+def _burner(name):
+    """A module-level task function called ``name`` that calls ``_spin``: its frame (code name) is ``name``,
+    so each test finds its own samples by function name. Bound as a module global, it pickles by reference."""
+    code = _calls_spin.__code__.replace(co_name=name, co_qualname=name)
+    fn = types.FunctionType(code, globals(), name)
+    fn.__qualname__ = name
+    globals()[name] = fn
+    return fn
 
 
-def jf_prof_pinned(seconds):
-    return _spin(seconds)
-
-
-def jf_prof_page(seconds):
-    return _spin(seconds)
-
-
-def jf_report_alpha(seconds):
-    return _spin(seconds)
-
-
-def jf_report_beta(seconds):
-    return _spin(seconds)
-
-
-def jf_prof_async(seconds):
-    return _spin(seconds)
-
-
-def jf_report_async(seconds):
-    return _spin(seconds)
+# jf_prof_burn_more starts with "jf_prof_burn": key="jf_prof_burn" must not match it.
+(jf_prof_burn_more, jf_prof_window, jf_prof_pinned, jf_prof_page, jf_prof_toggle, jf_report_alpha,
+ jf_report_beta, jf_prof_async, jf_report_async) = map(_burner, [
+    "jf_prof_burn_more", "jf_prof_window", "jf_prof_pinned", "jf_prof_page", "jf_prof_toggle",
+    "jf_report_alpha", "jf_report_beta", "jf_prof_async", "jf_report_async"])
 
 
 def _names(tree):
@@ -112,6 +104,8 @@ def test_profile_shows_cpu_bound_task(client, burned):
     assert tree["identifier"] == "root" and tree["description"]["name"] == "root"
     assert tree["count"] > 0
     assert samples_of(tree, "jf_prof_burn") > 0
+    # About one sample every 10 ms while the 0.3 s task runs: ~30 (the lower bound is loose for a busy machine).
+    assert 5 <= samples_of(client.profile(key=burned["keys"][0]), "jf_prof_burn") <= 45
     # The tree starts at the task's function: the worker's frames above it are left out.
     top = {c["description"]["name"] for c in tree["children"].values()}
     assert "jf_prof_burn" in top and "_run_task" not in _names(tree) and "_execute" not in _names(tree)
@@ -136,7 +130,6 @@ def test_profile_key_filter(client, burned):
 
 def test_profile_time_window(client):
     before = time.time()
-    time.sleep(0.05)
     t0 = time.time()
     client.submit(jf_prof_window, 0.3, pure=False).result()
     t1 = time.time()
@@ -271,8 +264,11 @@ def _unit_spin(stop_flag):
         sum(range(100))
 
 
-def _run_in_thread(prof, executing, key, seconds):
+def _run_in_thread(prof, executing, key, samples=5, seconds=None):
+    """Run a spinning "task" under ``key`` in a thread until the profiler took ``samples`` more samples
+    (bounded); with ``seconds``, for that long instead (to see that nothing is sampled)."""
     flag = threading.Event()
+    before = prof.samples
 
     def body():
         executing[threading.get_ident()] = _Task(key)
@@ -284,9 +280,16 @@ def _run_in_thread(prof, executing, key, seconds):
 
     t = threading.Thread(target=body)
     t.start()
-    time.sleep(seconds)
-    flag.set()
-    t.join()
+    try:
+        if seconds is not None:
+            t.join(seconds)
+            assert t.is_alive(), "the spinning thread ended by itself"
+        else:
+            assert wait_until(lambda: prof.samples >= before + samples, timeout=10), \
+                f"the sampler took {prof.samples - before} samples of {key} in 10 s"
+    finally:
+        flag.set()
+        t.join()
 
 
 def test_sampler_unit_buckets_keys_and_idle():
@@ -296,8 +299,8 @@ def test_sampler_unit_buckets_keys_and_idle():
         time.sleep(0.05)
         assert prof.samples == 0  # idle: blocked, not sampling
         t0 = time.time()
-        _run_in_thread(prof, executing, "unit_a-1", 0.15)
-        _run_in_thread(prof, executing, "unit_b-1", 0.15)
+        _run_in_thread(prof, executing, "unit_a-1")
+        _run_in_thread(prof, executing, "unit_b-1")
         t1 = time.time()
         time.sleep(0.05)
         n = prof.samples
@@ -321,18 +324,18 @@ def test_sampler_set_interval_turns_sampling_off_and_on():
     executing = {}
     prof = wprofile.Profiler(executing, _runner.__code__, interval=0.005).start()
     try:
-        _run_in_thread(prof, executing, "unit_on-1", 0.1)
+        _run_in_thread(prof, executing, "unit_on-1")
         first = prof._thread
         n = prof.samples
         assert n > 0
         prof.set_interval(0)
         assert not prof.enabled and prof._thread is None
-        _run_in_thread(prof, executing, "unit_off-1", 0.1)
+        _run_in_thread(prof, executing, "unit_off-1", seconds=0.1)
         assert prof.samples == n and prof.get(key="unit_off")["count"] == 0
         first.join(2)
         assert not first.is_alive()  # the old sampler thread ended
         prof.set_interval(0.005)
-        _run_in_thread(prof, executing, "unit_again-1", 0.1)
+        _run_in_thread(prof, executing, "unit_again-1")
         assert prof.get(key="unit_again")["count"] > 0 and prof._thread.is_alive()
     finally:
         prof.close()
@@ -348,13 +351,13 @@ def test_sampling_off_on_a_running_cluster(client):
     client.run(_set_sampling, 0)
     try:
         t0 = time.time()
-        client.submit(jf_prof_window, 0.2, pure=False).result()
+        client.submit(jf_prof_toggle, 0.2, pure=False).result()
         assert client.profile(start=t0)["count"] == 0
     finally:
         client.run(_set_sampling, 0.01)
     t1 = time.time()
-    client.submit(jf_prof_window, 0.2, pure=False).result()
-    assert samples_of(client.profile(start=t1), "jf_prof_window") > 0
+    client.submit(jf_prof_toggle, 0.2, pure=False).result()
+    assert samples_of(client.profile(start=t1), "jf_prof_toggle") > 0
 
 
 def test_sampler_memory_bounds(monkeypatch):

@@ -6,6 +6,8 @@ import pytest
 
 from jupyter_futures import CancelledError, Client
 
+from procs import PYTHON, clean_env, wait_until
+
 TIMEOUT = 30
 
 
@@ -57,10 +59,7 @@ def client():
 
 
 def wait_running(future):
-    deadline = time.monotonic() + TIMEOUT
-    while future.status != "running":
-        assert time.monotonic() < deadline, future.status
-        time.sleep(0.005)
+    assert wait_until(lambda: future.status == "running", TIMEOUT, interval=0.005), future.status
 
 
 @pytest.mark.parametrize("fn", [spin, naps, one_long_sleep, swallow_everything])
@@ -109,20 +108,35 @@ def test_task_output_reaches_the_submitting_client(client):
 
 
 def test_task_output_printed_by_a_script_client(tmp_path):
+    """In a script, what a task prints goes to the client's stdout, and its stderr, warnings and
+    logging at WARNING and above to the client's stderr, each line marked with the task's key and worker."""
     import subprocess
 
     script = tmp_path / "script.py"
     script.write_text(
+        "import logging, sys, warnings\n"
         "from jupyter_futures import Client\n"
-        "def hello(x):\n    print('hello', x)\n    return x\n"
+        "def hello(x):\n"
+        "    print('hello', x)\n"
+        "    print('oops', x, file=sys.stderr)\n"
+        "    warnings.warn(f'careful {x}')\n"
+        "    logging.getLogger('user.code').warning('logged %s', x)\n"
+        "    logging.getLogger('user.code').info('quiet %s', x)\n"
+        "    return x\n"
         "if __name__ == '__main__':\n"
         "    with Client(n_workers=1, threads_per_worker=1) as c:\n"
         "        print('result', c.submit(hello, 3).result(timeout=30))\n")
-    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    out = subprocess.run([PYTHON, str(script)], capture_output=True, text=True, timeout=120, env=clean_env())
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
-    assert any(line.startswith("[hello-") and "@ tcp://" in line and line.endswith("] hello 3") for line in lines)
+    (hello,) = [line for line in lines if "hello 3" in line]
+    assert hello.startswith("[hello-") and "@ tcp://" in hello and hello.endswith("] hello 3"), hello
     assert "result 3" in lines
+    err = [line for line in out.stderr.splitlines() if line.startswith("[hello-")]
+    assert any(line.endswith("] oops 3") for line in err), out.stderr
+    assert any("UserWarning: careful 3" in line for line in err), out.stderr
+    assert any("WARNING:user.code:logged 3" in line for line in err), out.stderr
+    assert "quiet 3" not in out.stderr and "oops" not in out.stdout
 
 
 def test_output_of_later_tasks_keeps_arriving(client):
@@ -135,9 +149,6 @@ def test_output_of_later_tasks_keeps_arriving(client):
             future = client.submit(chatty, 100 + i)
             assert future.result(timeout=TIMEOUT) == 100 + i
             keys.append(future.key)
-        deadline = time.monotonic() + TIMEOUT
-        while {k for k, s, t in seen if s == "stdout"} != set(keys):
-            assert time.monotonic() < deadline, seen
-            time.sleep(0.01)
+        assert wait_until(lambda: {k for k, s, t in seen if s == "stdout"} == set(keys)), seen
     finally:
         unsubscribe()

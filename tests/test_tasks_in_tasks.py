@@ -14,9 +14,9 @@ import traceback
 import psutil
 import pytest
 
-from jupyter_futures import Client, Future, get_client, get_worker, rejoin, secede, worker_client
+from jupyter_futures import Client, Future, Queue, get_client, get_worker, rejoin, secede, worker_client
 
-from procs import Gate, blocked, wait_until
+from procs import Gate, blocked, settle_releases, wait_until
 
 TIMEOUT = 30  # seconds; any wait longer than this is a bug, not a slow machine
 SHORT = 0.5  # seconds a task waits for something that must not happen
@@ -25,8 +25,6 @@ pytestmark = pytest.mark.timeout(120)
 
 
 # --------------------------------------------------------------------------- helpers and task functions
-
-
 
 
 def inc(x):
@@ -182,7 +180,8 @@ def who_wants(keys):
 
 
 def test_get_client_is_one_client_per_worker(client):
-    """Every task on one worker gets the same client object; each worker process has its own."""
+    """Every task on one worker gets the same client object, connected to the client's scheduler;
+    each worker process has its own."""
     addresses = sorted(client.nthreads())
     assert len(addresses) == 2
     seen = {}
@@ -190,17 +189,13 @@ def test_get_client_is_one_client_per_worker(client):
         futures = [client.submit(client_identity, i, workers=[address], pure=False) for i in range(4)]
         results = client.gather(futures)
         assert {r[3] for r in results} == {address}
+        assert {r[4] for r in results} == {client.scheduler_address}
         assert all(r[2] for r in results), "get_client() twice in one task gave two objects"
         assert len({r[0] for r in results}) == 1, results
         assert len({r[1] for r in results}) == 1, results
         seen[address] = results[0][0]
     assert len(set(seen.values())) == 2
     assert client.id not in seen.values()
-
-
-def test_get_client_connects_to_the_same_scheduler(client):
-    _, _, _, _, scheduler_address = client.submit(client_identity, pure=False).result(timeout=TIMEOUT)
-    assert scheduler_address == client.scheduler_address
 
 
 def test_get_client_outside_tasks_is_the_default_client(client):
@@ -222,15 +217,10 @@ def test_get_client_on_a_workers_event_loop():
 
 
 def test_task_functions_outside_tasks_raise():
-    with pytest.raises(ValueError):
-        get_worker()
-    with pytest.raises(ValueError):
-        secede()
-    with pytest.raises(ValueError):
-        rejoin()
-    with pytest.raises(ValueError):
-        with worker_client():
-            pass
+    for name, call in [("get_worker", get_worker), ("secede", secede), ("rejoin", rejoin),
+                       ("worker_client", lambda: worker_client().__enter__())]:
+        with pytest.raises(ValueError, match=rf"^{name}\(\) works only inside a task running on a worker$"):
+            call()
 
 
 # --------------------------------------------------------------------------- worker_client, secede, rejoin
@@ -468,6 +458,33 @@ def test_an_input_another_worker_cannot_unpickle_fails_its_task_not_the_worker()
         assert fresh.submit(inc, 1, workers=[second]).result(timeout=TIMEOUT) == 2
 
 
+def hold_future_from_queue(queue, started, gate):
+    """Take a future out of ``queue``, say so, wait for ``gate``, then return the future's value."""
+    future = queue.get(timeout=TIMEOUT)
+    return blocked(started, gate, future).result(timeout=TIMEOUT)
+
+
+def test_a_future_held_only_by_a_running_task_stays_valid(client, tmp_path):
+    """The client drops its future and the queue that carried it is empty: the task holding it keeps
+    the data alive until it is done with it; then the key goes."""
+    q = Queue()
+    gate = Gate(tmp_path / "gate")
+    f = client.submit(inc, 41, pure=False)
+    key = f.key
+    assert f.result(timeout=TIMEOUT) == 42
+    q.put(f)
+    task = client.submit(hold_future_from_queue, q, gate.started, gate.path, pure=False)
+    gate.wait_started()
+    assert q.qsize() == 0
+    del f
+    gc.collect()
+    settle_releases(client)
+    assert client.who_has().get(key), "the data went while a running task held its future"
+    gate.open()
+    assert task.result(timeout=TIMEOUT) == 42
+    assert wait_until(lambda: key not in client.who_has()), "kept after the task let go of its future"
+
+
 def test_futures_inside_a_list_passed_into_a_task(client):
     """Futures nested in lists and dicts are replaced by their values, and stay valid in the client."""
     futures = client.map(inc, range(5))
@@ -513,9 +530,6 @@ def test_get_worker_inside_a_task(client):
         assert kind == "Worker"
 
 
-# --------------------------------------------------------------------------- async client
-
-
 def test_futures_a_task_returns_are_known_to_the_scheduler_before_its_result_leaves(client, tmp_path):
     """The task's submissions and our want for its futures can reach a busy scheduler together, on two
     connections read in any order: the worker holds the result back until the scheduler has the tasks."""
@@ -532,6 +546,9 @@ def test_futures_a_task_returns_are_known_to_the_scheduler_before_its_result_lea
         scheduler.send_signal(signal.SIGCONT)
     inner = outer.result(timeout=TIMEOUT)
     assert client.gather(inner) == [0, 2, 4, 6]
+
+
+# --------------------------------------------------------------------------- async client
 
 
 def test_async_client_submits_task_that_submits_tasks(client):
