@@ -71,6 +71,11 @@ WORKLOADS = [
         timeout=300, max_value=5.0,
     ),
     Workload(
+        "feed", "live feed overhead: map with vs without a subscriber to every topic", "% slower", False, 1.0,
+        "< 5% (jf alone)",
+        full={"n": 10_000, "rounds": 8}, quick={"n": 1_000, "rounds": 2}, timeout=600, max_value=5.0,
+    ),
+    Workload(
         "actor", "actor method call round trip (median)", "ms", False, 5.0, "<= 1/5 dask",
         full={"n": 1_000}, quick={"n": 100}, timeout=300,
     ),
@@ -89,7 +94,7 @@ PPE_WORKLOADS = {"map", "roundtrip", "chain", "tree", "scatter", "startup"}
 LIBRARIES = ["jupyter_futures", "dask", "ray", "ppe"]
 SUPPORTED = {
     "jupyter_futures": set(BY_NAME),
-    "dask": set(BY_NAME),
+    "dask": set(BY_NAME) - {"feed"},  # no feed: bench_feed.py run alone prints dask's map for the ratios
     "ray": RAY_WORKLOADS,
     "ppe": PPE_WORKLOADS,
 }

@@ -433,6 +433,10 @@ def run(lib, workload, params):
         return bench_startup(lib, **params)
     if workload == "profile":
         return bench_profile(lib, **params)
+    if workload == "feed":
+        from bench_feed import bench_jf  # it imports this module
+
+        return bench_jf(**params)
     client = new_client(lib)
     try:
         warm_up(client)

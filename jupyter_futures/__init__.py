@@ -44,6 +44,18 @@ def __dir__():
     return __all__
 
 
+def _jupyter_server_extension_points():
+    """The Jupyter server extension (cluster manager, REST, live feed, worker kernels)."""
+    from .server.app import FuturesExtension
+
+    return [{"module": "jupyter_futures", "app": FuturesExtension}]
+
+
+def _jupyter_labextension_paths():
+    """The prebuilt JupyterLab extension (the sidebar and dashboard panes)."""
+    return [{"src": "labextension", "dest": "jupyter-futures"}]
+
+
 def load_ipython_extension(ipython):
     """``%load_ext jupyter_futures``: the ``%futures`` and ``%%remote`` magics (see jupyter_futures.notebook)."""
     from .notebook.magics import load_ipython_extension as load

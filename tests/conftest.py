@@ -1,7 +1,15 @@
 """Shared fixtures for the jupyter_futures test suite."""
+import os
+import tempfile
+
 import pytest
 
 from jupyter_futures import Client
+
+
+# Every scheduler writes a record to the cluster registry: the tests' records go to a folder of this
+# test process's own, never to the user's runtime folder.
+os.environ.setdefault("JUPYTER_FUTURES_REGISTRY", tempfile.mkdtemp(prefix="jupyter-futures-registry-"))
 
 
 @pytest.fixture(scope="module")

@@ -28,8 +28,10 @@ TIMEOUT = 30  # seconds; any wait longer than this is a bug, not a slow machine
 
 
 def clean_env(**extra: str) -> dict:
-    """This process's environment without any jupyter_futures token settings, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JUPYTER_FUTURES_")}
+    """This process's environment without any jupyter_futures token settings (the test registry
+    folder stays), plus ``extra``."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("JUPYTER_FUTURES_") or k == "JUPYTER_FUTURES_REGISTRY"}
     env.update(extra)
     return env
 

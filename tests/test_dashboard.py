@@ -59,4 +59,6 @@ def test_page_and_websocket_feed(cluster):
         return msg
 
     msg = asyncio.run(first_message())
-    assert msg["address"] == cluster.scheduler_address and len(msg["workers"]) == 1
+    assert msg["op"] == "clusters"
+    [info] = msg["clusters"]
+    assert info["address"] == cluster.scheduler_address and len(info["worker_list"]) == 1

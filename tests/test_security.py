@@ -336,8 +336,11 @@ def test_cli_scheduler_with_token_in_env_writes_no_file(tmp_path):
 
 @pytest.fixture
 def cli_scheduler(tmp_path):
+    # Its registry record (which holds the token for clients of this user on this machine) goes to a
+    # folder of its own: the client here plays one on another machine.
     proc, info = start_scheduler(tmp_path, "--token-file", str(tmp_path / "token"),
-                                 env=clean_env(HOME=str(tmp_path)))
+                                 env=clean_env(HOME=str(tmp_path),
+                                               JUPYTER_FUTURES_REGISTRY=str(tmp_path / "scheduler-registry")))
     yield info
     assert stop(proc) == 0
 

@@ -7,6 +7,7 @@ import collections
 import concurrent.futures
 import itertools
 import logging
+import os
 import sys
 import threading
 import time
@@ -24,6 +25,7 @@ from .datasets import PublishedDatasets
 from .functions import serialize_function
 from .future import Future, FutureState
 from .inspection import ClusterInspection
+from .kernels import WorkerKernels
 from .keys import canonical_form, funcname, key_for, random_key
 from .payload import check_key, serialize_args, task_options
 from .structure import find_futures
@@ -47,11 +49,19 @@ def default_client(c: Client | None = None) -> Client:
     raise ValueError("no jupyter_futures Client is running: create one first with `client = Client()`")
 
 
+def _selected_cluster_address() -> str | None:
+    """In a kernel of a Jupyter server with the extension: the cluster selected in the sidebar, if any."""
+    from ..protocol import registry
+
+    record = registry.selected_for_new_clients()
+    return record["address"] if record else None
+
+
 class ClientClosedError(RuntimeError):
     """The client was closed."""
 
 
-class Client(DataMovement, ClusterInspection, PublishedDatasets):
+class Client(DataMovement, ClusterInspection, PublishedDatasets, WorkerKernels):
     """Connects to a jupyter_futures scheduler, or starts a ``LocalCluster`` when given no address.
 
     ``Client()``, ``Client(n_workers=4, threads_per_worker=2)``, ``Client("tcp://host:8786")``,
@@ -120,6 +130,8 @@ class Client(DataMovement, ClusterInspection, PublishedDatasets):
     async def _start(self) -> None:
         address = self._address_arg
         try:
+            if address is None and not self._cluster_kwargs:
+                address = _selected_cluster_address()
             if address is None:
                 from ..cluster.local import LocalCluster
 
@@ -151,7 +163,8 @@ class Client(DataMovement, ClusterInspection, PublishedDatasets):
         self._loop_ident = threading.get_ident()
         comm.on_close.append(self._scheduler_lost)
         comm.start(self._on_scheduler_batch)
-        comm.send(("register-client", self.id))
+        info = _kernel_info()
+        comm.send(("register-client", self.id, info) if info else ("register-client", self.id))
         self._scheduler_info = await comm.request("identity")
         await self._connect_workers(self._scheduler_info["workers"])
         self.status = "running"
@@ -721,6 +734,21 @@ class Client(DataMovement, ClusterInspection, PublishedDatasets):
         from ..notebook.reprs import client_bundle
 
         return client_bundle(self)
+
+
+def _kernel_info() -> dict:
+    """In a Jupyter kernel: {"kernel_id", "notebook"} for the scheduler (its live feed shows which
+    notebook holds what); empty elsewhere."""
+    if "ipykernel" not in sys.modules:
+        return {}
+    try:
+        from ipykernel.connect import get_connection_file
+
+        name = os.path.basename(get_connection_file())  # kernel-<id>.json
+    except Exception:  # ipykernel imported, but no kernel runs in this process
+        return {}
+    kernel_id = name[len("kernel-"):-len(".json")] if name.startswith("kernel-") and name.endswith(".json") else None
+    return {"kernel_id": kernel_id, "notebook": os.environ.get("JPY_SESSION_NAME")}
 
 
 def _check_callable(method: str, func: Any, args: str) -> None:

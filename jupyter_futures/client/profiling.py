@@ -7,40 +7,15 @@ while it was open: the task stream, time per function and the flame graph.
 """
 from __future__ import annotations
 
-import copy
 import datetime
 import inspect
 import logging
 import time
 from typing import Any
 
+from ..protocol.calltree import empty_tree, merge
+
 logger = logging.getLogger("jupyter_futures.client")
-
-
-def empty_tree() -> dict:
-    """A profile tree with no samples."""
-    return {"description": {"filename": "", "line_number": 0, "name": "root", "line": ""},
-            "identifier": "root", "count": 0, "children": {}}
-
-
-def merge(*trees: dict) -> dict:
-    """One tree summing the counts of ``trees`` (dask's format; nodes matched by identifier)."""
-    out = empty_tree()
-    for tree in trees:
-        if tree:
-            _merge_into(out, tree)
-    return out
-
-
-def _merge_into(dst: dict, src: dict) -> None:
-    dst["count"] += src.get("count", 0)
-    children = dst["children"]
-    for ident, child in src.get("children", {}).items():
-        mine = children.get(ident)
-        if mine is None:
-            children[ident] = mine = {"description": copy.copy(child.get("description", {})),
-                                      "identifier": ident, "count": 0, "children": {}}
-        _merge_into(mine, child)
 
 
 def _seconds(t: Any) -> float | None:

@@ -12,6 +12,7 @@ import weakref
 import psutil
 
 from ..protocol import auth
+from .control import ClusterControl
 from ..protocol.comm import connect, format_address, listening_socket
 from ..protocol.eventloop import background_loop, in_loop_thread, sync
 from ..protocol.lifeline import make_pair, watch
@@ -39,10 +40,11 @@ class LocalCluster:
                  memory_limit: str | int | None = "auto", host: str = "127.0.0.1", scheduler_port: int = 0,
                  dashboard_address: str | int | None = None, asynchronous: bool = False,
                  processes: bool = True, token: str | None = None, resources: dict | None = None,
-                 timeout: float = 60.0, **kwargs):
+                 timeout: float = 60.0, name: str | None = None, made_by: str | None = None,
+                 server_id: str | None = None, **kwargs):
         if not processes:
             logger.info("processes=False is not supported: workers always run in their own processes")
-        unknown = set(kwargs) - {"silence_logs", "name", "worker_class", "worker_dashboard_address"}
+        unknown = set(kwargs) - {"silence_logs", "worker_class", "worker_dashboard_address"}
         if unknown:
             raise TypeError(f"LocalCluster() got unexpected keyword arguments {sorted(unknown)}")
         default_n, default_t = default_workers()
@@ -61,6 +63,11 @@ class LocalCluster:
         self.resources = resources
         self.timeout = timeout
         self.asynchronous = asynchronous
+        self.name = name
+        self.made_by = made_by or _made_by()
+        self.server_id = server_id
+        self.id = ""  # the scheduler's id, also its registry record's
+        self.control = ClusterControl(self)
         self.scheduler_address = ""
         self.dashboard_link = ""
         self.scheduler_proc: subprocess.Popen | None = None
@@ -68,6 +75,7 @@ class LocalCluster:
         self.loop = asyncio.get_event_loop() if asynchronous else background_loop()
         self.status = "created"
         self._scheduler_lifeline = None
+        self.scheduler_gone = asyncio.Event()  # set when the scheduler process ends (closed or died)
         _clusters.add(self)
         if not asynchronous:
             sync(self.loop, self._start)
@@ -91,6 +99,7 @@ class LocalCluster:
         ready = await self._start_scheduler()
         # Workers start while the scheduler process boots: its socket already listens.
         await asyncio.gather(ready, self._scale_to(self.n_workers))
+        await self.control.start()
         self.status = "running"
 
     async def _start_scheduler(self) -> asyncio.Future:
@@ -100,8 +109,15 @@ class LocalCluster:
         auth.remember_token(self.scheduler_address, self.token)
         parent, child = make_pair()
         env = child_environment(self.token)
+        options = {"workers": self.n_workers, "threads_per_worker": self.threads_per_worker,
+                   "memory_limit": self.memory_limit}
         cmd = [sys.executable, "-m", "jupyter_futures.scheduler.process", "--host", self.host,
-               "--listen-fd", str(sock.fileno()), "--lifeline-fd", str(child.fileno())]
+               "--listen-fd", str(sock.fileno()), "--lifeline-fd", str(child.fileno()),
+               "--made-by", self.made_by, "--manager-pid", str(os.getpid()), "--options", json.dumps(options)]
+        if self.name:
+            cmd += ["--name", self.name]
+        if self.server_id:
+            cmd += ["--server-id", self.server_id]
         if self.dashboard_port is not None:
             cmd += ["--dashboard-port", str(self.dashboard_port)]
         # Own session: a notebook's stop button (SIGINT to the kernel's process group) must not stop the
@@ -121,9 +137,12 @@ class LocalCluster:
         if not line:
             code = self.scheduler_proc.wait()
             raise RuntimeError(f"the scheduler process exited at start (exit code {code}); see its log above")
-        self.dashboard_link = json.loads(line).get("dashboard", "")
+        ready = json.loads(line)
+        self.dashboard_link = ready.get("dashboard", "")
+        self.id = ready["id"]
 
     def _scheduler_died(self) -> None:
+        self.scheduler_gone.set()
         if self.status not in ("closing", "closed"):
             logger.error("the scheduler process of this cluster died")
             self.status = "failed"
@@ -150,7 +169,7 @@ class LocalCluster:
         if n:
             comm = await connect(self.scheduler_address, self.token)
             comm.start(lambda c, msgs: [c.handle_rpc_message(m) for m in msgs])
-            comm.send(("register-client", f"cluster-{id(self):x}"))
+            comm.send(("register-client", f"cluster-{id(self):x}", {"monitor": True}))
             try:
                 await asyncio.wait_for(comm.request("wait_for_workers", n), self.timeout)
             except asyncio.TimeoutError:
@@ -158,18 +177,35 @@ class LocalCluster:
             finally:
                 comm.close()
 
-    def scale(self, n: int):
-        """Run ``n`` worker processes."""
+    async def _scale_checked(self, n) -> None:
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise ValueError(f"scale({n!r}): give the number of workers to run, a whole number >= 0")
+        await self._scale_to(n)
+
+    def _on_loop(self, coro_fn, *args):
         if self.asynchronous and in_loop_thread(self.loop):
-            return self._scale_to(n)
-        return sync(self.loop, self._scale_to, n)  # also for the cluster a synchronous Client() made
+            return coro_fn(*args)
+        return sync(self.loop, coro_fn, *args)  # also for the cluster a synchronous Client() made
+
+    def scale(self, n: int):
+        """Run ``n`` worker processes (and stop adapting)."""
+        async def _scale():
+            self.control.stop_adapting()
+            await self._scale_checked(n)
+        return self._on_loop(_scale)
+
+    def adapt(self, minimum: int = 0, maximum: int | None = None):
+        """Scale between ``minimum`` and ``maximum`` workers with the amount of unfinished work, as
+        dask's ``cluster.adapt``: up at once, down after a few seconds with less to do."""
+        async def _adapt():
+            self.control.adapt(minimum, maximum if maximum is not None else max(minimum, default_workers()[0]))
+        return self._on_loop(_adapt)
 
     async def _close(self) -> None:
         if self.status in ("closing", "closed"):
             return
         self.status = "closing"
+        self.control.close()
         if self.scheduler_address:
             auth.forget_token(self.scheduler_address)
         await asyncio.gather(*(w.close() for w in self.workers), return_exceptions=True)
@@ -214,6 +250,15 @@ class LocalCluster:
     def __repr__(self) -> str:
         return (f"LocalCluster({self.scheduler_address!r}, workers={len(self.workers)}, "
                 f"threads={len(self.workers) * self.threads_per_worker}, status={self.status})")
+
+
+def _made_by() -> str:
+    """"kernel" in a Jupyter kernel, else "script" (the sidebar shows who made each cluster)."""
+    kernelapp = sys.modules.get("ipykernel.kernelapp")
+    # Not IPKernelApp.initialized(): it is true once any Jupyter application (a ServerApp) exists here.
+    in_kernel = kernelapp is not None and isinstance(getattr(kernelapp.IPKernelApp, "_instance", None),
+                                                     kernelapp.IPKernelApp)
+    return "kernel" if in_kernel else "script"
 
 
 def _port_of(address) -> int | None:

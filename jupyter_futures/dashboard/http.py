@@ -1,11 +1,21 @@
-"""The scheduler's dashboard server (tornado): JSON endpoints, a websocket feed, one HTML page.
+"""The scheduler's dashboard server (tornado): the live feed over a websocket, JSON endpoints, the page.
 
-Read-only: it shows state and accepts no commands, so it needs no token.
+* ``/ws``: the browser protocol of docs/jupyter-api.md ("Live feed"), for this one cluster
+  (its id is the scheduler's id), fed by the scheduler's ``Feed`` like any subscriber;
+  requests are answered by ``dashboard_query``.
+* ``GET /api/status``, ``GET /api/task-stream?since=``: JSON snapshots.
+* ``/`` and ``/static/*``: the page built into ``static/`` when there is one, else a minimal page.
+
+Read-only: nothing here changes the cluster, so it needs no token; it listens on the
+scheduler's host (127.0.0.1 unless told otherwise), and tornado refuses websockets
+opened by pages of other origins.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import os
 from typing import Any
 
 import tornado.httpserver
@@ -13,29 +23,49 @@ import tornado.netutil
 import tornado.web
 import tornado.websocket
 
+from ..scheduler.queries import dashboard_query
 from . import snapshot
 
 logger = logging.getLogger("jupyter_futures.dashboard")
 
-FEED_INTERVAL = 0.5
+STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>jupyter_futures dashboard</title>
-<style>body{font:14px system-ui,sans-serif;margin:1.5em}table{border-collapse:collapse}
-td,th{padding:2px 10px;text-align:right;border-bottom:1px solid #ddd}th{background:#f4f4f4}</style></head>
+<style>body{font:14px system-ui,sans-serif;margin:1.5em}table{border-collapse:collapse;margin-bottom:1em}
+td,th{padding:2px 10px;text-align:right;border-bottom:1px solid #ddd}th{background:#f4f4f4}
+pre{max-height:20em;overflow:auto;background:#f8f8f8;padding:.5em}</style></head>
 <body><h2>jupyter_futures scheduler <span id="addr"></span></h2>
-<h3>Tasks</h3><div id="tasks"></div><h3>Workers</h3><div id="workers"></div>
+<h3>Progress</h3><div id="progress"></div><h3>Workers</h3><div id="workers"></div><h3>Log</h3><pre id="logs"></pre>
 <script>
-function table(rows, cols){return '<table><tr>'+cols.map(c=>'<th>'+c+'</th>').join('')+'</tr>'+
- rows.map(r=>'<tr>'+cols.map(c=>'<td>'+(r[c]??'')+'</td>').join('')+'</tr>').join('')+'</table>';}
-function show(s){document.getElementById('addr').textContent=s.address;
- const fn=Object.entries(s.by_function).map(([k,v])=>Object.assign({function:k},v));
- const states=[...new Set(fn.flatMap(Object.keys))];
- document.getElementById('tasks').innerHTML=table(fn,states);
- document.getElementById('workers').innerHTML=table(s.workers.map(w=>({address:w.address,threads:w.nthreads,
-  processing:w.processing,'in memory':w.in_memory,'MB':(w.nbytes/1e6).toFixed(1)})),
-  ['address','threads','processing','in memory','MB']);}
-const ws=new WebSocket((location.protocol==='https:'?'wss://':'ws://')+location.host+'/ws');
-ws.onmessage=e=>show(JSON.parse(e.data));
+"use strict";
+const progress = {};
+function table(id, cols, rows) {  // text only: worker-supplied strings never become markup
+  const t = document.createElement('table'), head = t.insertRow();
+  for (const c of cols) { const th = document.createElement('th'); th.textContent = c; head.appendChild(th); }
+  for (const r of rows) { const tr = t.insertRow(); for (const v of r) tr.insertCell().textContent = String(v); }
+  document.getElementById(id).replaceChildren(t);
+}
+const mb = b => (b / 1e6).toFixed(1);
+const handlers = {
+  clusters(m) { const c = m.clusters[0]; document.getElementById('addr').textContent = c.address;
+    ws.send(JSON.stringify({op: 'subscribe', cluster: c.id, topics: ['progress', 'workers', 'logs']})); },
+  delta(m) {
+    if (m.topic === 'progress') { Object.assign(progress, m.data);
+      table('progress', ['function', 'total', 'waiting', 'processing', 'memory', 'erred', 'released'],
+        Object.entries(progress).map(([p, c]) => [p, c.total, c.waiting, c.processing, c.memory, c.erred, c.released]));
+    } else if (m.topic === 'workers') {
+      table('workers', ['address', 'threads', 'cpu %', 'memory MB', 'managed MB', 'spilled MB', 'processing', 'paused'],
+        m.data.map(w => [w.address, w.nthreads, w.cpu, mb(w.memory), mb(w.managed), mb(w.spilled), w.processing, w.paused]));
+    } else if (m.topic === 'logs') {
+      const pre = document.getElementById('logs');
+      for (const r of m.data) pre.append(`${new Date(r.time * 1000).toLocaleTimeString()} ${r.worker} ` +
+        `${r.kind === 'log' ? r.level + ' ' + r.name : r.kind + ' ' + r.key}: ${r.text.replace(/\\n$/, '')}\\n`);
+      pre.scrollTop = pre.scrollHeight;
+    }
+  },
+};
+const ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws');
+ws.onmessage = e => { const m = JSON.parse(e.data); (handlers[m.op] || (() => {}))(m); };
 </script></body></html>"""
 
 
@@ -64,40 +94,83 @@ class TaskStreamHandler(_Handler):
 
 class PageHandler(_Handler):
     def get(self) -> None:
-        self.finish(PAGE)
+        index = os.path.join(STATIC, "index.html")
+        if os.path.isfile(index):
+            with open(index, "rb") as f:
+                self.set_header("Content-Type", "text/html; charset=utf-8")
+                self.finish(f.read())
+        else:
+            self.finish(PAGE)
 
 
-class FeedHandler(tornado.websocket.WebSocketHandler):
-    """Pushes a status snapshot every FEED_INTERVAL seconds while connected."""
+class FeedSocket(tornado.websocket.WebSocketHandler):
+    """One browser: its subscriptions go to the scheduler's feed with this socket as the sink."""
 
-    def initialize(self, scheduler: Any) -> None:
+    def initialize(self, scheduler: Any, sockets: set) -> None:
         self.scheduler = scheduler
-        self._timer = None
+        self.sockets = sockets
 
     def open(self) -> None:
-        self._push()
+        self.sockets.add(self)
+        self._write({"op": "clusters", "clusters": [snapshot.cluster(self.scheduler)]})
 
-    def _push(self) -> None:
+    def on_message(self, message: str | bytes) -> None:
         try:
-            self.write_message(json.dumps(snapshot.status(self.scheduler), default=str))
-        except tornado.websocket.WebSocketClosedError:
+            msg = json.loads(message)
+            op = msg["op"]
+        except (ValueError, TypeError, KeyError):
+            logger.info("dashboard: ignoring a websocket message that is not a JSON object with an 'op'")
             return
-        import asyncio
+        feed = self.scheduler.feed
+        if op in ("subscribe", "unsubscribe") and msg.get("cluster") not in (None, self.scheduler.id):
+            self._write({"op": "gone", "cluster": msg.get("cluster")})  # no such cluster here
+        elif op == "subscribe":
+            feed.subscribe(self, self._delta, msg.get("topics"))
+        elif op == "unsubscribe":
+            feed.unsubscribe(self, msg.get("topics"))
+        elif op == "request":
+            asyncio.ensure_future(self._answer(msg))
+        else:
+            logger.info("dashboard: ignoring websocket op %r", op)
 
-        self._timer = asyncio.get_running_loop().call_later(FEED_INTERVAL, self._push)
+    async def _answer(self, msg: dict) -> None:
+        rid = msg.get("id")
+        try:
+            if msg.get("cluster") not in (None, self.scheduler.id):
+                raise ValueError(f"no cluster {msg.get('cluster')!r} here; this one is {self.scheduler.id!r}")
+            data = await dashboard_query(self.scheduler, msg.get("what"), msg.get("args") or {})
+            reply = {"op": "reply", "id": rid, "data": data}
+        except Exception as exc:  # the browser shows the message
+            reply = {"op": "reply", "id": rid, "error": f"{type(exc).__name__}: {exc}"}
+        self._write(reply)
+
+    def _delta(self, topic: str, data: Any) -> None:
+        self._write({"op": "delta", "cluster": self.scheduler.id, "topic": topic, "data": data})
+
+    def _write(self, value: dict) -> None:
+        try:
+            self.write_message(json.dumps(value, default=str))
+        except tornado.websocket.WebSocketClosedError:
+            pass
+
+    def gone(self) -> None:
+        """The scheduler stops: say so, and close."""
+        self._write({"op": "gone", "cluster": self.scheduler.id})
+        self.close()
 
     def on_close(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
+        self.sockets.discard(self)
+        self.scheduler.feed.remove(self)
 
 
 class Dashboard:
     """A running dashboard server."""
 
-    def __init__(self, server: Any, host: str, port: int):
+    def __init__(self, server: Any, host: str, port: int, sockets: set):
         self.server = server
         self.host = host
         self.port = port
+        self.sockets = sockets
 
     @property
     def url(self) -> str:
@@ -106,22 +179,26 @@ class Dashboard:
         return f"http://{host}:{self.port}/"
 
     def stop(self) -> None:
-        """Stop serving."""
+        """Tell the open pages the cluster is gone, and stop serving."""
+        for sock in list(self.sockets):
+            sock.gone()
         self.server.stop()
 
 
 def start_dashboard(scheduler: Any, host: str, port: int) -> Dashboard:
     """Serve ``scheduler``'s dashboard on (host, port); port 0 picks a free one."""
     args = {"scheduler": scheduler}
+    sockets: set = set()
     app = tornado.web.Application([
         (r"/", PageHandler, args),
         (r"/api/status", StatusHandler, args),
         (r"/api/task-stream", TaskStreamHandler, args),
-        (r"/ws", FeedHandler, args),
+        (r"/ws", FeedSocket, {"scheduler": scheduler, "sockets": sockets}),
+        (r"/static/(.*)", tornado.web.StaticFileHandler, {"path": STATIC}),
     ])
-    sockets = tornado.netutil.bind_sockets(port, address=host or None)
+    sockets_bound = tornado.netutil.bind_sockets(port, address=host or "127.0.0.1")
     server = tornado.httpserver.HTTPServer(app)
-    server.add_sockets(sockets)
-    actual = sockets[0].getsockname()[1]
+    server.add_sockets(sockets_bound)
+    actual = sockets_bound[0].getsockname()[1]
     logger.info("dashboard at http://%s:%d/", host, actual)
-    return Dashboard(server, host, actual)
+    return Dashboard(server, host, actual, sockets)

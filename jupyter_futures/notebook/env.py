@@ -20,7 +20,12 @@ def ipython_shell() -> Any:
 
 
 def kernel_shell() -> Any:
-    """The shell of the Jupyter kernel we run in, or None (a script, plain IPython, a worker)."""
+    """The shell of the Jupyter kernel we run in, or None (a script, plain IPython, a worker: also one
+    with a worker kernel open, whose clients belong to the worker, not to the console)."""
+    from ..protocol.context import process_worker
+
+    if process_worker() is not None:
+        return None
     shell = ipython_shell()
     if shell is None or getattr(shell, "kernel", None) is None:
         return None

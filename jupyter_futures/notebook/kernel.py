@@ -32,16 +32,59 @@ logger = logging.getLogger("jupyter_futures.notebook")
 
 MAX_CELLS = 200  # cells remembered for routing output and cancelling
 MAX_KEYS = 500_000  # keys remembered across those cells (about 50 MB at most)
+ANNOTATE_INTERVAL = 0.3  # seconds submitted keys wait before their cells are told to the scheduler
 
 
 class _Cell:
-    __slots__ = ("msg_id", "parent", "batches", "nkeys")
+    __slots__ = ("msg_id", "parent", "batches", "nkeys", "cell_id")
 
-    def __init__(self, msg_id: str, parent: dict):
+    def __init__(self, msg_id: str, parent: dict, cell_id: str | None = None):
         self.msg_id = msg_id
         self.parent = parent  # the header of the cell's execute request: stream messages name it as parent
         self.batches: list[tuple[Any, list]] = []  # (weakref to client, keys) per submit/map call
         self.nkeys = 0
+        self.cell_id = cell_id or msg_id  # the notebook's cell id when the frontend sent it
+
+
+class _Annotations:
+    """Which cell submitted which keys, told to each client's scheduler in batches
+    (``("annotate-keys", {key: cell id})``, at most every ``ANNOTATE_INTERVAL`` seconds per client),
+    so that the cluster's live feed can show the cell of every future. A submit only appends here."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: dict[Any, list[tuple[list, str]]] = {}  # weakref to client -> (keys, cell id)
+
+    def add(self, client_ref: Any, keys: list, cell_id: str) -> None:
+        """Queue ``keys`` as submitted by cell ``cell_id`` (any thread)."""
+        with self._lock:
+            batch = self._pending.get(client_ref)
+            if batch is not None:
+                batch.append((keys, cell_id))
+                return
+            self._pending[client_ref] = [(keys, cell_id)]
+        client = client_ref()
+        if client is None:
+            return
+        try:
+            client.loop.call_soon_threadsafe(client.loop.call_later, ANNOTATE_INTERVAL, self._send, client_ref)
+        except RuntimeError:  # the client's loop is closed
+            with self._lock:
+                self._pending.pop(client_ref, None)
+
+    def _send(self, client_ref: Any) -> None:
+        with self._lock:
+            batch = self._pending.pop(client_ref, None)
+        client = client_ref()
+        if not batch or client is None or client.status != "running":
+            return
+        cells: dict[str, str] = {}
+        for keys, cell_id in batch:
+            cells.update(dict.fromkeys(keys, cell_id))
+        try:
+            client._send(("annotate-keys", cells))
+        except Exception:  # closing: nobody needs to know any more
+            logger.debug("could not send the cells of submitted keys", exc_info=True)
 
 
 def _header(parent: Any) -> dict:
@@ -147,6 +190,7 @@ class Integration:
         self._nkeys = 0
         self._lock = threading.RLock()
         self._sink = _OutputSink(self)
+        self._annotations = _Annotations()
         self._open = False
         self.open()
 
@@ -247,7 +291,9 @@ class Integration:
             return None
         cell = self.cells.get(msg_id)
         if cell is None:
-            cell = self.cells[msg_id] = _Cell(msg_id, dict(header))
+            metadata = parent.get("metadata") if isinstance(parent, dict) else None
+            cell_id = metadata.get("cellId") if isinstance(metadata, dict) else None
+            cell = self.cells[msg_id] = _Cell(msg_id, dict(header), cell_id if isinstance(cell_id, str) else None)
             while len(self.cells) > MAX_CELLS:
                 self._forget(self.cells.popitem(last=False)[1])
         return cell
@@ -277,6 +323,7 @@ class Integration:
             self._unindexed.append((cell, keys))
             while self._nkeys > MAX_KEYS and len(self.cells) > 1:
                 self._forget(self.cells.popitem(last=False)[1])
+        self._annotations.add(client_ref, keys, cell.cell_id)
 
     def post_run_cell(self, result: Any = None) -> None:
         with self._lock:

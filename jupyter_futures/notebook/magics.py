@@ -104,8 +104,14 @@ def _memory(text: str) -> str:
 
 
 def server_cluster_address() -> str | None:
-    """The scheduler a kernel was pointed at by its environment (``$JUPYTER_FUTURES_SCHEDULER``), if any."""
-    return os.environ.get("JUPYTER_FUTURES_SCHEDULER") or None
+    """The scheduler a kernel was pointed at: ``$JUPYTER_FUTURES_SCHEDULER``, else the cluster selected
+    in the Jupyter sidebar (``protocol/registry.py``), if any."""
+    from ..protocol import registry
+
+    if os.environ.get("JUPYTER_FUTURES_SCHEDULER"):
+        return os.environ["JUPYTER_FUTURES_SCHEDULER"]
+    record = registry.selected_for_new_clients()
+    return record["address"] if record else None
 
 
 def _make_client(params: dict) -> Any:
@@ -201,8 +207,9 @@ class FuturesMagics(Magics):
             raise _Refused("%futures connect: already connected (`client`); use %futures stop first")
         address = address or server_cluster_address()
         if address is None:
-            raise _Refused("%futures connect: no address given and $JUPYTER_FUTURES_SCHEDULER is not set; "
-                           "give one: %futures connect tcp://HOST:PORT, or start a cluster here: %futures start")
+            raise _Refused("%futures connect: no address given, no cluster is selected in the jupyter_futures "
+                           "sidebar and $JUPYTER_FUTURES_SCHEDULER is not set; give one: %futures connect "
+                           "tcp://HOST:PORT, select a cluster in the sidebar, or start one here: %futures start")
         if "://" not in address:
             address = f"tcp://{address}"
         self._launch({"kind": "connect", "address": address}, f"%futures connect: could not connect to {address}")

@@ -63,7 +63,8 @@ def forget_token(address: str) -> None:
 
 
 def find_token(token: str | None = None, address: str | None = None) -> str:
-    """The token to use: explicit, a cluster this process started, ``$JUPYTER_FUTURES_TOKEN``, the token file."""
+    """The token to use: explicit, a cluster this process started, ``$JUPYTER_FUTURES_TOKEN``, the record
+    of a scheduler on this machine (``registry.py``), the token file."""
     if token:
         return token
     if address is not None:
@@ -74,6 +75,12 @@ def find_token(token: str | None = None, address: str | None = None) -> str:
             return known
     if os.environ.get(TOKEN_ENV):
         return os.environ[TOKEN_ENV]
+    if address is not None:
+        from . import registry
+
+        record = registry.find_by_address(address)
+        if record is not None:
+            return record["token"]
     path = default_token_file()
     try:
         with open(path) as f:

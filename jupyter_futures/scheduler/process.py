@@ -8,7 +8,7 @@ import os
 import signal
 import sys
 
-from ..protocol import auth
+from ..protocol import auth, registry
 from ..protocol.logs import configure as configure_logging
 from ..protocol.lifeline import watch_parent
 from .server import Scheduler
@@ -24,6 +24,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help=f"where to write the cluster token (mode 0600; default {auth.default_token_file()})")
     p.add_argument("--listen-fd", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--lifeline-fd", type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--name", default=None, help="a name for this cluster, shown in the Jupyter sidebar")
+    p.add_argument("--made-by", default="cli", help=argparse.SUPPRESS)
+    p.add_argument("--manager-pid", type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--server-id", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--options", default="{}", help=argparse.SUPPRESS)
     p.add_argument("--log-level", default="WARNING")
     return p.parse_args(argv)
 
@@ -45,11 +50,18 @@ async def run(args: argparse.Namespace) -> None:
     watch_parent(loop, args.lifeline_fd)
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, lambda: loop.create_task(scheduler.close()))
-    ready = {"address": scheduler.address, "pid": os.getpid(), "token_file": token_file}
-    if scheduler.dashboard is not None:
-        ready["dashboard"] = scheduler.dashboard.url
+    dashboard = scheduler.dashboard.url if scheduler.dashboard is not None else ""
+    registry.write(registry.make_record(
+        id=scheduler.id, name=args.name, address=scheduler.address, token=token, made_by=args.made_by,
+        dashboard=dashboard, manager_pid=args.manager_pid, server_id=args.server_id,
+        options=json.loads(args.options)))
+    ready = {"id": scheduler.id, "address": scheduler.address, "pid": os.getpid(), "token_file": token_file,
+             "dashboard": dashboard}
     print(json.dumps(ready), flush=True)
-    await scheduler.finished()
+    try:
+        await scheduler.finished()
+    finally:
+        registry.remove(scheduler.id)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -11,6 +11,8 @@ from typing import Any, Callable
 from ..protocol import serialize
 from ..protocol.comm import Comm, Listener, format_address
 from .coordination import Coordination
+from .feed import Feed
+from .queries import dashboard_query
 from .state import SchedulerState
 
 logger = logging.getLogger("jupyter_futures.scheduler")
@@ -29,6 +31,9 @@ class Scheduler:
         self.dashboard = None
         self.worker_comms: dict[str, Comm] = {}
         self.client_comms: dict[str, Comm] = {}
+        self.client_info: dict[str, dict] = {}  # client id -> what it said of itself (kernel, notebook, monitor)
+        self.feed = Feed(self.state, self.client_info)
+        self.manager_comm: Comm | None = None  # the process owning the nannies, if any (cluster/control.py)
         self.id = f"scheduler-{uuid.uuid4().hex[:8]}"
         self.started = time.time()
         self._stopped = asyncio.Event()
@@ -81,7 +86,7 @@ class Scheduler:
         if op == "register-worker":
             self._register_worker(comm, *first[1:])
         elif op == "register-client":
-            self._register_client(comm, first[1])
+            self._register_client(comm, first[1], first[2] if len(first) > 2 else None)
         else:
             logger.warning("closing connection from %s: it did not register (first message %r)",
                            comm.peer, str(first)[:80])
@@ -154,9 +159,33 @@ class Scheduler:
             raise TimeoutError(f"{back} of {len(old)} workers came back within {timeout} s of the restart "
                                f"(a worker started without a nanny is not restarted)") from None
 
-    def _register_client(self, comm: Comm, client_id: str) -> None:
+    async def _ask_manager(self, op: str, *args: Any) -> Any:
+        """Forward a scale/adapt request to the process that owns the workers' nannies."""
+        manager = self.manager_comm
+        if manager is None or manager.closed:
+            raise RuntimeError("this cluster's workers were started by hand (jupyter-futures worker), so it "
+                               "cannot be scaled from here: start or stop workers where they run")
+        return await manager.request(op, *args)
+
+    async def _rpc_cluster_info(self, comm: Comm) -> dict:
+        """Workers, threads and memory now, and how the cluster is managed (adaptive bounds)."""
+        info = {"workers": len(self.state.workers), "threads": sum(w.nthreads for w in self.state.workers.values()),
+                "memory_limit": sum(w.memory_limit for w in self.state.workers.values()),
+                "memory": sum(w.metrics.get("memory", 0) for w in self.state.workers.values()),
+                "tasks": self.state.counts(), "adapt": None, "scalable": False}
+        if self.manager_comm is not None and not self.manager_comm.closed:
+            managed = await self.manager_comm.request("cluster_info")
+            info.update(adapt=managed["adapt"], scalable=True)
+        return info
+
+    def _register_client(self, comm: Comm, client_id: str, info: dict | None = None) -> None:
+        """A client connected; ``info`` may say {"kernel_id", "notebook"} of a notebook's client, or
+        {"monitor": True} of a connection that only watches (the Jupyter extension)."""
         comm.info = {"kind": "client", "id": client_id}
         self.client_comms[client_id] = comm
+        info = info if isinstance(info, dict) else {}
+        self.client_info[client_id] = {"kernel_id": info.get("kernel_id"), "notebook": info.get("notebook"),
+                                       "monitor": bool(info.get("monitor"))}
         comm.serve_rpc(self._rpc_handlers())
         comm.handler = self._on_client_batch
         comm.on_close.append(lambda c: self._client_lost(client_id, c))
@@ -172,8 +201,11 @@ class Scheduler:
             self._wake_worker_waiters()
 
     def _client_lost(self, client_id: str, comm: Comm) -> None:
+        self.feed.remove(comm)
         if self.client_comms.get(client_id) is comm:
             del self.client_comms[client_id]
+            self.client_info.pop(client_id, None)
+            self.feed.client_gone(client_id)
             self.state.remove_client(client_id)
             self.coordination.client_gone(client_id)
             self._flush()
@@ -196,17 +228,25 @@ class Scheduler:
                 state.steal_response(address, msg[1])
             elif op == "task-output":
                 state.task_output(address, *msg[1:])
+                self.feed.task_output(address, *msg[1:])
             elif op == "seceded":
                 state.task_seceded(address, msg[1])
             elif op == "tell-clients":
                 state.tell_clients(msg[1], msg[2])
             elif op == "metrics":
-                ws = state.workers.get(address)
-                if ws is not None:
-                    ws.metrics = msg[1]
+                self._worker_metrics(address, msg[1])
             elif not comm.handle_rpc_message(msg):
                 self._dispatch_extension(comm, msg)
         self._flush()
+
+    def _worker_metrics(self, address: str, metrics: dict) -> None:
+        """A worker's once-a-second report: its metrics, plus log records and transfers for the feed."""
+        logs = metrics.pop("logs", None)
+        transfers = metrics.pop("transfers", None)
+        ws = self.state.workers.get(address)
+        if ws is not None:
+            ws.metrics = metrics
+        self.feed.worker_metrics(address, logs, transfers)
 
     def _on_client_batch(self, comm: Comm, msgs: list) -> None:
         client = comm.info["id"]
@@ -234,6 +274,14 @@ class Scheduler:
             self.coordination.ref(client, *msg[1:])
         elif op == "queue-put":
             self.coordination.queue_put_nowait(*msg[1:])
+        elif op == "annotate-keys":
+            self.feed.annotate(client, msg[1])
+        elif op == "feed-subscribe":
+            self.feed.subscribe(comm, lambda topic, data: comm.send(("feed", topic, data)), msg[1])
+        elif op == "feed-unsubscribe":
+            self.feed.unsubscribe(comm, msg[1] if len(msg) > 1 else None)
+        elif op == "register-manager":
+            self.manager_comm = comm
         elif not comm.handle_rpc_message(msg):
             self._dispatch_extension(comm, msg)
 
@@ -262,7 +310,11 @@ class Scheduler:
             "wait_for_workers": self._rpc_wait_for_workers,
             "restart": self._rpc_restart,
             "shutdown": self._rpc_shutdown,
+            "scale": lambda comm, n: self._ask_manager("scale", n),
+            "adapt": lambda comm, minimum, maximum: self._ask_manager("adapt", minimum, maximum),
+            "cluster_info": self._rpc_cluster_info,
             "task_stream": lambda comm, start=0.0: [r for r in self.state.task_stream if r[2] >= start],
+            "dashboard_query": lambda comm, what, args=None: dashboard_query(self, what, args),
             **self._coordination_rpcs(),
         }
 

@@ -29,6 +29,7 @@ class ReadyQueue:
         self._cond = threading.Condition(threading.Lock())
         self._closed = False
         self._retire_requests = 0
+        self.paused = False  # memory pressure: hand out no task until resume()
 
     def push(self, priority: tuple, item: Any, needs: dict | None = None) -> None:
         """Add a ready task that needs ``needs`` of the worker's resources while it runs."""
@@ -44,7 +45,7 @@ class ReadyQueue:
                 if self._retire_requests:
                     self._retire_requests -= 1
                     return RETIRE
-                while self._heap:
+                while self._heap and not self.paused:
                     entry = heapq.heappop(self._heap)
                     needs = entry[3]
                     if not needs:
@@ -71,6 +72,17 @@ class ReadyQueue:
                 heapq.heappush(self._heap, heapq.heappop(waiting))
                 moved += 1
             self._cond.notify(moved)
+
+    def pause(self) -> None:
+        """Hand out no more tasks (those running go on) until ``resume``."""
+        with self._cond:
+            self.paused = True
+
+    def resume(self) -> None:
+        """Hand out tasks again."""
+        with self._cond:
+            self.paused = False
+            self._cond.notify_all()
 
     def request_retire(self) -> None:
         """Ask one thread to stop taking tasks: the next idle one (from ``pop``) or the next that

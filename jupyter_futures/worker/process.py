@@ -11,6 +11,7 @@ from ..protocol import auth
 from ..protocol.comm import parse_address
 from ..protocol.logs import configure as configure_logging
 from ..protocol.lifeline import CLEAN_EXIT, RESTART, say_clean_exit, watch_parent
+from .logs import let_info_through
 from .server import Worker
 from .store import parse_memory
 
@@ -85,6 +86,7 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point."""
     args = parse_args(argv)
     configure_logging(args.log_level)
+    let_info_through()  # the worker's INFO records reach the scheduler's log feed, not the terminal
     try:
         asyncio.run(run(args))
     except KeyboardInterrupt:

@@ -293,15 +293,22 @@ class Profiler:
             self._nodes -= buckets.popleft().nodes
 
     # -- queries --------------------------------------------------------------
-    def get(self, start: float | None = None, stop: float | None = None, key: str | None = None) -> dict:
+    def get(self, start: float | None = None, stop: float | None = None, key: str | None = None,
+            keys: list | None = None) -> dict:
         """The call tree of the samples taken between ``start`` and ``stop`` (epoch seconds) of
-        tasks whose key or key prefix is ``key`` (all tasks when None)."""
+        tasks whose key or key prefix is ``key`` (all tasks when None), or of the tasks ``keys``
+        (full keys among the last ``MAX_KEYS`` sampled)."""
         lo = float("-inf") if start is None else float(start)
         hi = float("inf") if stop is None else float(stop)
         merged = _new()
         with self._lock:
             entry = self._keys.get(key) if key is not None and key_split(key) != key else None
-            if entry is not None:
+            if keys is not None:
+                for k in keys:
+                    found = self._keys.get(k)
+                    if found is not None and found[0] <= hi and found[1] >= lo:
+                        _merge_into(merged, found[2])
+            elif entry is not None:
                 if entry[0] <= hi and entry[1] >= lo:
                     _merge_into(merged, entry[2])
             else:
@@ -313,9 +320,33 @@ class Profiler:
                             _merge_into(merged, tree)
         return to_dict(merged)
 
-    async def handle(self, start: float | None = None, stop: float | None = None, key: str | None = None) -> dict:
+    async def handle(self, start: float | None = None, stop: float | None = None, key: str | None = None,
+                     keys: list | None = None) -> dict:
         """The ``profile`` request: ``get`` off the event loop (merging an hour of samples takes a moment)."""
-        return await asyncio.to_thread(self.get, start, stop, key)
+        return await asyncio.to_thread(self.get, start, stop, key, keys)
+
+    def stacks(self) -> list[dict]:
+        """The current stack of every running task, innermost frame last:
+        ``[{"key", "thread", "frames": [{"filename", "line_number", "name", "line"}]}]``."""
+        running = list(self.executing.items())
+        frames = sys._current_frames()
+        names = {t.ident: t.name for t in threading.enumerate()}
+        out = []
+        for ident, task in running:
+            frame = frames.get(ident)
+            stack = []
+            while frame is not None and frame.f_code is not self.stop_code:
+                code = frame.f_code
+                lineno = frame.f_lineno or 0
+                stack.append({"filename": code.co_filename, "line_number": lineno, "name": code.co_name,
+                              "line": linecache.getline(code.co_filename, lineno).strip() if lineno else ""})
+                frame = frame.f_back
+            if frame is None:  # not inside the task's own call (starting or finishing): no task frames
+                stack = []
+            stack.reverse()
+            out.append({"key": task.key, "thread": names.get(ident, str(ident)), "frames": stack})
+        del frames
+        return out
 
     def info(self) -> dict:
         """How much the profiler holds (for tests and diagnostics)."""

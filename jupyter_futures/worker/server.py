@@ -8,7 +8,7 @@ import os
 import threading
 import time
 import uuid
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from typing import Any
 
 import psutil
@@ -34,6 +34,8 @@ from ..protocol.tracebacks import dump_traceback
 from .actors import ActorRunner
 from .executor import Executor
 from .interrupt import Interrupter, TaskCancelled, TaskTimedOut
+from .kernel_host import KernelHost
+from .logs import LogBuffer, OutputCopies
 from .output import TaskOutput
 from .output import install as install_output
 from .profile import Profiler
@@ -43,6 +45,10 @@ from .store import DataStore
 logger = logging.getLogger("jupyter_futures.worker")
 
 METRICS_INTERVAL = 1.0
+MEMORY_CHECK_INTERVAL = 0.2  # seconds between RSS checks of a worker with a memory limit
+PAUSE_FRACTION = 0.8  # past this share of the memory limit the executor starts no new task
+THRESHOLDS = {"spill": 0.6, "pause": PAUSE_FRACTION, "terminate": 0.95}  # as the store and nanny apply them
+MAX_TRANSFERS = 1000  # transfer records carried by one metrics message
 RUNNING_TICK = 0.01  # a task still running after this long is reported as "running"
 FUNCTION_CACHE_SIZE = 1000
 
@@ -73,6 +79,7 @@ class Worker:
         self.restart_requested = False
         self._seceded_keys: set[str] = set()
         self.interrupter = Interrupter()
+        self.kernel = KernelHost(self)  # a Jupyter kernel in this process, opened on request
         self._relayed_output: set[str] = set()  # tasks whose output went through the scheduler
         self._timeouts: dict[str, asyncio.TimerHandle] = {}
         self._peer_locks: dict[str, asyncio.Lock] = {}
@@ -83,6 +90,10 @@ class Worker:
         self.address = ""
         self._running_tick: asyncio.TimerHandle | None = None
         self.profiler: Profiler | None = None
+        self.log_buffer = LogBuffer()
+        self.output_copies = OutputCopies()
+        self._transfers: deque = deque(maxlen=MAX_TRANSFERS)  # (keys, peer, start, stop, nbytes) since last metrics
+        self.paused = False
 
     async def start(self) -> Worker:
         """Connect to the scheduler, listen for peers, register."""
@@ -95,6 +106,8 @@ class Worker:
         await self.listener.start()
         self.address = format_address(host, self.listener.port)
         self.name = self.name or self.address
+        self.log_buffer.worker = self.output_copies.worker = self.address
+        logging.getLogger().addHandler(self.log_buffer)
         self.state = WorkerState(self.address, self.data)
         self.executor = Executor(self.nthreads, self._run_task, self._on_reports, self.loop,
                                  resources=self.resources)
@@ -111,6 +124,8 @@ class Worker:
         self.scheduler.send(("register-worker", self.address, self.nthreads, self.memory_limit, self.name,
                              os.getpid(), self.resources))
         self.loop.call_later(METRICS_INTERVAL, self._send_metrics)
+        if self.memory_limit:
+            self.loop.call_later(MEMORY_CHECK_INTERVAL, self._check_memory)
         logger.info("worker %s connected to %s", self.address, self.scheduler_address)
         return self
 
@@ -125,6 +140,7 @@ class Worker:
         self._stopped.set()
         if process_worker() is self:
             set_process_worker(None)
+        await self.kernel.close()  # first: its cells may use the worker
         if self.listener:
             self.listener.stop()
         if self.executor:
@@ -134,6 +150,7 @@ class Worker:
             self.interrupter.uninstall_sleep()
         if self.profiler:
             self.profiler.close()
+        logging.getLogger().removeHandler(self.log_buffer)
         if self._client is not None:
             await self.loop.run_in_executor(None, self._client.close)
         for comm in list(self.peers.values()):
@@ -329,6 +346,7 @@ class Worker:
                         comm.send_now([("task-output", key, self.address, stream, text)])
                     except CommClosedError:
                         pass
+                self.output_copies.add(key, stream, text)  # the scheduler's feed never saw it: a copy
             elif not self.scheduler.closed:
                 self._relayed_output.add(key)
                 self.scheduler.send_now([("task-output", key, stream, text)])
@@ -362,9 +380,11 @@ class Worker:
         return comm
 
     async def _fetch(self, peer: str, keys: list[str]) -> None:
+        start = time.time()
         try:
             comm = await self._peer(peer)
             reply = await comm.request("get_data", keys)
+            self._transfers.append((keys, peer, start, time.time(), sum(ser.nbytes for ser in reply.values())))
         except Exception as exc:
             logger.info("could not fetch %s from %s: %s", keys, peer, exc)
             self._do(self.state.fetch_failed(peer, keys))
@@ -422,7 +442,11 @@ class Worker:
             "run": self._rpc_run,
             "keys": lambda comm: self.data.keys(),
             "ping": lambda comm: "pong",
-            "profile": lambda comm, start=None, stop=None, key=None: self.profiler.handle(start, stop, key),
+            **self.kernel.rpc_handlers(),
+            "profile": lambda comm, start=None, stop=None, key=None, keys=None: self.profiler.handle(
+                start, stop, key, keys),
+            "stacks": lambda comm: self.profiler.stacks(),
+            "logs": lambda comm, since=None: self.log_buffer.since(since),
         }
 
     def _rpc_get_data(self, comm: Comm, keys: list[str]) -> dict:
@@ -467,7 +491,9 @@ class Worker:
         except Exception as exc:
             return ("error", _error_record(exc, skip=0))
 
-    def _send_metrics(self) -> None:
+    def _send_metrics(self, again: bool = True) -> None:
+        """Once a second: memory, CPU, tasks; and, for the scheduler's feed, the log records, output
+        copies and transfers since the last one."""
         if self._stopped.is_set() or self.scheduler.closed:
             return
         try:
@@ -475,11 +501,42 @@ class Worker:
             cpu = self._process.cpu_percent()
         except psutil.Error:
             mem, cpu = 0, 0.0
+        managed = self.data.fast_bytes
+        transfers, self._transfers = list(self._transfers), deque(maxlen=MAX_TRANSFERS)
         self.scheduler.send(("metrics", {
-            "memory": mem, "cpu": cpu, "managed_bytes": self.data.nbytes, "spilled": len(self.data.spilled),
-            "executing": len(self.executor.executing), "ready": len(self.executor.ready), "time": time.time(),
+            "memory": mem, "cpu": cpu, "managed_bytes": self.data.nbytes, "managed": managed,
+            "spilled": self.data.spilled_bytes, "spilled_keys": len(self.data.spilled),
+            "unmanaged": max(mem - managed, 0), "memory_limit": self.memory_limit, "thresholds": THRESHOLDS,
+            "paused": self.paused, "executing": len(self.executor.executing), "ready": len(self.executor.ready),
+            "time": time.time(), "logs": self.log_buffer.take_new() + self.output_copies.take_new(),
+            "transfers": transfers,
         }))
-        self.loop.call_later(METRICS_INTERVAL, self._send_metrics)
+        if again:
+            self.loop.call_later(METRICS_INTERVAL, self._send_metrics)
+
+    def _check_memory(self) -> None:
+        """Pause the executor while the process uses more than ``PAUSE_FRACTION`` of its memory limit
+        (running tasks go on; data is still served and fetched), resume once below."""
+        if self._stopped.is_set():
+            return
+        try:
+            rss = self._process.memory_info().rss
+        except psutil.Error:
+            rss = 0
+        over = rss > PAUSE_FRACTION * self.memory_limit
+        if over != self.paused:
+            self.paused = over
+            if over:
+                self.executor.ready.pause()
+                logger.warning("worker %s paused: it uses %d MB, over %d%% of its memory limit of %d MB; "
+                               "running tasks go on, no new one starts until memory is freed", self.address,
+                               rss // 2**20, int(PAUSE_FRACTION * 100), self.memory_limit // 2**20)
+            else:
+                self.executor.ready.resume()
+                logger.info("worker %s resumed: it uses %d MB, under %d%% of its memory limit", self.address,
+                            rss // 2**20, int(PAUSE_FRACTION * 100))
+            self._send_metrics(again=False)  # the feed shows it now, not within a second
+        self.loop.call_later(MEMORY_CHECK_INTERVAL, self._check_memory)
 
 
 class ResultReports:

@@ -53,6 +53,7 @@ class DataStore:
         self.sizes: dict[str, int] = {}
         self.spilled: dict[str, str] = {}
         self.fast_bytes = 0
+        self.spilled_bytes = 0
         self._spill_dir = spill_dir
         self._lock = threading.RLock()
 
@@ -61,6 +62,9 @@ class DataStore:
 
     def __len__(self) -> int:
         return len(self.fast) + len(self.spilled)
+
+    def __iter__(self):
+        return iter(self.keys())
 
     def keys(self) -> list[str]:
         """All keys held, in memory or on disk."""
@@ -103,6 +107,7 @@ class DataStore:
             self.fast_bytes -= self.sizes.get(key, 0)
         path = self.spilled.pop(key, None)
         if path is not None:
+            self.spilled_bytes -= self.sizes.get(key, 0)
             try:
                 os.unlink(path)
             except OSError:
@@ -130,6 +135,7 @@ class DataStore:
             del self.fast[key]
             self.fast_bytes -= self.sizes[key]
             self.spilled[key] = path
+            self.spilled_bytes += self.sizes[key]
             logger.debug("spilled %s (%d bytes)", key, self.sizes[key])
 
     def _unspill(self, key: str) -> Any:
@@ -147,6 +153,7 @@ class DataStore:
         value = serialize.loads(serialize.Serialized(header, buffers))
         nbytes = self.sizes[key]
         os.unlink(self.spilled.pop(key))
+        self.spilled_bytes -= nbytes
         self.fast[key] = value
         self.fast_bytes += nbytes
         if self.target and self.fast_bytes > self.target:

@@ -35,7 +35,9 @@ def artifacts() -> Path:
 def lab_server(tmp_path_factory):
     """A JupyterLab server on a free loopback port, with its own settings, workspaces and runtime dirs.
 
-    Yields (base_url, root_dir); notebooks for a test are copied into root_dir.
+    Yields (base_url, root_dir); notebooks for a test are copied into root_dir. The jupyter_futures
+    server extension is enabled, the committed labextension build (jupyter_futures/labextension/) is
+    served, and the cluster registry is a folder of this server's own.
     """
     pytest.importorskip("jupyterlab")
     tmp = tmp_path_factory.mktemp("lab")
@@ -46,11 +48,27 @@ def lab_server(tmp_path_factory):
     (settings / "notification.jupyterlab-settings").write_text(
         json.dumps({"fetchNews": "false", "checkForUpdates": False}))
     port = free_port()
-    env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(tmp / "runtime"), JUPYTER_CONFIG_DIR=str(tmp / "config"))
+    # The server extension enabled and the working tree's labextension build served, whatever is
+    # installed in the venv; clusters of other tests (another registry folder) are not listed.
+    config = tmp / "config"
+    config.mkdir()
+    (config / "jupyter_server_config.json").write_text(
+        json.dumps({"ServerApp": {"jpserver_extensions": {"jupyter_futures": True}}}))
+    data = tmp / "data" / "labextensions"
+    data.mkdir(parents=True)
+    (data / "jupyter-futures").symlink_to(ROOT / "jupyter_futures" / "labextension")
+    registry = tmp / "registry"
+    registry.mkdir()
+    env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(tmp / "runtime"), JUPYTER_CONFIG_DIR=str(config),
+               JUPYTER_PATH=str(tmp / "data"), JUPYTER_FUTURES_REGISTRY=str(registry),
+               # the working tree's package, for the server, its kernels and the clusters they start
+               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
            f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={root}",
            f"--LabApp.user_settings_dir={tmp / 'settings'}", f"--LabApp.workspaces_dir={tmp / 'workspaces'}",
-           "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+           "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+           # window.jupyterapp, so tests can run commands (e.g. switch the theme)
+           "--LabApp.expose_app_in_browser=True"]
     if os.geteuid() == 0:
         cmd.append("--allow-root")
     log = open(tmp / "lab.log", "w")
