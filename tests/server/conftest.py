@@ -40,7 +40,7 @@ def api(jp_fetch, jp_serverapp):
     async def call(method: str, path: str, body=None, expect: int | None = None):
         from tornado.httpclient import HTTPClientError
 
-        kwargs = {"method": method}
+        kwargs = {"method": method, "request_timeout": 120}  # starting a cluster on a loaded machine takes a while
         if body is not None:
             kwargs["body"] = json.dumps(body) if not isinstance(body, str) else body
         elif method in ("POST", "PUT", "PATCH"):

@@ -28,14 +28,17 @@ class Feed:
 
     async def until(self, predicate, timeout: float = 60.0) -> dict:
         """The first message (from now on) for which ``predicate`` is true."""
-        async with asyncio.timeout(timeout):
-            while True:
-                text = await self.ws.read_message()
-                assert text is not None, "the feed closed"
-                message = json.loads(text)
-                self.seen.append(message)
-                if predicate(message):
-                    return message
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    text = await self.ws.read_message()
+                    assert text is not None, "the feed closed"
+                    message = json.loads(text)
+                    self.seen.append(message)
+                    if predicate(message):
+                        return message
+        except TimeoutError:
+            raise AssertionError(f"not seen within {timeout} s; the last messages: {self.seen[-5:]}") from None
 
 
 @pytest.fixture
@@ -126,7 +129,8 @@ async def test_the_futures_of_each_kernel_are_listed_with_their_bytes(api):
 
 async def test_a_second_pane_on_a_live_topic_gets_the_current_state_at_once(open_feed):
     with LocalCluster(n_workers=1, memory_limit=None) as cluster, Client(cluster, set_as_default=False) as client:
-        await asyncio.to_thread(lambda: client.gather(client.map(inc, range(20))))
+        held = client.map(inc, range(20))  # held: they stay in memory, so the counts stay as they are
+        await asyncio.to_thread(client.gather, held)
         first, second = await open_feed(), await open_feed()
         for feed in (first, second):
             await feed.until(lambda m: m["op"] == "clusters" and m["clusters"])
