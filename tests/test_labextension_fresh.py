@@ -37,3 +37,15 @@ def test_labextension_version_matches_the_python_package():
 
     source = json.loads((LABEXT / "package.json").read_text())
     assert source["version"] == jupyter_futures.__version__
+
+
+def test_the_environment_the_readme_sets_up_serves_both_extensions():
+    """What `jupyter-futures lab` opens: the server extension enabled, the working tree's build served."""
+    import re
+
+    def listing(*args: str) -> str:
+        done = subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=120)
+        return re.sub(r"\x1b\[[0-9;]*m", "", done.stdout + done.stderr)
+
+    assert "jupyter_futures enabled" in listing("jupyter_server", "extension", "list")
+    assert "jupyter-futures v0.1.0 enabled OK" in listing("jupyterlab.labextensions", "list")

@@ -5,6 +5,7 @@ import { INotebookTracker } from '@jupyterlab/notebook';
 import type { DockLayout } from '@lumino/widgets';
 import { IRunningSessionManagers } from '@jupyterlab/running';
 import { IStatusBar } from '@jupyterlab/statusbar';
+import type { ProfileScope } from './core/profileScope';
 import type { Cluster, WorkerInfo } from './core/types';
 import { FuturesPane } from './panes/futuresPane';
 import { LogsPane } from './panes/logsPane';
@@ -55,7 +56,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
         case 'workers':
           return new WorkersPane(ctx);
         case 'futures':
-          return new FuturesPane(ctx, bridge);
+          return new FuturesPane(ctx, bridge, {
+            openProfile: scope => void openProfile(ctx.cluster, ctx.clusterName ?? ctx.cluster, scope)
+          });
         case 'profile':
           return new ProfilePane(ctx);
         case 'logs':
@@ -80,12 +83,27 @@ const plugin: JupyterFrontEndPlugin<void> = {
       const pane = makePane(kind, { feed: store.feed, cluster: clusterId, clusterName: name });
       const widget = makeMainAreaWidget(new PaneWidget(pane, clusterId, name));
       app.shell.add(widget, 'main', { mode: options.mode, ref: options.ref ?? undefined });
+      if (!widget.parent) {
+        // Notebook 7: the main area holds the notebook alone and refuses a second widget (silently).
+        // The panes go to the panel below the notebook instead, as tabs, so both stay in view.
+        app.shell.add(widget, 'down');
+      }
       await tracker.add(widget);
       if (options.activate !== false) {
         app.shell.activateById(widget.id);
       }
       markIfGone(widget);
       return widget;
+    };
+
+    /** Opens (or focuses) the profile pane of a cluster, scoped to a future or a cell's futures. */
+    const openProfile = async (clusterId: string, name: string, scope: ProfileScope) => {
+      const futures = tracker.find(w => w.id === paneId(clusterId, 'futures'));
+      const isNew = !tracker.find(w => w.id === paneId(clusterId, 'profile'));
+      // A new profile pane goes below the futures pane it was asked from.
+      const widget = await openPane(clusterId, 'profile', name, isNew && futures ? { mode: 'split-bottom', ref: futures.id } : {});
+      // The futures may have run long ago: their whole trees are kept, so look at all time.
+      (widget.content.pane as ProfilePane).setScope(scope, { window: 'all' });
     };
 
     // A pane restored for a cluster that no longer runs says so (the feed never heard of it).

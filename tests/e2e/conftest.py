@@ -6,6 +6,7 @@ where either is missing. Screenshots go to tests/.artifacts/ (git-ignored).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -31,16 +32,16 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
-@pytest.fixture(scope="module")
-def lab_server(tmp_path_factory):
-    """A JupyterLab server on a free loopback port, with its own settings, workspaces and runtime dirs.
+@contextlib.contextmanager
+def jupyter_server(tmp: Path, app: str):
+    """Runs ``python -m <app>`` (jupyterlab or notebook) hermetically on a free loopback port.
 
-    Yields (base_url, root_dir); notebooks for a test are copied into root_dir. The jupyter_futures
-    server extension is enabled, the committed labextension build (jupyter_futures/labextension/) is
-    served, and the cluster registry is a folder of this server's own.
+    Its own settings, workspaces, runtime and config dirs under ``tmp``; the jupyter_futures server
+    extension enabled and the working tree's labextension build (jupyter_futures/labextension/)
+    served, whatever is installed in the venv; the cluster registry a folder of this server's own,
+    so clusters of other tests are not listed. ``window.jupyterapp`` is exposed, so tests can run
+    commands. Yields (base_url, root_dir); notebooks for a test are copied into root_dir.
     """
-    pytest.importorskip("jupyterlab")
-    tmp = tmp_path_factory.mktemp("lab")
     root = tmp / "root"
     root.mkdir()
     settings = tmp / "settings" / "@jupyterlab" / "apputils-extension"
@@ -48,8 +49,6 @@ def lab_server(tmp_path_factory):
     (settings / "notification.jupyterlab-settings").write_text(
         json.dumps({"fetchNews": "false", "checkForUpdates": False}))
     port = free_port()
-    # The server extension enabled and the working tree's labextension build served, whatever is
-    # installed in the venv; clusters of other tests (another registry folder) are not listed.
     config = tmp / "config"
     config.mkdir()
     (config / "jupyter_server_config.json").write_text(
@@ -63,27 +62,51 @@ def lab_server(tmp_path_factory):
                JUPYTER_PATH=str(tmp / "data"), JUPYTER_FUTURES_REGISTRY=str(registry),
                # the working tree's package, for the server, its kernels and the clusters they start
                PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+    # LabApp and JupyterNotebookApp are both LabServerApps: the same options, under their own name.
+    cls = {"jupyterlab": "LabApp", "notebook": "JupyterNotebookApp"}[app]
+    cmd = [sys.executable, "-m", app, "--no-browser", "--ip=127.0.0.1", f"--port={port}",
            f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={root}",
-           f"--LabApp.user_settings_dir={tmp / 'settings'}", f"--LabApp.workspaces_dir={tmp / 'workspaces'}",
-           "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+           f"--{cls}.user_settings_dir={tmp / 'settings'}", f"--{cls}.workspaces_dir={tmp / 'workspaces'}",
            # window.jupyterapp, so tests can run commands (e.g. switch the theme)
-           "--LabApp.expose_app_in_browser=True"]
+           f"--{cls}.expose_app_in_browser=True"]
+    if app == "jupyterlab":
+        cmd += ["--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
     if os.geteuid() == 0:
         cmd.append("--allow-root")
-    log = open(tmp / "lab.log", "w")
+    log_path = tmp / f"{app}.log"
+    log = open(log_path, "w")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root)
     base = f"http://127.0.0.1:{port}"
-    if not wait_for_http(f"{base}/api/status?token={TOKEN}", proc):
-        proc.kill()
-        pytest.fail(f"JupyterLab did not start; log:\n{(tmp / 'lab.log').read_text()[-3000:]}")
-    yield base, root
-    proc.terminate()
     try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+        if not wait_for_http(f"{base}/api/status?token={TOKEN}", proc):
+            proc.kill()
+            pytest.fail(f"{app} did not start; log:\n{log_path.read_text()[-3000:]}")
+        yield base, root
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def lab_server(tmp_path_factory):
+    """A JupyterLab server (see jupyter_server): yields (base_url, root_dir)."""
+    pytest.importorskip("jupyterlab")
+    with jupyter_server(tmp_path_factory.mktemp("lab"), "jupyterlab") as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def notebook7_server(tmp_path_factory):
+    """A Notebook 7 server (``python -m notebook``, see jupyter_server): yields (base_url, root_dir)."""
+    notebook = pytest.importorskip("notebook")
+    if int(notebook.__version__.split(".")[0]) < 7:
+        pytest.skip(f"notebook {notebook.__version__} is not Notebook 7")
+    with jupyter_server(tmp_path_factory.mktemp("nb7"), "notebook") as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

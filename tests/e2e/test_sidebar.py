@@ -215,6 +215,57 @@ def test_notebook_futures_pane(lab):
     }""", timeout=10_000)
 
 
+def test_profile_of_a_cell_group_and_of_one_future(lab):
+    """The futures pane's Profile button: the profile pane, scoped to the keys of the map cell's futures."""
+    page = lab["page"]
+    cid = lab["nb_cluster"]
+    run_command(page, "jupyter-futures:open-pane", {"cluster": cid, "kind": "futures"})
+    futures = page.locator(f'.jf-pane-futures[data-cluster="{cid}"]')
+    group = futures.locator('.jf-futures-group[data-cell="map-cell"]')
+    group.wait_for(timeout=30_000)
+    group.locator(".jf-futures-profile").click()
+    pane = page.locator(f'.jf-pane-profile[data-cluster="{cid}"]')
+    pane.wait_for(timeout=30_000)
+    assert pane.get_attribute("data-scope") == "keys" and pane.get_attribute("data-scope-keys") == "72"
+    scope = pane.locator(".jf-profile-scope")
+    assert scope.locator("option:checked").text_content() == "cell map-cell (72 futures)"
+    assert pane.locator(".jf-profile-window").input_value() == "all"
+    canvas = pane.locator(".jf-flame-canvas")
+    page.wait_for_function("c => Number(c.dataset.rootCount) > 0 && Number(c.dataset.frames) > 2",
+                           arg=canvas.element_handle(), timeout=60_000)
+    # The cell's functions are in it: the spin frames take most of the time.
+    pane.locator(".jf-profile-search").fill("spin")
+    matched = pane.locator(".jf-profile-match").text_content()
+    assert matched.endswith("% matched") and not matched.startswith("0.0%"), matched
+    page.screenshot(path=str(lab["artifacts"] / "profile-cell-light.png"))
+    pane.locator(".jf-profile-search").fill("")
+    cell_count = int(canvas.get_attribute("data-root-count"))
+    # One future, from its row's "profile" action (the group's rows are open since the last step).
+    if not group.locator(".jf-futures-row").count():
+        group.locator(".jf-futures-cell").click()
+    run_command(page, "jupyter-futures:open-pane", {"cluster": cid, "kind": "futures"})
+    spin_rows = group.locator(".jf-futures-row", has=page.locator(".jf-futures-key", has_text="spin"))
+    row = spin_rows.first if spin_rows.count() else group.locator(".jf-futures-row").first
+    key = row.locator(".jf-futures-key").text_content()
+    row.locator(".jf-futures-row-profile").click()
+    page.wait_for_function("p => p.dataset.scope === 'future' && p.dataset.scopeKeys === '1'",
+                           arg=pane.element_handle(), timeout=10_000)
+    assert pane.locator(".jf-profile-key").input_value() == key
+    assert scope.locator("option:checked").text_content() == "one future…"
+    page.wait_for_function(f"c => Number(c.dataset.rootCount) > 0 && Number(c.dataset.rootCount) < {cell_count}",
+                           arg=canvas.element_handle(), timeout=60_000)
+    page.screenshot(path=str(lab["artifacts"] / "profile-future-light.png"))
+    # A key typed by hand that no worker knows: nothing drawn, and the pane says why.
+    pane.locator(".jf-profile-key").fill("no-such-key-0000")
+    pane.locator(".jf-profile-key").press("Enter")
+    page.wait_for_function("p => p.dataset.state === 'empty' && p.querySelector('.jf-empty').textContent.includes('no-such-key')",
+                           arg=pane.element_handle(), timeout=30_000)
+    # Back to the whole cluster for the steps after this one.
+    scope.select_option(label="all functions")
+    page.wait_for_function("p => p.dataset.scope === 'all'", arg=pane.element_handle(), timeout=10_000)
+    assert pane.locator(".jf-profile-key").is_hidden()
+
+
 def test_profile_flame_graph_zooms(lab):
     page = lab["page"]
     cid = lab["nb_cluster"]

@@ -42,8 +42,8 @@ class Feed:
 
 
 @pytest.fixture
-def open_feed(jp_ws_fetch):
-    """Connect a feed websocket (closed after the test)."""
+def open_feed(jp_ws_fetch, jp_asyncio_loop):
+    """Connect a feed websocket (closed after the test, on the server's loop)."""
     sockets = []
 
     async def connect() -> Feed:
@@ -51,8 +51,11 @@ def open_feed(jp_ws_fetch):
         sockets.append(ws)
         return Feed(ws)
     yield connect
-    for ws in sockets:
-        ws.close()
+
+    async def close_all() -> None:
+        for ws in sockets:
+            ws.close()
+    jp_asyncio_loop.run_until_complete(close_all())
 
 
 def topic(name, cluster_id):

@@ -179,6 +179,13 @@ async def test_the_selected_cluster_is_the_one_Client_joins_in_a_kernel(api, jp_
                 timeout=60, output_hook=lambda m: outputs.append(m["content"].get("text", "")))
             assert reply["content"]["status"] == "ok"
             assert "".join(outputs).split() == [cluster.scheduler_address, "None"]
+            # %futures connect with no address joins it too.
+            outputs.clear()
+            reply = await kc.execute_interactive(
+                "c.close()\n%load_ext jupyter_futures\n%futures connect\nprint(client.scheduler_address)",
+                timeout=60, output_hook=lambda m: outputs.append(m["content"].get("text", "")))
+            assert reply["content"]["status"] == "ok"
+            assert cluster.scheduler_address in "".join(outputs).split()
         finally:
             kc.stop_channels()
             await km.shutdown_kernel(now=True)

@@ -1,9 +1,11 @@
 /**
  * This notebook's futures: what the clients of the active notebook's kernel hold (status,
- * size, worker), grouped by the cell that made them; jump to the cell, cancel or release a group.
+ * size, worker), grouped by the cell that made them; jump to the cell, cancel or release a group,
+ * or open the profile of a group or of one future.
  */
 import { formatBytes } from '../core/format';
 import { groupByCell, holdingsActionCode, holdingsOfKernel, mergeHoldings, type CellGroup } from '../core/holdings';
+import { cellScopeLabel, type ProfileScope } from '../core/profileScope';
 import type { ClientHoldings } from '../core/types';
 import type { Disposer } from '../core/feed';
 import { button, clear, h } from './dom';
@@ -25,6 +27,11 @@ export interface NotebookBridge {
 
 const SHOWN_PER_GROUP = 50;
 
+export interface FuturesPaneOptions {
+  /** Opens (or focuses) the profile pane of this cluster on a scope; no Profile buttons without it. */
+  openProfile?: (scope: ProfileScope) => void;
+}
+
 /** The "This notebook's futures" pane. */
 export class FuturesPane extends Pane {
   private holdings = new Map<string, ClientHoldings>();
@@ -36,7 +43,8 @@ export class FuturesPane extends Pane {
 
   constructor(
     ctx: PaneContext,
-    private bridge: NotebookBridge
+    private bridge: NotebookBridge,
+    private options: FuturesPaneOptions = {}
   ) {
     super('futures', ctx);
     this.header = h('span', { className: 'jf-muted jf-futures-notebook' });
@@ -109,9 +117,22 @@ export class FuturesPane extends Pane {
       this.render();
     });
     const keys = g.futures.map(f => f.key);
+    const openProfile = this.options.openProfile;
     const actions = h(
       'span',
       { className: 'jf-futures-actions' },
+      openProfile &&
+        button(
+          'Profile',
+          () =>
+            openProfile({
+              kind: 'keys',
+              id: id || '(outside)',
+              label: cellScopeLabel(g.cell, keys.length),
+              keys
+            }),
+          { title: 'Flame graph of these futures (the profiler samples tasks while they run)', className: 'jf-button jf-futures-profile' }
+        ),
       button('Cancel', () => this.act('cancel', keys), { title: 'Cancel these futures (and what depends on them)' }),
       button('Release', () => this.act('release', keys), { title: 'Drop the notebook’s handles so the cluster can free the results' })
     );
@@ -126,7 +147,12 @@ export class FuturesPane extends Pane {
             h('span', { className: 'jf-futures-key', title: f.key }, f.key),
             h('span', { className: `jf-futures-state jf-state-${f.state}` }, f.state),
             h('span', { className: 'jf-num' }, formatBytes(f.nbytes)),
-            h('span', { className: 'jf-muted' }, (f.worker ?? '').replace(/^tcp:\/\//, ''))
+            h('span', { className: 'jf-muted' }, (f.worker ?? '').replace(/^tcp:\/\//, '')),
+            openProfile &&
+              button('profile', () => openProfile({ kind: 'future', key: f.key }), {
+                title: 'Flame graph of this future',
+                className: 'jf-link-button jf-futures-row-profile'
+              })
           )
         );
       }

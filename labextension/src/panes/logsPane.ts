@@ -20,7 +20,6 @@ export class LogsPane extends Pane {
   private countNode: HTMLElement;
   private follow = true;
   private shown = 0;
-  private frame = 0;
   private pendingRender = false;
   private queued: LogRecord[] = [];
 
@@ -111,14 +110,13 @@ export class LogsPane extends Pane {
 
   private scheduleRender(full: boolean): void {
     this.pendingRender ||= full;
-    if (!this.frame) {
-      this.frame = requestAnimationFrame(() => {
-        this.frame = 0;
-        const fullRender = this.pendingRender;
-        this.pendingRender = false;
-        this.render(fullRender);
-      });
-    }
+    this.schedule();
+  }
+
+  protected renderFrame(): void {
+    const fullRender = this.pendingRender;
+    this.pendingRender = false;
+    this.render(fullRender);
   }
 
   private render(full: boolean): void {
@@ -170,9 +168,5 @@ export class LogsPane extends Pane {
       this.shown++;
     }
     this.list.append(frag);
-  }
-
-  protected onDispose(): void {
-    cancelAnimationFrame(this.frame);
   }
 }

@@ -34,6 +34,7 @@ export abstract class Pane {
   private readonly emptyNode: HTMLElement;
   private readonly statusNode: HTMLElement;
   private disposers: Disposer[] = [];
+  private scheduledFrame = 0;
   private started = false;
   private _gone = false;
   private _disposed = false;
@@ -92,6 +93,21 @@ export abstract class Pane {
     return this.ctx.feed.request<T>(this.ctx.cluster, what, args);
   }
 
+  /** Asks for one renderFrame() at the next animation frame (many calls in a frame draw once). */
+  protected schedule(): void {
+    if (!this.scheduledFrame && !this._disposed) {
+      this.scheduledFrame = requestAnimationFrame(() => {
+        this.scheduledFrame = 0;
+        this.renderFrame();
+      });
+    }
+  }
+
+  /** Draws what schedule() asked for; panes that call schedule() override it. */
+  protected renderFrame(): void {
+    /* subclasses draw */
+  }
+
   /** Shows the empty state (message says what to do), or hides it with null. */
   protected setEmpty(message: string | null): void {
     if (this._gone) {
@@ -121,6 +137,11 @@ export abstract class Pane {
     this.onGone();
   }
 
+  /** True once start() ran. */
+  protected get isStarted(): boolean {
+    return this.started;
+  }
+
   /** True once the cluster has stopped. */
   get gone(): boolean {
     return this._gone;
@@ -142,6 +163,8 @@ export abstract class Pane {
       return;
     }
     this._disposed = true;
+    cancelAnimationFrame(this.scheduledFrame);
+    this.scheduledFrame = 0;
     this.stopListening();
     this.onDispose();
   }

@@ -1,6 +1,7 @@
 /**
  * Profile: a sorted, zoomable, searchable flame graph of the cluster's profile (whole
- * cluster, one function or one worker, over a time window), exportable as SVG or HTML;
+ * cluster or one worker; all functions, one function, one future or one cell's futures; over a
+ * time window), exportable as SVG or HTML;
  * and "what is this worker doing now" (its current stacks, as text).
  */
 import { MATCH_COLOR, prefixColor } from '../core/colors';
@@ -16,6 +17,7 @@ import {
   type SortOrder
 } from '../core/flame';
 import { formatPercent } from '../core/format';
+import { describeScope, profileArgs, scopeValue, type ProfileScope } from '../core/profileScope';
 import type { CallTree, StackDump, WorkerMetrics } from '../core/types';
 import { button, clear, download, h, select, setOptions } from './dom';
 import { Pane, type PaneContext } from './pane';
@@ -38,7 +40,9 @@ export class ProfilePane extends Pane {
   private order: SortOrder = 'count';
   private query = '';
   private window = '60';
-  private prefix = '';
+  private scope: ProfileScope = { kind: 'all' };
+  /** A set of futures given by setScope (one cell's), offered in the dropdown while it is current. */
+  private keysScope: Extract<ProfileScope, { kind: 'keys' }> | null = null;
   private worker = '';
   private prefixes = new Set<string>();
   private workers = new Map<string, string>();
@@ -48,19 +52,36 @@ export class ProfilePane extends Pane {
   private matchInfo: HTMLElement;
   private error: HTMLElement;
   private prefixSelect: HTMLSelectElement;
+  private keyInput: HTMLInputElement;
   private workerSelect: HTMLSelectElement;
   private stackWorkerSelect: HTMLSelectElement;
+  private windowSelect: HTMLSelectElement;
   private stacksOut: HTMLElement;
   private autoBox: HTMLInputElement;
   private timer: any = null;
   private loading = false;
+  private again = false;
   private palette: Palette | null = null;
 
   constructor(ctx: PaneContext) {
     super('profile', ctx);
-    this.prefixSelect = select([['', 'all functions']], '', v => ((this.prefix = v), this.refresh()), {
-      'aria-label': 'Function',
-      className: 'jf-select jf-profile-prefix'
+    this.prefixSelect = select(this.scopeOptions(), '', v => this.onScopeChosen(v), {
+      'aria-label': 'Function, future or cell',
+      className: 'jf-select jf-profile-prefix jf-profile-scope'
+    });
+    this.keyInput = h('input', {
+      className: 'jf-input jf-profile-key',
+      type: 'text',
+      placeholder: 'key of a future (type or paste)…',
+      'aria-label': 'Key of a future',
+      spellcheck: 'false',
+      hidden: true
+    });
+    this.keyInput.addEventListener('change', () => this.setScope({ kind: 'future', key: this.keyInput.value }));
+    this.keyInput.addEventListener('keydown', e => {
+      if (e.key === 'Enter') {
+        this.setScope({ kind: 'future', key: this.keyInput.value });
+      }
     });
     this.workerSelect = select([['', 'whole cluster']], '', v => ((this.worker = v), this.refresh()), {
       'aria-label': 'Worker',
@@ -97,6 +118,7 @@ export class ProfilePane extends Pane {
       h('span', { className: 'jf-pane-title' }, 'Profile'),
       this.workerSelect,
       this.prefixSelect,
+      this.keyInput,
       windowSelect,
       orderSelect,
       search,
@@ -127,7 +149,60 @@ export class ProfilePane extends Pane {
     );
     this.canvas.addEventListener('click', e => this.onClick(e));
     this.canvas.addEventListener('mousemove', e => this.onHover(e));
+    this.windowSelect = windowSelect;
     this.setEmpty('Loading the profile…');
+  }
+
+  /** The scope dropdown: all functions, each function seen, one future…, and a cell's futures if given. */
+  private scopeOptions(): [string, string][] {
+    const opts: [string, string][] = [['', 'all functions'], ...[...this.prefixes].sort().map(p => [`prefix:${p}`, p] as [string, string])];
+    opts.push(['future:', 'one future…']);
+    if (this.keysScope) {
+      opts.push([scopeValue(this.keysScope), this.keysScope.label]);
+    }
+    return opts;
+  }
+
+  private onScopeChosen(value: string): void {
+    if (value === 'future:') {
+      this.setScope({ kind: 'future', key: this.keyInput.value });
+      this.keyInput.focus();
+    } else if (value.startsWith('prefix:')) {
+      this.setScope({ kind: 'prefix', prefix: value.slice('prefix:'.length) });
+    } else if (this.keysScope && value === scopeValue(this.keysScope)) {
+      this.setScope(this.keysScope);
+    } else {
+      this.setScope({ kind: 'all' });
+    }
+  }
+
+  /** The current scope. */
+  get currentScope(): ProfileScope {
+    return this.scope;
+  }
+
+  /**
+   * Shows the profile of a scope (the futures pane calls it for a cell's futures or one future);
+   * `window` also sets the time window ('all', or seconds).
+   */
+  setScope(scope: ProfileScope, options: { window?: string } = {}): void {
+    if (scope.kind === 'keys') {
+      this.keysScope = scope;
+    }
+    if (scope.kind === 'future') {
+      this.keyInput.value = scope.key;
+    }
+    this.scope = scope;
+    if (options.window && WINDOWS.some(([v]) => v === options.window)) {
+      this.window = options.window;
+      this.windowSelect.value = options.window;
+    }
+    this.keyInput.hidden = scope.kind !== 'future';
+    setOptions(this.prefixSelect, this.scopeOptions(), scopeValue(scope));
+    this.node.dataset.scope = scope.kind;
+    this.node.dataset.scopeKeys = String(scope.kind === 'keys' ? scope.keys.length : scope.kind === 'future' && scope.key.trim() ? 1 : 0);
+    this.focus = null;
+    void this.refresh();
   }
 
   protected onStart(): void {
@@ -140,8 +215,7 @@ export class ProfilePane extends Pane {
         }
       }
       if (changed) {
-        const opts: [string, string][] = [['', 'all functions'], ...[...this.prefixes].sort().map(p => [p, p] as [string, string])];
-        setOptions(this.prefixSelect, opts, this.prefix);
+        setOptions(this.prefixSelect, this.scopeOptions(), scopeValue(this.scope));
       }
     });
     this.listen('workers', (ws: WorkerMetrics[]) => {
@@ -160,26 +234,30 @@ export class ProfilePane extends Pane {
 
   /** Asks for the profile with the current scope and window. */
   async refresh(): Promise<void> {
-    if (this.loading || this.gone) {
+    if (this.gone || !this.isStarted) {
+      return;
+    }
+    if (this.loading) {
+      // The scope or window changed while a request is out: ask again once it is answered.
+      this.again = true;
+      return;
+    }
+    const args = profileArgs(this.scope, this.window, this.worker, Date.now() / 1000);
+    if (!args) {
+      this.error.hidden = true;
+      this.tree = null;
+      this.root = this.focus = null;
+      this.setEmpty('Type or paste the key of a future (as client.submit(...).key shows it) and press Enter.');
+      this.redraw();
       return;
     }
     this.loading = true;
-    const args: { [k: string]: unknown } = {};
-    if (this.window !== 'all') {
-      const now = Date.now() / 1000;
-      args.start = now - Number(this.window);
-      args.stop = now;
-    }
-    if (this.prefix) {
-      args.prefix = this.prefix;
-    }
-    if (this.worker) {
-      args.worker = this.worker;
-    }
     try {
-      const tree = await this.request<CallTree>('profile', args);
+      const tree = await this.request<CallTree>('profile', { ...args });
       this.error.hidden = true;
-      this.setTree(tree);
+      if (!this.again) {
+        this.setTree(tree);
+      }
     } catch (err) {
       if (!this.gone) {
         this.error.hidden = false;
@@ -190,7 +268,12 @@ export class ProfilePane extends Pane {
       }
     } finally {
       this.loading = false;
-      this.scheduleAuto();
+      if (this.again) {
+        this.again = false;
+        void this.refresh();
+      } else {
+        this.scheduleAuto();
+      }
     }
   }
 
@@ -203,7 +286,11 @@ export class ProfilePane extends Pane {
     this.setEmpty(
       this.root
         ? null
-        : 'No profile samples in this window. Run some tasks (the profiler samples running tasks), ' +
+        : this.scope.kind === 'future' || this.scope.kind === 'keys'
+          ? `No profile samples of ${describeScope(this.scope)} in this window. The profiler samples tasks while ` +
+            'they run (very short tasks may have no sample) and keeps whole trees of the last 1000 keys per worker; ' +
+            'try "all time".'
+          : 'No profile samples in this window. Run some tasks (the profiler samples running tasks), ' +
             'choose a longer window or "all time", then press Refresh.'
     );
     this.redraw();
@@ -244,6 +331,7 @@ export class ProfilePane extends Pane {
     if (!focus) {
       this.canvasBox.hidden = true;
       this.canvas.dataset.frames = '0';
+      this.canvas.dataset.rootCount = '0';
       return;
     }
     this.canvasBox.hidden = false;
@@ -280,6 +368,7 @@ export class ProfilePane extends Pane {
       }
     }
     this.canvas.dataset.frames = String(this.rects.length);
+    this.canvas.dataset.rootCount = String(this.root?.count ?? 0);
     this.canvas.dataset.zoom = focus.path;
     this.canvas.dataset.zoomName = focus.name;
     this.canvas.dataset.zoomed = String(focus !== this.root);
@@ -340,7 +429,7 @@ export class ProfilePane extends Pane {
   }
 
   private title(): string {
-    const scope = [this.worker ? `worker ${this.worker}` : 'whole cluster', this.prefix ? `function ${this.prefix}` : ''];
+    const scope = [this.worker ? `worker ${this.worker}` : 'whole cluster', this.scope.kind === 'all' ? '' : describeScope(this.scope)];
     const win = WINDOWS.find(([v]) => v === this.window)?.[1] ?? '';
     return `jupyter_futures profile: ${this.ctx.clusterName || this.ctx.cluster}, ${scope.filter(Boolean).join(', ')}, ${win}`;
   }

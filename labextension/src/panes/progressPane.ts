@@ -18,7 +18,6 @@ export class ProgressPane extends Pane {
   readonly model = new ProgressModel();
   private rowsNode: HTMLElement;
   private rows = new Map<string, Row>();
-  private frame = 0;
   private dark = false;
 
   constructor(ctx: PaneContext) {
@@ -46,16 +45,8 @@ export class ProgressPane extends Pane {
     }
   }
 
-  private schedule(): void {
-    if (!this.frame) {
-      this.frame = requestAnimationFrame(() => {
-        this.frame = 0;
-        this.render();
-      });
-    }
-  }
 
-  private render(): void {
+  protected renderFrame(): void {
     const all = this.model.rows();
     this.setEmpty(all.length ? null : 'All tasks were forgotten. Submit more work to see progress here.');
     const seen = new Set<string>();
@@ -107,10 +98,6 @@ export class ProgressPane extends Pane {
     row.numbers.textContent =
       `${p.done.toLocaleString()} / ${p.total.toLocaleString()}` + (p.erred ? ` · ${p.erred.toLocaleString()} erred` : '');
     row.node.title = `${p.prefix}: ${p.done} done, ${p.processing} running, ${p.waiting} waiting, ${p.erred} erred, ${p.total} in all`;
-  }
-
-  protected onDispose(): void {
-    cancelAnimationFrame(this.frame);
   }
 }
 

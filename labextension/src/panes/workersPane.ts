@@ -34,7 +34,6 @@ export class WorkersPane extends Pane {
   readonly series = new WorkerSeries(300);
   private rowsNode: HTMLElement;
   private rows = new Map<string, Row>();
-  private frame = 0;
   private palette: Palette | null = null;
 
   constructor(ctx: PaneContext) {
@@ -79,16 +78,8 @@ export class WorkersPane extends Pane {
     this.schedule();
   }
 
-  private schedule(): void {
-    if (!this.frame) {
-      this.frame = requestAnimationFrame(() => {
-        this.frame = 0;
-        this.render();
-      });
-    }
-  }
 
-  private render(): void {
+  protected renderFrame(): void {
     const workers = this.series.workers();
     this.setEmpty(workers.length ? null : 'This cluster has no workers. Scale it up from the jupyter_futures sidebar.');
     const pal = (this.palette ??= readPalette(this.node));
@@ -189,10 +180,6 @@ export class WorkersPane extends Pane {
     const memMax = Math.max(limit, ...points.map(p => p.memory), 1);
     const spillAt = limit && typeof w.thresholds?.spill === 'number' ? w.thresholds.spill * limit : null;
     drawSpark(row.memSpark, points, p => p.memory, memMax, pal.success, pal, spillAt);
-  }
-
-  protected onDispose(): void {
-    cancelAnimationFrame(this.frame);
   }
 }
 
