@@ -185,12 +185,7 @@ class ClusterManager:
         if record.get("made_by") == "jupyter-server" and manager_pid and _is_cluster_process(manager_pid):
             os.kill(manager_pid, signal.SIGTERM)
         else:
-            try:
-                await self._ask(cluster_id, "shutdown")
-            except ClusterError:
-                raise
-            except Exception as exc:  # noqa: BLE001
-                logger.info("cluster %s: shutdown request: %s", cluster_id, exc)
+            await self._ask(cluster_id, "shutdown")
         await self._until_gone(record)
 
     async def _until_gone(self, record: dict) -> None:

@@ -2,7 +2,7 @@
 import { ILayoutRestorer, type JupyterFrontEnd, type JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette, IThemeManager, MainAreaWidget, WidgetTracker } from '@jupyterlab/apputils';
 import { INotebookTracker } from '@jupyterlab/notebook';
-import type { DockLayout } from '@lumino/widgets';
+import type { DockLayout, Widget } from '@lumino/widgets';
 import { IRunningSessionManagers } from '@jupyterlab/running';
 import { IStatusBar } from '@jupyterlab/statusbar';
 import type { ProfileScope } from './core/profileScope';
@@ -20,6 +20,18 @@ import { PaneWidget, makeMainAreaWidget, paneId } from './lab/paneWidget';
 import { addRunningSection } from './lab/runningSection';
 import { ClusterSidebar } from './lab/sidebar';
 import { ClusterStatusItem } from './lab/statusItem';
+
+/**
+ * Notebook 7 shows its panel below the notebook (a tab panel in a vertical split) with no height
+ * of its own at first: give it 40% of the height when it has less than a fifth.
+ */
+function giveRoomBelow(widget: Widget): void {
+  const split = widget.parent?.parent?.parent as (Widget & { relativeSizes?: () => number[]; setRelativeSizes?: (s: number[]) => void }) | null;
+  const sizes = split?.relativeSizes?.();
+  if (split?.setRelativeSizes && sizes && sizes.length === 2 && sizes[1] < 0.2) {
+    split.setRelativeSizes([0.6, 0.4]);
+  }
+}
 
 const PANE_KINDS: PaneKind[] = ['task-stream', 'progress', 'workers', 'futures', 'profile', 'logs'];
 
@@ -87,6 +99,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         // Notebook 7: the main area holds the notebook alone and refuses a second widget (silently).
         // The panes go to the panel below the notebook instead, as tabs, so both stay in view.
         app.shell.add(widget, 'down');
+        giveRoomBelow(widget);
       }
       await tracker.add(widget);
       if (options.activate !== false) {
@@ -122,6 +135,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
       const stream = await openPane(cluster.id, 'task-stream', cluster.name, { ...beside, activate: false });
       const progress = await openPane(cluster.id, 'progress', cluster.name, { mode: 'split-bottom', ref: stream.id, activate: false });
       await openPane(cluster.id, 'workers', cluster.name, { mode: 'split-right', ref: progress.id, activate: false });
+      if (!stream.isVisible) {
+        // Notebook 7 puts the three in tabs below the notebook: show the task stream.
+        app.shell.activateById(stream.id);
+      }
     };
 
     const openWorkerConsole = async (cluster: Cluster, worker: WorkerInfo) => {

@@ -4,14 +4,13 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sys
 
 import pytest
 
 from jupyter_futures import Client, LocalCluster
 from jupyter_futures.protocol import registry
 
-from procs import JF, alive, kill_tree, start_process, wait_gone
+from procs import JF, kill_tree, start_process, wait_gone
 
 pytestmark = pytest.mark.timeout(120)
 
