@@ -44,7 +44,7 @@ class ClusterManager:
         self.server_id = f"server-{uuid.uuid4().hex[:8]}"
         self.log_dir = log_dir
         self.links: dict[str, SchedulerLink] = {}
-        self.processes: dict[str, asyncio.subprocess.Process] = {}  # clusters this server started
+        self.processes: dict[int, asyncio.subprocess.Process] = {}  # cluster processes started here, by pid
         self.on_feed = on_feed or (lambda cluster_id, topic, data: None)
         self.on_gone = on_gone or (lambda cluster_id: None)
 
@@ -137,16 +137,18 @@ class ClusterManager:
             proc = await asyncio.create_subprocess_exec(*cmd, stdin=asyncio.subprocess.DEVNULL, stdout=log,
                                                         stderr=log, pass_fds=(write_fd,), start_new_session=True)
         os.close(write_fd)
+        self.processes[proc.pid] = proc  # from now on: the server's exit stops it, even while it starts
         try:
             line = await asyncio.wait_for(_read_all(read_fd), START_TIMEOUT)
         except asyncio.TimeoutError:
             proc.kill()
+            self.processes.pop(proc.pid, None)
             raise ClusterError(f"the cluster did not start within {START_TIMEOUT:g} s; its log is {log_path}", 500)
         if not line.strip():
             await proc.wait()
+            self.processes.pop(proc.pid, None)
             raise ClusterError(f"the cluster could not start: {_last_line(log_path)} (log: {log_path})", 500)
         ready = json.loads(line)
-        self.processes[ready["id"]] = proc
         logger.info("started cluster %s (%s) at %s, log %s", name, ready["id"], ready["address"], log_path)
         return await self.get(ready["id"])
 
@@ -190,7 +192,7 @@ class ClusterManager:
 
     async def _until_gone(self, record: dict) -> None:
         deadline = time.monotonic() + STOP_TIMEOUT
-        proc = self.processes.pop(record["id"], None)
+        proc = self.processes.pop(record.get("manager_pid"), None)
         if proc is not None:
             try:
                 await asyncio.wait_for(proc.wait(), STOP_TIMEOUT)
@@ -232,7 +234,12 @@ class ClusterManager:
             for record in records:
                 if _is_cluster_process(record.get("manager_pid")):
                     os.kill(record["manager_pid"], signal.SIGTERM)
-            await asyncio.gather(*(self._until_gone(r) for r in records), return_exceptions=True)
+            starting = [p for pid, p in self.processes.items()
+                        if p.returncode is None and pid not in {r.get("manager_pid") for r in records}]
+            for proc in starting:  # still starting: no record yet
+                proc.terminate()
+            await asyncio.gather(*(self._until_gone(r) for r in records),
+                                 *(asyncio.wait_for(p.wait(), STOP_TIMEOUT) for p in starting), return_exceptions=True)
         links, self.links = list(self.links.values()), {}
         for link in links:
             link.close()

@@ -5,6 +5,7 @@ import asyncio
 import os
 import signal
 
+import psutil
 import pytest
 
 from jupyter_futures import Client, LocalCluster
@@ -222,3 +223,18 @@ async def test_the_server_reports_activity_while_its_clusters_run(api, jp_server
     assert jp_serverapp.extension_manager.any_activity()
     await api("DELETE", f"clusters/{created['id']}", expect=204)
     assert not jp_serverapp.extension_manager.any_activity()
+
+
+async def test_a_cluster_still_starting_when_the_server_stops_is_stopped_too(api, jp_serverapp):
+    (ext,) = jp_serverapp.extension_manager.extension_apps["jupyter_futures"]
+    creating = asyncio.ensure_future(api("POST", "clusters", {"workers": 1}))
+
+    async def started() -> list:
+        return list(ext.manager.processes.values())
+    (proc,) = await wait_for(started)
+    family = [proc.pid] + [c.pid for c in psutil.Process(proc.pid).children(recursive=True)]
+    await ext.manager.close(stop_clusters=True)
+    assert wait_gone(family) == []
+    status, _ = await creating
+    assert status in (201, 500)  # it answers (made just in time, or "could not start"), never hangs
+    assert registry.list_records() == []
