@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import urllib.request
 
 import nbformat
@@ -49,7 +50,7 @@ def lab(lab_server, browser, artifacts):
     nbformat.write(nb, root / NOTEBOOK)
     page = browser.new_page()
     page.goto(f"{base}/lab?token={TOKEN}")
-    page.locator(f'.jp-SideBar.jp-mod-left .lm-TabBar-tab[data-id="jupyter-futures-sidebar"]').wait_for(timeout=60_000)
+    page.locator('.jp-SideBar.jp-mod-left .lm-TabBar-tab[data-id="jupyter-futures-sidebar"]').wait_for(timeout=60_000)
     state = {"base": base, "page": page, "artifacts": artifacts}
     yield state
     page.screenshot(path=str(artifacts / "sidebar-last.png"))
@@ -135,6 +136,31 @@ def test_scaling_from_the_sidebar(lab):
     form_id = form_card.get_attribute("data-id")
     assert next(c for c in api(lab["base"], "clusters") if c["id"] == form_id)["workers"] == 2
     page.screenshot(path=str(lab["artifacts"] / "sidebar-light.png"))
+
+
+def test_adapt_then_restart_from_the_sidebar(lab):
+    page = lab["page"]
+    form_card = page.locator('.jf-cluster[data-name="from-form"]')
+    form_id = form_card.get_attribute("data-id")
+    form_card.locator(".jf-adapt-min").fill("2")
+    form_card.locator(".jf-adapt-max").fill("3")
+    form_card.locator(".jf-adapt").click()
+    form_card.locator(".jf-adapt-off").wait_for(timeout=60_000)
+    assert "Adapting 2–3" in form_card.text_content()
+    assert next(c for c in api(lab["base"], "clusters") if c["id"] == form_id)["adapt"] == {"minimum": 2, "maximum": 3}
+    form_card.locator(".jf-adapt-off").click()
+    form_card.locator(".jf-adapt-off").wait_for(state="detached", timeout=60_000)
+    assert next(c for c in api(lab["base"], "clusters") if c["id"] == form_id)["adapt"] is None
+
+    def worker_pids():
+        return {w["pid"] for w in next(c for c in api(lab["base"], "clusters") if c["id"] == form_id)["worker_list"]}
+    before = worker_pids()
+    form_card.locator(".jf-restart").click()
+    deadline = time.monotonic() + 90
+    while (worker_pids() & before or len(worker_pids()) != 2) and time.monotonic() < deadline:
+        page.wait_for_timeout(250)  # the browser's own clock: polling the REST, not a fixed wait for a result
+    assert not worker_pids() & before and len(worker_pids()) == 2
+    page.wait_for_selector('.jf-cluster[data-name="from-form"][data-workers="2"]', timeout=60_000)
 
 
 def test_connect_select_running_panel_and_status_bar(lab):
