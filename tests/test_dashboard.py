@@ -62,3 +62,18 @@ def test_page_and_websocket_feed(cluster):
     assert msg["op"] == "clusters"
     [info] = msg["clusters"]
     assert info["address"] == cluster.scheduler_address and len(info["worker_list"]) == 1
+
+
+def test_the_dashboard_is_only_served_under_its_key():
+    import urllib.error
+
+    with LocalCluster(n_workers=1, dashboard_address=0, memory_limit=None) as cluster:
+        base = cluster.dashboard_link.rsplit("/", 2)[0] + "/"
+        for path in ("", "api/status", "ws", "static/dashboard.js"):
+            try:
+                urllib.request.urlopen(base + path, timeout=10)
+                raise AssertionError(f"{path!r} was served without the key")
+            except urllib.error.HTTPError as exc:
+                assert exc.code == 403 and "client.dashboard_link" in exc.read().decode()
+        with urllib.request.urlopen(cluster.dashboard_link + "api/status", timeout=10) as r:
+            assert json.load(r)["address"] == cluster.scheduler_address

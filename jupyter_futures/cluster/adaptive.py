@@ -13,10 +13,12 @@ INTERVAL = 1.0
 SCALE_DOWN_AFTER = 3  # checks in a row that want fewer workers before any is stopped (as dask's wait_count)
 
 
-def adaptive_target(counts: dict[str, int], threads_per_worker: int, minimum: int, maximum: int) -> int:
-    """Workers wanted for these task counts: one thread per unfinished task, clamped to [minimum, maximum]."""
+def adaptive_target(counts: dict[str, int], threads_per_worker: int, minimum: int, maximum: int,
+                    holding_data: int = 0) -> int:
+    """Workers wanted for these task counts: one thread per unfinished task, never fewer than the
+    workers holding data (stopping one would lose it), clamped to [minimum, maximum]."""
     busy = sum(counts.get(state, 0) for state in BUSY_STATES)
-    return max(minimum, min(maximum, math.ceil(busy / max(threads_per_worker, 1))))
+    return max(minimum, min(maximum, max(math.ceil(busy / max(threads_per_worker, 1)), holding_data)))
 
 
 def check_bounds(minimum, maximum) -> tuple[int, int]:
@@ -34,11 +36,11 @@ class Adaptive:
     ``SCALE_DOWN_AFTER`` checks in a row agree (a short lull does not stop workers)."""
 
     def __init__(self, minimum: int, maximum: int, threads_per_worker: int,
-                 task_counts: Callable[[], Awaitable[dict]], workers: Callable[[], int],
-                 scale: Callable[[int], Awaitable[None]]):
+                 identity: Callable[[], Awaitable[dict]], workers: Callable[[], int],
+                 scale: Callable[[int, frozenset], Awaitable[None]]):
         self.minimum, self.maximum = check_bounds(minimum, maximum)
         self.threads_per_worker = threads_per_worker
-        self._task_counts = task_counts
+        self._identity = identity
         self._workers = workers
         self._scale = scale
         self._lower_checks = 0
@@ -55,17 +57,20 @@ class Adaptive:
             await asyncio.sleep(INTERVAL)
 
     async def step(self) -> None:
-        """Compare the target with the workers running now and scale if due."""
-        target = adaptive_target(await self._task_counts(), self.threads_per_worker, self.minimum, self.maximum)
+        """Compare the target with the workers running now and scale if due (stopping idle ones first)."""
+        identity = await self._identity()
+        holding = frozenset(w["pid"] for w in identity["workers"].values() if w["in_memory"])
+        target = adaptive_target(identity["tasks"], self.threads_per_worker, self.minimum, self.maximum,
+                                 len(holding))
         current = self._workers()
         if target > current:
             self._lower_checks = 0
-            await self._scale(target)
+            await self._scale(target, holding)
         elif target < current:
             self._lower_checks += 1
             if self._lower_checks >= SCALE_DOWN_AFTER:
                 self._lower_checks = 0
-                await self._scale(target)
+                await self._scale(target, holding)
         else:
             self._lower_checks = 0
 

@@ -55,10 +55,7 @@ class ClusterControl:
         self.stop_adapting()
         cluster = self.cluster
 
-        async def task_counts() -> dict:
-            return (await self.request("identity"))["tasks"]
-
-        self.adaptive = Adaptive(minimum, maximum, cluster.threads_per_worker, task_counts,
+        self.adaptive = Adaptive(minimum, maximum, cluster.threads_per_worker, lambda: self.request("identity"),
                                  lambda: len(cluster.workers), cluster._scale_to)
         return self.adaptive
 

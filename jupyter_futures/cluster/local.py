@@ -159,7 +159,11 @@ class LocalCluster:
         return Nanny(self.scheduler_address, self.token, self.threads_per_worker, self.memory_limit,
                      resources=self.resources)
 
-    async def _scale_to(self, n: int) -> None:
+    async def _scale_to(self, n: int, keep_pids: frozenset = frozenset()) -> None:
+        """Run ``n`` workers; stopping some, those whose process is not in ``keep_pids`` go first."""
+        if len(self.workers) > n:
+            # pop() takes from the end: the idle ones go there (stable: the newest of them last).
+            self.workers.sort(key=lambda nanny: nanny.pid not in keep_pids)
         while len(self.workers) > n:
             await self.workers.pop().close()
         new = [self._new_nanny() for _ in range(n - len(self.workers))]

@@ -29,7 +29,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--made-by", default="jupyter-server")
     p.add_argument("--server-id", default=None)
     p.add_argument("--timeout", type=float, default=60.0)
-    p.add_argument("--env", default="{}", help="JSON object of environment variables for the workers")
     p.add_argument("--ready-fd", type=int, default=None, help="write the ready line here instead of stdout")
     p.add_argument("--log-level", default="WARNING")
     return p.parse_args(argv)
@@ -37,7 +36,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 async def run(args: argparse.Namespace) -> None:
     """Start the cluster, say so on stdout (or --ready-fd), and run until told to stop."""
-    os.environ.update(json.loads(args.env))  # the nannies pass this environment to the workers
     cluster = LocalCluster(n_workers=args.workers, threads_per_worker=args.threads_per_worker,
                            memory_limit=args.memory_limit, dashboard_address=args.dashboard_port,
                            asynchronous=True, name=args.name, made_by=args.made_by, server_id=args.server_id,

@@ -6,9 +6,11 @@
 * ``GET /api/status``, ``GET /api/task-stream?since=``: JSON snapshots.
 * ``/`` and ``/static/*``: the page built into ``static/`` when there is one, else a minimal page.
 
-Read-only: nothing here changes the cluster, so it needs no token; it listens on the
-scheduler's host (127.0.0.1 unless told otherwise), and tornado refuses websockets
-opened by pages of other origins.
+Read-only: nothing here changes the cluster. It shows what tasks print and the workers' logs,
+so every route lives under a random key of this dashboard (``/{key}/...``, in ``Dashboard.url``,
+which ``client.dashboard_link`` gives): another user of the machine, or a page in the browser,
+cannot guess it. It listens on the scheduler's host (127.0.0.1 unless told otherwise), and
+tornado refuses websockets opened by pages of other origins.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import asyncio
 import json
 import logging
 import os
+import secrets
 from typing import Any
 
 import tornado.httpserver
@@ -163,20 +166,31 @@ class FeedSocket(tornado.websocket.WebSocketHandler):
         self.scheduler.feed.remove(self)
 
 
+class NeedsKeyHandler(tornado.web.RequestHandler):
+    """Any path without the dashboard's key: say how to get the link."""
+
+    def get(self, *args: Any) -> None:
+        self.set_status(403)
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        self.finish("This jupyter_futures dashboard is opened with its link, which carries its key: "
+                    "print(client.dashboard_link) where the cluster runs.\n")
+
+
 class Dashboard:
     """A running dashboard server."""
 
-    def __init__(self, server: Any, host: str, port: int, sockets: set):
+    def __init__(self, server: Any, host: str, port: int, sockets: set, key: str):
         self.server = server
         self.host = host
         self.port = port
         self.sockets = sockets
+        self.key = key
 
     @property
     def url(self) -> str:
-        """Where to open it."""
+        """Where to open it (with its key)."""
         host = "127.0.0.1" if self.host in ("", "0.0.0.0", "::") else self.host
-        return f"http://{host}:{self.port}/"
+        return f"http://{host}:{self.port}/{self.key}/"
 
     def stop(self) -> None:
         """Tell the open pages the cluster is gone, and stop serving."""
@@ -189,16 +203,19 @@ def start_dashboard(scheduler: Any, host: str, port: int) -> Dashboard:
     """Serve ``scheduler``'s dashboard on (host, port); port 0 picks a free one."""
     args = {"scheduler": scheduler}
     sockets: set = set()
+    key = secrets.token_urlsafe(18)
     app = tornado.web.Application([
-        (r"/", PageHandler, args),
-        (r"/api/status", StatusHandler, args),
-        (r"/api/task-stream", TaskStreamHandler, args),
-        (r"/ws", FeedSocket, {"scheduler": scheduler, "sockets": sockets}),
-        (r"/static/(.*)", tornado.web.StaticFileHandler, {"path": STATIC}),
+        (rf"/{key}/", PageHandler, args),
+        (rf"/{key}/api/status", StatusHandler, args),
+        (rf"/{key}/api/task-stream", TaskStreamHandler, args),
+        (rf"/{key}/ws", FeedSocket, {"scheduler": scheduler, "sockets": sockets}),
+        (rf"/{key}/static/(.*)", tornado.web.StaticFileHandler, {"path": STATIC}),
+        (r"/(.*)", NeedsKeyHandler),
     ])
     sockets_bound = tornado.netutil.bind_sockets(port, address=host or "127.0.0.1")
     server = tornado.httpserver.HTTPServer(app)
     server.add_sockets(sockets_bound)
     actual = sockets_bound[0].getsockname()[1]
-    logger.info("dashboard at http://%s:%d/", host, actual)
-    return Dashboard(server, host, actual, sockets)
+    dashboard = Dashboard(server, host, actual, sockets, key)
+    logger.info("dashboard at %s", dashboard.url)
+    return dashboard

@@ -98,7 +98,7 @@ def _alive(pid: int | None) -> bool:
 def list_records() -> list[dict]:
     """The records of running schedulers, oldest first; records of dead processes are removed."""
     records = []
-    for path in sorted(registry_dir().glob("*.json")):
+    for path in sorted(registry_dir().glob("[!.]*.json")):  # not the writers' .tmp-* files
         if path.name == SELECTED:
             continue
         try:

@@ -102,7 +102,8 @@ class Feed:
                 sub.sent.pop(topic, None)
         if "progress" in sub.topics and self._progress is None:
             self._progress = views.ProgressCounts()
-            self._progress.add_finished(self.state.task_stream)  # the finished tasks so far
+            # The finished tasks read so far (the next push reads the rest).
+            self._progress.add_finished(self.state.task_stream[:self._pos])
         self._due.clear()  # a new subscriber hears of every topic at the next tick
         self._schedule(0.0)
         return unknown

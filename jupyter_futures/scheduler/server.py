@@ -17,6 +17,9 @@ from .state import SchedulerState
 
 logger = logging.getLogger("jupyter_futures.scheduler")
 
+MANAGER_TIMEOUT = 120.0  # seconds a scale/adapt may take (starting workers)
+MANAGER_INFO_TIMEOUT = 2.0
+
 
 class Scheduler:
     """Accepts workers and clients, feeds their events to the state machine, sends what comes out."""
@@ -165,7 +168,11 @@ class Scheduler:
         if manager is None or manager.closed:
             raise RuntimeError("this cluster's workers were started by hand (jupyter-futures worker), so it "
                                "cannot be scaled from here: start or stop workers where they run")
-        return await manager.request(op, *args)
+        try:
+            return await asyncio.wait_for(manager.request(op, *args), MANAGER_TIMEOUT)
+        except asyncio.TimeoutError:
+            raise TimeoutError(f"the process that manages this cluster's workers did not answer {op!r} within "
+                               f"{MANAGER_TIMEOUT:g} s: is it stopped (Ctrl-Z) or busy?") from None
 
     async def _rpc_cluster_info(self, comm: Comm) -> dict:
         """Workers, threads and memory now, and how the cluster is managed (adaptive bounds)."""
@@ -174,8 +181,12 @@ class Scheduler:
                 "memory": sum(w.metrics.get("memory", 0) for w in self.state.workers.values()),
                 "tasks": self.state.counts(), "adapt": None, "scalable": False}
         if self.manager_comm is not None and not self.manager_comm.closed:
-            managed = await self.manager_comm.request("cluster_info")
-            info.update(adapt=managed["adapt"], scalable=True)
+            info["scalable"] = True
+            try:
+                managed = await asyncio.wait_for(self.manager_comm.request("cluster_info"), MANAGER_INFO_TIMEOUT)
+                info["adapt"] = managed["adapt"]
+            except asyncio.TimeoutError:  # a stopped or busy manager: the rest of the answer still holds
+                pass
         return info
 
     def _register_client(self, comm: Comm, client_id: str, info: dict | None = None) -> None:

@@ -49,7 +49,8 @@ class FuturesExtension(ExtensionApp):
         runtime = Path(self.serverapp.runtime_dir)
         self.manager = ClusterManager(runtime / "jupyter_futures" / "logs")
         self.hub = FeedHub(self.manager)
-        self.kernels = WorkerKernels(self.manager, self._worker_kernel_dir(runtime), self._kernel_manager())
+        kernel_manager = self._kernel_manager()  # first: it may tell us the folder the server scans
+        self.kernels = WorkerKernels(self.manager, self._worker_kernel_dir(runtime), kernel_manager)
         # Kernels inherit the server's environment: this is how they find the registry and the selection.
         os.environ[registry.REGISTRY_ENV] = str(registry.registry_dir())
         os.environ["JUPYTER_FUTURES_KERNEL_DIR"] = str(self.kernels.connection_dir)

@@ -16,6 +16,7 @@ from urllib.parse import unquote
 from jupyter_core.utils import ensure_async
 from jupyter_server.auth.decorator import authorized, ws_authenticated
 from jupyter_server.base.handlers import APIHandler, JupyterHandler
+from jupyter_server.base.websocket import WebSocketMixin
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web, websocket
 
@@ -165,8 +166,7 @@ class FuturesHandler(BaseHandler):
     async def get(self, cluster_id: str) -> None:
         """Per client (kernel): the futures it holds, their state, bytes, worker and cell."""
         with self.refusals():
-            link = self.manager.link(self.manager.record(cluster_id))
-            self.answer(await link.request("dashboard_query", "clients", {}))
+            self.answer(await self.manager.ask(cluster_id, "dashboard_query", "clients", {}))
 
 
 class WorkerKernelHandler(BaseHandler):
@@ -196,13 +196,17 @@ class WorkerKernelHandler(BaseHandler):
         self.finish()
 
 
-class FeedSocket(ExtensionHandlerMixin, JupyterHandler, websocket.WebSocketHandler):
+MAX_BUFFERED = 4 * 2**20  # bytes a slow browser may have pending before deltas to it are dropped
+
+
+class FeedSocket(ExtensionHandlerMixin, WebSocketMixin, JupyterHandler, websocket.WebSocketHandler):
     """The live feed of docs/jupyter-api.md: subscribe/unsubscribe/request in, deltas and replies out.
 
     The upgrade is authenticated (token or cookie) and authorized like the REST, and its Origin is
-    checked by Jupyter's rules (``allow_origin``)."""
+    checked by Jupyter's rules (``allow_origin``). Jupyter's pings find a browser that vanished."""
 
     auth_resource = AUTH_RESOURCE
+    _tasks: set
 
     @property
     def hub(self) -> FeedHub:
@@ -223,14 +227,23 @@ class FeedSocket(ExtensionHandlerMixin, JupyterHandler, websocket.WebSocketHandl
         await super().get(*args, **kwargs)
 
     def open(self, *args: Any, **kwargs: Any) -> None:
+        super().open(*args, **kwargs)
+        self._tasks = set()
         self.hub.add(self)
 
     def send_json(self, message: dict) -> None:
-        """Send one message (dropped if the browser has gone)."""
+        """Send one message: dropped if the browser has gone, and a delta is dropped while the browser
+        is MAX_BUFFERED behind (a sleeping laptop must not grow the server's memory)."""
+        if message.get("op") == "delta" and self._buffered() > MAX_BUFFERED:
+            return
         try:
             self.write_message(json.dumps(message, default=str))
         except websocket.WebSocketClosedError:
             self.hub.remove(self)
+
+    def _buffered(self) -> int:
+        stream = getattr(self.ws_connection, "stream", None)
+        return getattr(stream, "_write_buffer_size", 0)  # tornado's count of bytes not yet sent
 
     async def on_message(self, text: str | bytes) -> None:
         try:
@@ -243,7 +256,9 @@ class FeedSocket(ExtensionHandlerMixin, JupyterHandler, websocket.WebSocketHandl
             elif op == "unsubscribe":
                 self.hub.unsubscribe(self, str(message["cluster"]), message.get("topics"))
             elif op == "request":
-                asyncio.ensure_future(self._answer(message))
+                task = asyncio.ensure_future(self._answer(message))
+                self._tasks.add(task)  # held until done (a bare task may be collected while pending)
+                task.add_done_callback(self._tasks.discard)
             else:
                 raise ValueError(f"unknown op {op!r}; use subscribe, unsubscribe or request")
         except Exception as exc:  # noqa: BLE001 - a bad message or an unreachable scheduler: said, never fatal
@@ -259,6 +274,7 @@ class FeedSocket(ExtensionHandlerMixin, JupyterHandler, websocket.WebSocketHandl
             self.send_json({"op": "reply", "id": rid, "error": str(exc)})
 
     def on_close(self) -> None:
+        super().on_close()
         self.hub.remove(self)
 
 

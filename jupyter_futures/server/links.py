@@ -40,7 +40,12 @@ class SchedulerLink:
     async def _connect(self) -> FeedMonitor:
         monitor = FeedMonitor(self.record["address"], self.record["token"], timeout=CONNECT_TIMEOUT,
                               on_delta=lambda topic, data: self._on_feed(self.cluster_id, topic, data))
-        await asyncio.wait_for(monitor.start(), CONNECT_TIMEOUT * 2)
+        try:
+            await asyncio.wait_for(monitor.start(), CONNECT_TIMEOUT * 2)
+        except BaseException:
+            if monitor.comm is not None:
+                monitor.comm.close()
+            raise
         monitor.on_close(lambda: self._on_gone(self.cluster_id))
         if self.topics:
             monitor.subscribe(sorted(self.topics))

@@ -26,6 +26,7 @@ logger = logging.getLogger("jupyter_futures.server")
 START_TIMEOUT = 90.0
 STOP_TIMEOUT = 15.0
 INFO_TIMEOUT = 3.0
+SCALE_TIMEOUT = 130.0  # the scheduler gives the cluster's manager 120 s to start workers
 
 
 class ClusterError(Exception):
@@ -104,6 +105,8 @@ class ClusterManager:
             link = self.links.pop(gone, None)
             if link is not None:
                 link.close()
+                if link.topics:
+                    self.on_gone(gone)
         return list(await asyncio.gather(*(self.describe(r) for r in records)))
 
     async def get(self, cluster_id: str) -> dict:
@@ -130,12 +133,14 @@ class ClusterManager:
         cmd = [sys.executable, "-m", "jupyter_futures.cluster.process", "--name", name,
                "--workers", str(options["workers"]), "--threads-per-worker", str(options["threads_per_worker"]),
                "--memory-limit", str(options["memory_limit"]), "--dashboard-port", "0",
-               "--server-id", self.server_id, "--env", json.dumps(options.get("env") or {}),
-               "--ready-fd", str(write_fd), "--log-level", "INFO"]
+               "--server-id", self.server_id, "--ready-fd", str(write_fd), "--log-level", "INFO"]
+        # The workers' variables (often credentials) through the environment: argv is visible to all users.
+        env = {**os.environ, **(options.get("env") or {})}
         with open(log_path, "wb") as log:
             # Its own session: the Jupyter server's Ctrl-C does not reach it; its exit is ours to decide.
             proc = await asyncio.create_subprocess_exec(*cmd, stdin=asyncio.subprocess.DEVNULL, stdout=log,
-                                                        stderr=log, pass_fds=(write_fd,), start_new_session=True)
+                                                        stderr=log, pass_fds=(write_fd,), start_new_session=True,
+                                                        env=env)
         os.close(write_fd)
         self.processes[proc.pid] = proc  # from now on: the server's exit stops it, even while it starts
         try:
@@ -156,13 +161,13 @@ class ClusterManager:
         """Run ``n`` workers (and stop adapting)."""
         if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= 256:
             raise ClusterError(f"workers={n!r}: give a whole number of workers from 0 to 256")
-        await self._ask(cluster_id, "scale", n)
+        await self.ask(cluster_id, "scale", n, timeout=SCALE_TIMEOUT)
         return await self.get(cluster_id)
 
     async def adapt(self, cluster_id: str, bounds: Any) -> dict:
         """Adapt between bounds ``{"minimum", "maximum"}``; None stops adapting."""
         if bounds is None:
-            await self._ask(cluster_id, "adapt", None, None)
+            await self.ask(cluster_id, "adapt", None, None)
         else:
             if not isinstance(bounds, dict) or set(bounds) - {"minimum", "maximum"}:
                 raise ClusterError('adapt: give {"minimum": a, "maximum": b} (whole numbers), or null to stop')
@@ -172,12 +177,12 @@ class ClusterManager:
                     raise ClusterError(f"adapt: {label}={v!r}: give a whole number of workers from 0 to 256")
             if low > high:
                 raise ClusterError(f"adapt: minimum {low} is above maximum {high}")
-            await self._ask(cluster_id, "adapt", low, high)
+            await self.ask(cluster_id, "adapt", low, high, timeout=SCALE_TIMEOUT)
         return await self.get(cluster_id)
 
     async def restart(self, cluster_id: str) -> dict:
         """Restart every worker process (every future of every client is cancelled, as Client.restart)."""
-        await self._ask(cluster_id, "restart", 60.0, True, timeout=90.0)
+        await self.ask(cluster_id, "restart", 60.0, True, timeout=90.0)
         return await self.get(cluster_id)
 
     async def stop(self, cluster_id: str) -> None:
@@ -187,7 +192,7 @@ class ClusterManager:
         if record.get("made_by") == "jupyter-server" and manager_pid and _is_cluster_process(manager_pid):
             os.kill(manager_pid, signal.SIGTERM)
         else:
-            await self._ask(cluster_id, "shutdown")
+            await self.ask(cluster_id, "shutdown")
         await self._until_gone(record)
 
     async def _until_gone(self, record: dict) -> None:
@@ -207,7 +212,8 @@ class ClusterManager:
         if link is not None:
             link.close()
 
-    async def _ask(self, cluster_id: str, op: str, *args: Any, timeout: float = 60.0) -> Any:
+    async def ask(self, cluster_id: str, op: str, *args: Any, timeout: float = 60.0) -> Any:
+        """A scheduler RPC; its failures become ClusterErrors (502 unreachable, 409 refused)."""
         link = self.link(self.record(cluster_id))
         try:
             return await link.request(op, *args, timeout=timeout)

@@ -238,3 +238,21 @@ async def test_a_cluster_still_starting_when_the_server_stops_is_stopped_too(api
     status, _ = await creating
     assert status in (201, 500)  # it answers (made just in time, or "could not start"), never hangs
     assert registry.list_records() == []
+
+
+async def test_environment_variables_for_the_workers_reach_them_but_not_the_command_line(api):
+    _, created = await api("POST", "clusters", {"workers": 1, "env": {"JF_TEST_SECRET": "s3cret"}}, expect=201)
+    record = registry.get(created["id"])
+    assert "s3cret" not in " ".join(psutil.Process(record["manager_pid"]).cmdline())
+    with Client(created["address"], set_as_default=False) as client:
+        seen = client.run(lambda: __import__("os").environ.get("JF_TEST_SECRET"))
+        assert list(seen.values()) == ["s3cret"]
+    await api("DELETE", f"clusters/{created['id']}", expect=204)
+
+
+def test_a_record_being_written_is_never_listed_or_removed(registry_dir):
+    registry_dir.mkdir(parents=True, exist_ok=True)
+    half_written = registry_dir / ".tmp-abc.json"
+    half_written.write_text('{"id": "x", "pid"')
+    assert registry.list_records() == []
+    assert half_written.exists()
