@@ -183,6 +183,19 @@ def test_progress_counts_tasks_that_finished_before_anyone_subscribed():
     assert sink.of("progress")[-1]["inc"]["released"] == 2
 
 
+def test_progress_joining_a_running_feed_counts_the_last_ticks_tasks_once():
+    state, feed, _ = make()
+    feed.subscribe("a", Sink(), ["tasks"])  # the feed runs, its reading position behind the newest tasks
+    feed.push(now=0.0)
+    run(state, [f"inc-{i}" for i in range(5)])
+    state.release_keys(C, [f"inc-{i}" for i in range(5)])
+    sink = Sink()
+    feed.subscribe("b", sink, ["progress"])
+    feed.push(now=100.0)
+    assert sink.of("progress")[-1]["inc"]["released"] == 5
+    assert sink.of("progress")[-1]["inc"]["total"] == 5
+
+
 def test_progress_sends_only_the_prefixes_that_changed():
     state, feed, _ = make()
     sink = Sink()
