@@ -28,6 +28,7 @@ class ClusterControl:
         comm.start(lambda c, msgs: [c.handle_rpc_message(m) for m in msgs])
         comm.send(("register-client", f"manager-{cluster.id}", {"monitor": True}))
         comm.send(("register-manager",))
+        await comm.request("ping")  # answered after the line above is handled: the cluster is scalable from now on
 
     async def request(self, op: str, *args: Any) -> Any:
         """Call a scheduler RPC over this link."""

@@ -6,6 +6,8 @@ import time
 from collections import Counter, defaultdict
 from typing import Any
 
+from ..scheduler.views import cluster_view
+
 
 def status(scheduler: Any) -> dict:
     """Workers, task counts by state and by function, and recent task-stream records."""
@@ -38,21 +40,11 @@ def task_stream(scheduler: Any, since: float = 0.0, limit: int = 10_000) -> list
 
 def cluster(scheduler: Any) -> dict:
     """This scheduler as a ``Cluster`` of docs/jupyter-api.md (what the feed's ``clusters`` message lists)."""
-    state = scheduler.state
-    workers = list(state.workers.values())
-    manager = getattr(scheduler, "manager_comm", None)
+    manager = scheduler.manager_comm
     managed = manager is not None and not manager.closed
     dashboard = scheduler.dashboard.url if scheduler.dashboard is not None else ""
     return {
         "id": scheduler.id, "name": scheduler.id, "address": scheduler.address, "dashboard": dashboard,
         "made_by": None, "managed": managed, "scalable": managed, "status": "running", "selected": False,
-        "started": scheduler.started, "pid": os.getpid(), "workers": len(workers),
-        "threads": sum(w.nthreads for w in workers), "memory": sum(w.metrics.get("memory", 0) for w in workers),
-        "memory_limit": sum(w.memory_limit for w in workers), "tasks": state.counts(), "adapt": None,
-        "worker_list": [
-            {"address": w.address, "name": w.name, "nthreads": w.nthreads, "memory": w.metrics.get("memory", 0),
-             "memory_limit": w.memory_limit, "cpu": w.metrics.get("cpu", 0.0), "processing": len(w.processing),
-             "kernel": None}
-            for w in workers
-        ],
+        "started": scheduler.started, "pid": os.getpid(), "adapt": None, **cluster_view(scheduler.state),
     }

@@ -12,6 +12,7 @@ from ..protocol import serialize
 from ..protocol.comm import Comm, Listener, format_address
 from .coordination import Coordination
 from .feed import Feed
+from . import views
 from .queries import dashboard_query
 from .state import SchedulerState
 
@@ -175,11 +176,8 @@ class Scheduler:
                                f"{MANAGER_TIMEOUT:g} s: is it stopped (Ctrl-Z) or busy?") from None
 
     async def _rpc_cluster_info(self, comm: Comm) -> dict:
-        """Workers, threads and memory now, and how the cluster is managed (adaptive bounds)."""
-        info = {"workers": len(self.state.workers), "threads": sum(w.nthreads for w in self.state.workers.values()),
-                "memory_limit": sum(w.memory_limit for w in self.state.workers.values()),
-                "memory": sum(w.metrics.get("memory", 0) for w in self.state.workers.values()),
-                "tasks": self.state.counts(), "adapt": None, "scalable": False}
+        """The live part of a ``Cluster`` (views.cluster_view), and how it is managed (adaptive bounds)."""
+        info = {**views.cluster_view(self.state), "adapt": None, "scalable": False}
         if self.manager_comm is not None and not self.manager_comm.closed:
             info["scalable"] = True
             try:

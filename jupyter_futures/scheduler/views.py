@@ -33,6 +33,23 @@ _tail = operator.itemgetter(2)
 _TAILS = re.compile(r"(?:(?:[0-9a-fA-F]{8,}+|[0-9]{1,7}+)\n)*+(?:[0-9a-fA-F]{8,}+|[0-9]{1,7}+)")
 
 
+def cluster_view(state: SchedulerState) -> dict:
+    """The live part of a ``Cluster`` of docs/jupyter-api.md: workers, threads, memory, task counts,
+    and each worker (``kernel`` stays None here: a worker kernel is opened on request, through the REST)."""
+    workers = sorted(state.workers.values(), key=lambda w: w.address)
+    return {
+        "workers": len(workers), "threads": sum(w.nthreads for w in workers),
+        "memory": sum(w.metrics.get("memory", 0) for w in workers),
+        "memory_limit": sum(w.memory_limit for w in workers), "tasks": state.counts(),
+        "worker_list": [
+            {"address": w.address, "name": w.name, "nthreads": w.nthreads, "memory": w.metrics.get("memory", 0),
+             "memory_limit": w.memory_limit, "cpu": w.metrics.get("cpu", 0.0), "processing": len(w.processing),
+             "pid": w.pid, "kernel": None}
+            for w in workers
+        ],
+    }
+
+
 def prefixes(keys: list) -> list[str]:
     """``key_split`` of each key. Per key it costs a few C calls when, as for every key a client
     makes, each one ends in ``-<hash or number>`` after a non-empty head: the key's prefix is then

@@ -70,32 +70,25 @@ class ClusterManager:
         if link is not None and link.topics:
             self.on_gone(cluster_id)
 
-    async def describe(self, record: dict) -> dict:
-        """A cluster as the REST API shows it: the record plus the scheduler's live numbers."""
+    async def describe(self, record: dict, selected: str | None = None) -> dict:
+        """A cluster as the REST API shows it: the record plus the scheduler's live numbers
+        (``selected``: the selected cluster's id, when the caller read it already)."""
         out = {
             "id": record["id"], "name": record.get("name") or record["id"], "address": record["address"],
             "dashboard": record.get("dashboard", ""), "made_by": record.get("made_by", "unknown"),
             "started": record.get("started"), "pid": record.get("pid"), "version": record.get("version"),
-            "managed": record.get("server_id") == self.server_id, "selected": registry.selected_id() == record["id"],
+            "managed": record.get("server_id") == self.server_id, "selected": (selected or registry.selected_id()) == record["id"],
             "status": "running", "scalable": False, "adapt": None, "workers": 0, "threads": 0, "memory": 0,
             "memory_limit": 0, "tasks": {}, "worker_list": [],
         }
         try:
             link = self.link(record)
             info = await link.request("cluster_info", timeout=INFO_TIMEOUT)
-            identity = await link.request("identity", timeout=INFO_TIMEOUT)
         except Exception as exc:  # noqa: BLE001 - a stuck or gone scheduler is shown, not raised
             out["status"] = "unreachable"
             out["problem"] = str(exc)
             return out
-        out.update({k: info[k] for k in ("workers", "threads", "memory", "memory_limit", "tasks", "adapt",
-                                         "scalable")})
-        out["worker_list"] = [
-            {"address": address, "name": w["name"], "nthreads": w["nthreads"], "memory_limit": w["memory_limit"],
-             "memory": w["metrics"].get("memory", 0), "cpu": w["metrics"].get("cpu", 0.0),
-             "processing": w["processing"], "pid": w["pid"]}
-            for address, w in sorted(identity["workers"].items())
-        ]
+        out.update(info)
         return out
 
     async def list(self) -> list[dict]:
@@ -107,7 +100,8 @@ class ClusterManager:
                 link.close()
                 if link.topics:
                     self.on_gone(gone)
-        return list(await asyncio.gather(*(self.describe(r) for r in records)))
+        selected = registry.selected_id()
+        return list(await asyncio.gather(*(self.describe(r, selected) for r in records)))
 
     async def get(self, cluster_id: str) -> dict:
         """One cluster, described."""

@@ -125,3 +125,13 @@ def browser(tmp_path_factory):
             args=CHROMIUM_ARGS, viewport={"width": 1400, "height": 1000})
         yield ctx
         ctx.close()
+
+
+def write_notebook(path: Path, cells: list[tuple[str, str]]) -> None:
+    """A Python 3 notebook of code ``cells`` given as (cell id, source)."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source, id=cell_id) for cell_id, source in cells]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)

@@ -7,10 +7,9 @@ main area refuses a second widget), so the notebook stays in view.
 """
 from __future__ import annotations
 
-import nbformat
 import pytest
 
-from .conftest import TOKEN
+from .conftest import TOKEN, write_notebook
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -25,10 +24,7 @@ CELLS = [
 
 def test_sidebar_and_task_stream_in_notebook7(notebook7_server, browser, artifacts):
     base, root = notebook7_server
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(source, id=cell_id) for cell_id, source in CELLS]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, root / NOTEBOOK)
+    write_notebook(root / NOTEBOOK, CELLS)
     page = browser.new_page()
     try:
         page.goto(f"{base}/notebooks/{NOTEBOOK}?token={TOKEN}")

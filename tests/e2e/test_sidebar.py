@@ -12,10 +12,9 @@ import re
 import time
 import urllib.request
 
-import nbformat
 import pytest
 
-from .conftest import TOKEN
+from .conftest import TOKEN, write_notebook
 
 # One story on one page: the steps run in order, in one test process (pytest runs with --dist loadfile).
 pytestmark = pytest.mark.timeout(300)
@@ -44,10 +43,7 @@ def api(base: str, path: str):
 def lab(lab_server, browser, artifacts):
     """The lab page, shared by the tests of this module, with the notebook written to its root."""
     base, root = lab_server
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(source, id=cell_id) for cell_id, source in CELLS]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, root / NOTEBOOK)
+    write_notebook(root / NOTEBOOK, CELLS)
     page = browser.new_page()
     page.goto(f"{base}/lab?token={TOKEN}")
     page.locator('.jp-SideBar.jp-mod-left .lm-TabBar-tab[data-id="jupyter-futures-sidebar"]').wait_for(timeout=60_000)
@@ -69,6 +65,14 @@ def card(page, made_by: str):
 
 def run_command(page, command: str, args: dict | None = None):
     page.evaluate("([c, a]) => window.jupyterapp.commands.execute(c, a)", [command, args or {}])
+
+
+def map_cell_group(page, cid: str):
+    """The map cell's group in the notebook-futures pane of cluster ``cid`` (the pane opened first)."""
+    run_command(page, "jupyter-futures:open-pane", {"cluster": cid, "kind": "futures"})
+    group = page.locator(f'.jf-pane-futures[data-cluster="{cid}"] .jf-futures-group[data-cell="map-cell"]')
+    group.wait_for(timeout=30_000)
+    return group
 
 
 def run_cell(page, index: int):
@@ -245,10 +249,7 @@ def test_profile_of_a_cell_group_and_of_one_future(lab):
     """The futures pane's Profile button: the profile pane, scoped to the keys of the map cell's futures."""
     page = lab["page"]
     cid = lab["nb_cluster"]
-    run_command(page, "jupyter-futures:open-pane", {"cluster": cid, "kind": "futures"})
-    futures = page.locator(f'.jf-pane-futures[data-cluster="{cid}"]')
-    group = futures.locator('.jf-futures-group[data-cell="map-cell"]')
-    group.wait_for(timeout=30_000)
+    group = map_cell_group(page, cid)
     group.locator(".jf-futures-profile").click()
     pane = page.locator(f'.jf-pane-profile[data-cluster="{cid}"]')
     pane.wait_for(timeout=30_000)
@@ -405,12 +406,10 @@ def test_release_a_cell_group_from_the_futures_pane(lab):
     """Runs last of the notebook checks: it drops the notebook's futures of the map cell."""
     page = lab["page"]
     cid = lab["nb_cluster"]
-    run_command(page, "jupyter-futures:open-pane", {"cluster": cid, "kind": "futures"})
-    pane = page.locator(f'.jf-pane-futures[data-cluster="{cid}"]')
-    group = pane.locator('.jf-futures-group[data-cell="map-cell"]')
-    group.wait_for(timeout=30_000)
+    group = map_cell_group(page, cid)
     group.locator("button", has_text="Release").click()
-    pane.locator(".jf-futures-message", has_text="Released").wait_for(timeout=30_000)
+    page.locator(f'.jf-pane-futures[data-cluster="{cid}"] .jf-futures-message', has_text="Released").wait_for(
+        timeout=30_000)
     group.wait_for(state="detached", timeout=30_000)
 
 
