@@ -30,6 +30,11 @@ class Run:
         """The data bundles of display_data / execute_result outputs, in order."""
         return [m["content"]["data"] for m in self.outputs if m["msg_type"] in ("display_data", "execute_result")]
 
+    def display_ids(self) -> list[str]:
+        """The ids of the displays this request made, in order."""
+        return [m["content"]["transient"]["display_id"] for m in self.outputs
+                if m["msg_type"] == "display_data" and (m["content"].get("transient") or {}).get("display_id")]
+
     def widget_ids(self) -> list[str]:
         return [d[WIDGET_MIME]["model_id"] for d in self.data() if WIDGET_MIME in d]
 
@@ -57,6 +62,7 @@ class Kernel:
         self.widgets: dict[str, dict] = {}  # model id -> latest state
         self.updates: dict[str, list[dict]] = {}  # model id -> every state update, in order
         self.log: list[dict] = []  # every iopub message, in order
+        self.displays: dict[str, dict] = {}  # display id -> its latest content (data, metadata), as a frontend keeps it
 
     @property
     def pid(self) -> int:
@@ -70,6 +76,9 @@ class Kernel:
     def _track(self, msg: dict) -> None:
         self.log.append(msg)
         t = msg["msg_type"]
+        display_id = (msg["content"].get("transient") or {}).get("display_id")
+        if display_id and (t == "display_data" or (t == "update_display_data" and display_id in self.displays)):
+            self.displays[display_id] = msg["content"]
         if t == "comm_open":
             data = msg["content"].get("data", {})
             self.widgets[msg["content"]["comm_id"]] = dict(data.get("state", {}))
@@ -128,6 +137,29 @@ class Kernel:
             self._track(msg)
             msgs.append(msg)
         return msgs
+
+    def display_ids_of(self, msg_id: str) -> list[str]:
+        """The ids of the displays request ``msg_id`` made (also those read while waiting for something)."""
+        return [m["content"]["transient"]["display_id"] for m in self.log
+                if m["msg_type"] == "display_data" and m["parent_header"].get("msg_id") == msg_id
+                and (m["content"].get("transient") or {}).get("display_id")]
+
+    def shown(self, display_id: str) -> dict:
+        """What a person sees of a display now: {"text", "html", "live", "widget"}."""
+        content = self.displays[display_id]
+        data = content["data"]
+        return {"text": data.get("text/plain", ""), "html": data.get("text/html", ""),
+                "live": (content.get("metadata") or {}).get("jupyter_futures", {}).get("live"),
+                "widget": WIDGET_MIME in data}
+
+    def facts(self, display_id: str) -> dict:
+        """A display's facts now: its widget's state while live, its record's state once ended
+        (``value``: the HTML shown)."""
+        content = self.displays[display_id]
+        data = content["data"]
+        if WIDGET_MIME in data:
+            return self.widgets[data[WIDGET_MIME]["model_id"]]
+        return {**content["metadata"]["jupyter_futures"]["state"], "value": data["text/html"]}
 
     def wait_for(self, predicate: Any, timeout: float = 30) -> None:
         """Drain until ``predicate()`` holds."""

@@ -1,6 +1,7 @@
 """The ``jupyter-futures`` command: a scheduler and workers started by hand, as on a real cluster."""
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -311,5 +312,8 @@ def test_demo_runs_and_leaves_no_processes(tmp_path):
         r = run_cmd([JF, "demo"], env=clean_env(HOME=str(tmp_path)), timeout=60)
         assert r.returncode == 0, r.stderr
         assert "Done in" in r.stdout and "the cluster is stopped" in r.stdout
+        # The tour's as_completed line shows what it claims: the reverse of the submitting order.
+        submitted, returned = re.search(r"tasks (\[[\d, ]+\]) .* came back as (\[[\d, ]+\])", r.stdout).groups()
+        assert returned == str(list(reversed(eval(submitted)))), r.stdout
         stray = {p.pid for p in psutil.Process().children(recursive=True)} - before
         assert wait_gone(stray, timeout=10) == [], f"the demo left processes {stray}"

@@ -69,17 +69,28 @@ def test_future_widget_goes_pending_running_finished_without_redisplay(kernel):
 
 
 def test_bundle_carries_static_fallbacks(kernel):
-    run = kernel.execute("g = client.submit(inc, 1); g.result(); g")
+    run = kernel.execute("g = client.submit(nap, 5); g")
     (bundle,) = run.data()
     assert {"text/plain", "text/html", WIDGET_MIME} <= set(bundle)
+    assert "nap" in bundle["text/html"] and "nap" in bundle["text/plain"]
+    kernel.execute("g.cancel()")
+
+
+def test_a_future_done_when_displayed_is_shown_as_its_record_without_a_widget(kernel):
+    run = kernel.execute("g = client.submit(inc, 1); g.result(); g")
+    (bundle,) = run.data()
+    assert WIDGET_MIME not in bundle
     assert "finished" in bundle["text/html"] and "inc" in bundle["text/plain"]
+    (display_id,) = run.display_ids()
+    assert kernel.facts(display_id)["status"] == "finished"
+    assert kernel.shown(display_id)["live"] is False
 
 
 def test_erred_future_widget_shows_remote_traceback(kernel):
     run = kernel.execute("bad = client.submit(might_fail, -5)\nbad")
-    (model,) = run.widget_ids()
-    kernel.wait_for(lambda: kernel.widgets[model].get("status") == "error", timeout=30)
-    state = kernel.widgets[model]
+    (display_id,) = run.display_ids()
+    kernel.wait_for(lambda: kernel.facts(display_id).get("status") == "error", timeout=30)
+    state = kernel.facts(display_id)
     assert state["exception"] == "ValueError: Negative value"
     html = state["value"]
     assert "jf-traceback" in html and "<details" in html  # collapsible

@@ -74,7 +74,7 @@ def test_remote_runs_the_cell_on_a_worker(started):
     k.execute("offset = 100\ndef triple(x):\n    return 3 * x")
     run = k.execute("%%remote\nimport os\nprint('remote pid', os.getpid())\ntriple(offset) + 1")
     assert run.ok, run.error()
-    assert len(run.widget_ids()) == 1  # the future, displayed as its widget
+    assert len(run.display_ids()) == 1  # the future, displayed (a widget, or its record once done)
     assert k.execute("_remote.result(timeout=30)").value() == "301"
     assert k.execute("import os; _remote_pid = os.getpid(); _remote.key.startswith('remote-')").value() == "True"
     printed = "".join(m["content"]["text"] for m in k.log
@@ -94,10 +94,10 @@ def test_remote_runs_the_cell_on_a_worker(started):
 def test_remote_errors_and_bad_arguments(started):
     k = started
     run = k.execute("%%remote --name failing\nraise KeyError('nope')")
-    (model,) = run.widget_ids()
-    k.wait_for(lambda: k.widgets[model].get("status") == "error", timeout=30)
-    assert "KeyError" in k.widgets[model]["exception"]
-    assert "raise KeyError(&#x27;nope&#x27;)" in k.widgets[model]["value"]
+    (display_id,) = run.display_ids()
+    k.wait_for(lambda: k.facts(display_id).get("status") == "error", timeout=30)
+    assert "KeyError" in k.facts(display_id)["exception"]
+    assert "raise KeyError(&#x27;nope&#x27;)" in k.facts(display_id)["value"]
 
     k.execute("import threading\nunpicklable = threading.Lock()")
     for line, body, message in [

@@ -45,11 +45,16 @@ class Executed:
                        if o.output_type == "stream" and (name is None or o.name == name))
 
     def widgets(self, start: str) -> list[dict]:
-        """Final states of the widgets a cell displayed."""
+        """Final states of the displays a cell made: a live widget's state, or the state its record keeps
+        (with ``value``, the HTML shown)."""
         out = []
         for o in self.cell(start).outputs:
-            if o.output_type in ("display_data", "execute_result") and WIDGET_MIME in o.data:
+            if o.output_type not in ("display_data", "execute_result"):
+                continue
+            if WIDGET_MIME in o.data:
                 out.append(self.states[o.data[WIDGET_MIME]["model_id"]]["state"])
+            elif "state" in o.get("metadata", {}).get("jupyter_futures", {}):
+                out.append({**o.metadata["jupyter_futures"]["state"], "value": o.data["text/html"]})
         return out
 
     def widget(self, start: str) -> dict:
@@ -74,6 +79,8 @@ class FrontendLikeClient(nbclient.NotebookClient):
                     return
             elif msg["msg_type"] == "comm_msg":
                 self.handle_comm_msg(cell.outputs, msg, cell_index)
+            elif msg["msg_type"] == "update_display_data":  # a display that ended between two cells
+                self._update_display_id(msg["content"]["transient"]["display_id"], msg)
 
 
 def execute(name: str) -> Executed:

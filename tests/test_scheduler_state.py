@@ -36,7 +36,7 @@ def test_root_task_goes_to_a_worker_and_finishes():
     assert sent(s.take_outgoing(), C, "task-running") == [("task-running", "a", worker)]
     s.task_finished(worker, "a", 8, "int", b"small", 0.0, 0.001)
     out = s.take_outgoing()
-    assert sent(out, C, "task-finished") == [("task-finished", "a", "int", 8, [worker], b"small")]
+    assert sent(out, C, "task-finished") == [("task-finished", "a", "int", 8, [worker], b"small", 0.0, 0.001)]
     assert s.tasks["a"].state == "memory"
     assert s.who_has(["a"]) == {"a": [worker]}
 
@@ -264,3 +264,25 @@ def test_refused_steal_leaves_task_where_it_runs():
     thief.stealing_in = 1
     s.steal_response(victim.address, [("a", False)])
     assert ts.processing_on is victim and ts.stealing is None and thief.stealing_in == 0
+
+
+def test_a_client_asking_for_a_finished_key_hears_when_it_ran_not_when_it_asked():
+    s = make()
+    s.update_graph(C, [record("a")])
+    worker = computes(s.take_outgoing())["a"]
+    s.task_finished(worker, "a", 8, "int", b"v", 100.0, 101.5)
+    s.take_outgoing()
+    s.add_client("client-b")
+    s.update_graph("client-b", [record("a")])
+    (msg,) = sent(s.take_outgoing(), "client-b", "task-finished")
+    assert msg[-2:] == (100.0, 101.5)
+
+
+def test_an_erred_task_reports_its_run_and_its_dependents_report_none():
+    s = make()
+    s.update_graph(C, [record("a"), record("b", deps=["a"])])
+    worker = computes(s.take_outgoing())["a"]
+    s.task_erred(worker, "a", "EXC", "TB", 5.0, 6.0)
+    erred = {m[1]: m for m in sent(s.take_outgoing(), C, "task-erred")}
+    assert erred["a"][-3:] == (worker, 5.0, 6.0)
+    assert erred["b"][-3:] == (None, None, None)

@@ -23,7 +23,7 @@ from ..protocol.eventloop import PATIENCE, background_loop, sync, wait_in_task
 from .data import DataMovement
 from .datasets import PublishedDatasets
 from .functions import serialize_function
-from .future import Future, FutureState
+from .future import DONE_STATES, Future, FutureState
 from .inspection import ClusterInspection
 from .kernels import WorkerKernels
 from .keys import canonical_form, funcname, key_for, random_key
@@ -438,7 +438,8 @@ class Client(DataMovement, ClusterInspection, PublishedDatasets, WorkerKernels):
             st = states.get(msg[1]) if len(msg) > 1 and isinstance(msg[1], str) else None
             if op == "task-finished":
                 if st is not None:
-                    _, _, st.type_name, st.nbytes, st.who_has, st.small = msg
+                    _, _, st.type_name, st.nbytes, st.who_has, st.small, start, stop = msg
+                    st.set_ran(start, stop)
                     st.set_status("finished")
                     changed = True
                     for address in msg[4]:
@@ -453,9 +454,10 @@ class Client(DataMovement, ClusterInspection, PublishedDatasets, WorkerKernels):
                     touched.append(st)
             elif op == "task-erred":
                 if st is not None:
-                    st.exception, st.tb_records = msg[2], msg[3]
-                    if len(msg) > 4 and msg[4]:
-                        st.worker = msg[4]
+                    _, _, st.exception, st.tb_records, worker, start, stop = msg
+                    if worker:
+                        st.worker = worker
+                    st.set_ran(start, stop)
                     st._exc_obj = None
                     st.set_status("error")
                     changed = True
@@ -509,6 +511,7 @@ class Client(DataMovement, ClusterInspection, PublishedDatasets, WorkerKernels):
         record = self._task_record(func, func_token, func_ser, funcname(func), args, kwargs, key, pure, options)
         key = record[0]
         fut = Future(key, self)
+        fut._state.asked_again()
         if self._submit_listeners:  # before sending: a fast task's output may come back at once
             self._notify_submitted([key])
         self.n_submitted += 1
@@ -566,6 +569,9 @@ class Client(DataMovement, ClusterInspection, PublishedDatasets, WorkerKernels):
             records.append(self._task_record(func, func_token, func_ser, name, item, kwargs,
                                              keys[i] if keys else None, pure, options))
         futures = [Future(r[0], self) for r in records]
+        for f in futures:
+            if f._state.status in DONE_STATES:
+                f._state.asked_again()
         if self._submit_listeners:
             self._notify_submitted([f.key for f in futures])
         size = batch_size or len(records) or 1
@@ -701,14 +707,15 @@ class Client(DataMovement, ClusterInspection, PublishedDatasets, WorkerKernels):
 
     # -- control ----------------------------------------------------------------
     def cancel(self, futures: Any, asynchronous: bool | None = None, force: bool = False) -> Any:
-        """Cancel these futures' tasks, and every task that depends on them, for all clients."""
+        """Cancel these futures' tasks, and every task that depends on them. A task another client also
+        holds is only released by this one, unless ``force=True`` (as in dask)."""
         found = find_futures(futures)
         keys = [f.key for f in found]
 
         async def _cancel():
             if not keys:
                 return
-            await self.scheduler_comm.request("cancel", keys)
+            await self.scheduler_comm.request("cancel", keys, bool(force))
             changed = []
             for f in found:
                 # Old futures keep their (cancelled) state; a new submit of the key starts afresh.

@@ -21,7 +21,7 @@ class FutureState:
 
     __slots__ = ("key", "status", "type_name", "nbytes", "who_has", "small", "value", "has_value",
                  "exception", "tb_records", "callbacks", "async_event", "worker", "_exc_obj", "submitted",
-                 "started", "stopped")
+                 "started", "stopped", "ran", "earlier")
 
     def __init__(self, key: str):
         self.key = key
@@ -41,6 +41,8 @@ class FutureState:
         self.submitted = time.time()  # when this client first held the key
         self.started: float | None = None  # when this client heard it was running
         self.stopped: float | None = None  # when this client heard it was done
+        self.ran: tuple[float, float] | None = None  # (start, stop) of the task's run, as its worker timed it
+        self.earlier = False  # its result existed before this client last asked for it (a re-run of a cell)
 
     def done(self) -> bool:
         """Finished, erred, cancelled or lost."""
@@ -48,14 +50,29 @@ class FutureState:
 
     def set_status(self, status: str) -> None:
         """Change status; on reaching a final one, run callbacks and wake async waiters."""
+        was_done = self.status in DONE_STATES
         self.status = status
         if status in DONE_STATES:
-            self.stopped = time.time()
+            if not was_done:  # a second report of the same end (a re-submitted key) is not a new end
+                self.stopped = time.time()
             if self.async_event is not None:
                 self.async_event.set()
             callbacks, self.callbacks = self.callbacks, []
             for cb in callbacks:
                 cb(self)
+
+    def set_ran(self, start: float | None, stop: float | None) -> None:
+        """The task's own run time, from the report of its end (None for data that was never computed)."""
+        if start is None or stop is None:
+            return
+        self.ran = (start, stop)
+        if stop < self.submitted:  # computed before this client asked for it (same clock on one machine)
+            self.earlier = True
+
+    def asked_again(self) -> None:
+        """A submit of this key found it already finished or erred: the display says it ran earlier."""
+        if self.status in ("finished", "error"):
+            self.earlier = True
 
     def reset(self) -> None:
         """The value was lost and will be recomputed: pending again."""

@@ -80,10 +80,14 @@ def main(argv: list[str] | None = None) -> None:
             frames = traceback.format_tb(bad.traceback())
             say("   remote traceback, last frame:\n   " + frames[-1].strip().replace("\n", "\n   "))
 
-        delays = [0.3, 0.1, 0.2]
+        # One task per thread, so all start at once, each 0.25 s shorter than the one before:
+        # the finishing order is the reverse of the submitting order, beyond any scheduling doubt.
+        threads = min(sum(w["nthreads"] for w in info["workers"].values()), 4)
+        delays = [0.25 * (threads - i) for i in range(threads)]
         order = [f.result() for f in as_completed(
             [client.submit(slow_identity, i, d) for i, d in enumerate(delays)])]
-        say(f"7. as_completed yields in finishing order: {order} (delays {delays})")
+        say(f"7. as_completed yields in finishing order: tasks {list(range(threads))} sleeping {delays} s "
+            f"(one per thread, all at once) came back as {order}")
         del futures, results
     say(f"Done in {time.perf_counter() - t0:.2f} s; the cluster is stopped.")
 

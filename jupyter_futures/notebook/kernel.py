@@ -23,6 +23,7 @@ import weakref
 from collections import OrderedDict
 from typing import Any
 
+from .displays import Displays
 from .env import ipython_shell, kernel_shell
 from . import render
 from .hub import FLUSHER, hub_for, settle_hubs
@@ -85,6 +86,13 @@ class _Annotations:
             client._send(("annotate-keys", cells))
         except Exception:  # closing: nobody needs to know any more
             logger.debug("could not send the cells of submitted keys", exc_info=True)
+
+
+def _kernel_id() -> str | None:
+    """This kernel's id (from its connection file's name), if it has one."""
+    from ..client.client import _kernel_info
+
+    return _kernel_info().get("kernel_id")
 
 
 def _header(parent: Any) -> dict:
@@ -191,6 +199,7 @@ class Integration:
         self._lock = threading.RLock()
         self._sink = _OutputSink(self)
         self._annotations = _Annotations()
+        self.displays = Displays(shell, _kernel_id()) if self.kernel is not None else None
         self._open = False
         self.open()
 
@@ -205,6 +214,7 @@ class Integration:
         if self.kernel is not None:
             for name, fn in self._cell_events():
                 self.shell.events.register(name, fn)
+            self.displays.open()
         register_formatters(self.shell)
         render.SOURCE_HOOKS["resolve"] = self.resolve_source
         render.SOURCE_HOOKS["label"] = self.label_source
@@ -220,6 +230,7 @@ class Integration:
                     self.shell.events.unregister(name, fn)
                 except ValueError:
                     pass
+            self.displays.close()
         unregister_formatters(self.shell)
 
     def resolve_source(self, filename: str, lineno: int, name: str) -> str | None:
@@ -307,6 +318,8 @@ class Integration:
         self._unindexed = [(c, ks) for c, ks in self._unindexed if c is not cell]
 
     def pre_run_cell(self, info: Any = None) -> None:
+        if self.displays is not None:
+            self.displays.open()  # its hooks are per thread: this is the thread that runs cells
         self.attach_all()
         with self._lock:
             self.current = self._cell_for(self._parent())

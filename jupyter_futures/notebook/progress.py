@@ -9,7 +9,7 @@ from typing import Any, Iterable
 from ..client.future import DONE_STATES
 from ..client.structure import find_futures
 from .env import kernel_shell
-from .render import key_split, progress_html, progress_text, progress_totals
+from .render import ALREADY_COMPUTED, key_split, progress_html, progress_text, progress_totals
 
 RECONCILE_AFTER = 1.0  # seconds without events after which pending futures are checked once
 
@@ -59,13 +59,20 @@ class ProgressModel:
                     continue
                 clients.append(client)
             pending[key] = (g, st)
-        if not pending:  # all done already: show how long they took
+        self.note = ""
+        if not pending:  # all done already: show how long they took to run
             states = [f._state for f in futures]
-            if states:
+            runs = [st.ran for st in states if st.ran is not None]
+            if runs:
+                self.started = min(r[0] for r in runs)
+                self.stopped = max(r[1] for r in runs)
+            elif states:
                 self.started = min(st.submitted for st in states)
                 self.stopped = max(st.stopped or st.submitted for st in states)
             else:
                 self.stopped = self.started
+            if any(st.earlier for st in states):
+                self.note = ALREADY_COMPUTED
 
     def on_states(self, states: Iterable) -> bool:
         """Count the states that reached a final status; True if this changed the counts.
@@ -110,10 +117,10 @@ class ProgressModel:
         return (self.stopped or time.time()) - self.started
 
     def html(self) -> str:
-        return progress_html(self.groups(), self.elapsed(), self.title)
+        return progress_html(self.groups(), self.elapsed(), self.title, self.note)
 
     def text(self) -> str:
-        return progress_text(self.groups(), self.elapsed(), self.title)
+        return progress_text(self.groups(), self.elapsed(), self.title, self.note)
 
 
 def _count(g: list[int], status: str) -> None:

@@ -33,6 +33,8 @@ _BOX = (f"{_FONT} font-size: 13px; line-height: 1.45; color: var(--jp-content-fo
 _MUTED = "color: var(--jp-content-font-color2, #666);"
 
 _HEXISH = re.compile(r"^[0-9a-fA-F]{8,}$")
+# Said of a future whose result existed before the cell that shows it asked for it (a re-run).
+ALREADY_COMPUTED = "already computed"
 
 
 def short_key(key: str, n: int = 8) -> str:
@@ -100,7 +102,9 @@ def future_snapshot(state: Any, released: bool = False, now: float | None = None
     if released and not state.done():
         status = "released"
     started = state.started
-    if status in DONE_STATES:
+    if status in DONE_STATES and state.ran is not None:
+        elapsed, clock = state.ran[1] - state.ran[0], "ran"  # its worker's own timing, however old
+    elif status in DONE_STATES:
         end = state.stopped or now
         if started is not None and started <= end:
             elapsed, clock = end - started, "ran"
@@ -121,6 +125,7 @@ def future_snapshot(state: Any, released: bool = False, now: float | None = None
         "nbytes": int(state.nbytes or 0),
         "exception": "",
         "traceback": None,
+        "earlier": bool(state.earlier) and status in ("finished", "error"),
     }
     if status == "error":
         try:
@@ -228,6 +233,8 @@ def future_text(snap: dict) -> str:
         parts.append(f"on {snap['worker']}")
     if snap["status"] == "finished" and snap["type"]:
         parts.append(f"-> {snap['type']}, {format_bytes(snap['nbytes'])}")
+    if snap.get("earlier"):
+        parts.append(ALREADY_COMPUTED)
     text = ", ".join(parts)
     if snap["status"] == "error":
         text += "\n" + (traceback_text(snap) if snap["traceback"] else snap["exception"])
@@ -250,6 +257,8 @@ def future_html(snap: dict) -> str:
         facts.append(f"on <code>{_e(snap['worker'])}</code>")
     if snap["status"] == "finished" and snap["type"]:
         facts.append(f"result: <code>{_e(snap['type'])}</code>, {_e(format_bytes(snap['nbytes']))}")
+    if snap.get("earlier"):
+        facts.append(f'<span class="jf-earlier">{ALREADY_COMPUTED}</span>')
     head = (f'<b>{_e(snap["name"])}</b> <code title="{_e(snap["key"])}" style="{_MUTED}">'
             f'{_e(short_key(snap["key"]))}</code> {_badge(snap["status"])} '
             f'<span style="{_MUTED}">{" · ".join(facts)}</span>')
@@ -268,6 +277,18 @@ def future_html(snap: dict) -> str:
             f'style="{_BOX} border-left: 3px solid {color}">{head}{body}</div>')
 
 
+def not_live_html(html_text: str, reason: str) -> str:
+    """A display's last HTML, marked as a record that no longer changes (``reason``: why)."""
+    return (f'<div class="jf-not-live" data-reason="{_e(reason)}">'
+            f'<div class="jf-not-live-note" style="{_FONT} font-size:11.5px; {_MUTED} padding:0 10px">'
+            f'no longer live: {_e(reason)}</div>{html_text}</div>')
+
+
+def not_live_text(text: str, reason: str) -> str:
+    """A display's last text, marked as a record that no longer changes."""
+    return f"(no longer live: {reason})\n{text}"
+
+
 # -- progress --------------------------------------------------------------------------------------------
 
 
@@ -278,7 +299,7 @@ def progress_totals(groups: list[dict]) -> dict:
     return totals
 
 
-def progress_html(groups: list[dict], elapsed: float, title: str = "") -> str:
+def progress_html(groups: list[dict], elapsed: float, title: str = "", note: str = "") -> str:
     """One bar per function name: green done, red erred, grey cancelled; counts beside it."""
     rows = []
     for g in groups:
@@ -305,14 +326,14 @@ def progress_html(groups: list[dict], elapsed: float, title: str = "") -> str:
     total, done = totals["total"], totals["done"]
     state = "done" if done >= total else "running"
     summary = (f'<div style="{_MUTED} font-size:12px">{_e(title) + " · " if title else ""}{done} / {total} '
-               f'tasks done · {_e(format_time(elapsed))}</div>')
+               f'tasks done · {_e(format_time(elapsed))}{" · " + _e(note) if note else ""}</div>')
     return (f'<div class="jf-progress" data-state="{state}" data-done="{done}" data-total="{total}" '
             f'style="{_BOX} border-left: 3px solid {COLORS["finished" if state == "done" else "running"]}">'
             f'<table style="border-collapse:collapse; width:100%; max-width:720px">{"".join(rows)}</table>'
             f'{summary}</div>')
 
 
-def progress_text(groups: list[dict], elapsed: float, title: str = "") -> str:
+def progress_text(groups: list[dict], elapsed: float, title: str = "", note: str = "") -> str:
     """Text lines for text/plain: 'inc  [#####     ] 50 / 100, 2 erred'."""
     lines = [title] if title else []
     width = max((len(g["name"]) for g in groups), default=0)
@@ -326,7 +347,7 @@ def progress_text(groups: list[dict], elapsed: float, title: str = "") -> str:
         if g["cancelled"]:
             line += f", {g['cancelled']} cancelled"
         lines.append(line)
-    lines.append(f"{format_time(elapsed)}")
+    lines.append(f"{format_time(elapsed)}" + (f", {note}" if note else ""))
     return "\n".join(lines)
 
 

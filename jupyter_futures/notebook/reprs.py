@@ -9,19 +9,28 @@ from __future__ import annotations
 
 from typing import Any
 
+from .displays import MARK
 from .env import widgets_available
 from .render import (client_html, client_snapshot, client_text, future_html, future_snapshot, future_text,
                      is_released)
 
 
 def _widget_bundle(widget: Any) -> dict:
-    """The widget's view, with its HTML and text as the fallbacks of frontends without widgets."""
+    """The widget's view, with its HTML and text as the fallbacks of frontends without widgets; in a
+    kernel, marked to leave as a display with an id that its end will update (see ``displays``)."""
     data = widget._repr_mimebundle_()
     if isinstance(data, tuple):
         data = data[0]
     data = dict(data or {})
     data["text/html"] = widget.value
     data["text/plain"] = widget.text
+    from .kernel import integration
+
+    it = integration(create=False)
+    if it is not None and it.displays is not None:
+        it.displays.register(widget.display_id, widget)
+        widget.displays = it.displays
+        data[MARK] = {"display_id": widget.display_id, "kind": widget.kind}
     return data
 
 

@@ -14,10 +14,11 @@ import ipywidgets as W
 from traitlets import Dict, Float, Int, List, Unicode
 
 from ..client.future import DONE_STATES
+from .displays import new_display_id
 from .hub import FLUSHER, fetch_scheduler_info, hub_for
 from .progress import ProgressModel
 from .render import (client_html, client_snapshot, client_text, future_html, future_snapshot, future_text,
-                     is_released, progress_html, progress_text, progress_totals)
+                     is_released, not_live_html, not_live_text, progress_html, progress_text, progress_totals)
 
 _FINAL = DONE_STATES | {"released"}
 CLIENT_REFRESH = 2.0  # seconds between two fetches of the scheduler's state for client widgets
@@ -25,13 +26,19 @@ CLIENT_REFRESH = 2.0  # seconds between two fetches of the scheduler's state for
 
 class _LiveHTML(W.HTML):
     """An HTML widget with synced facts that the flusher re-renders (on changes, and on each clock
-    tick) from ``_start`` until ``_stop``."""
+    tick) from ``_start`` until ``_stop``; at its end, its display becomes the record of that end."""
+
+    kind = ""  # "future", "progress" or "client": what the display shows (in its output's metadata)
+    FACTS: tuple = ()  # the synced traits a record of the display keeps
 
     def __init__(self, css_class: str, **kwargs: Any):
         super().__init__(**kwargs)
         self.add_class(css_class)
         self.text = ""  # the text/plain of the last render
         self._live = False
+        self.display_id = new_display_id()
+        self.ended = False
+        self.displays: Any = None  # the kernel's Displays once shown there (see reprs.widget_bundle)
 
     def _render(self) -> None:
         raise NotImplementedError
@@ -52,10 +59,28 @@ class _LiveHTML(W.HTML):
         FLUSHER.start_ticking(self)
 
     def _stop(self) -> None:
+        """The end: no more renders; the display is replaced by the record of this last state."""
         if self._live:
             self._live = False
             FLUSHER.stop_ticking(self)
             self._unwatch()
+        if not self.ended:
+            self.ended = True
+            if self.displays is not None:
+                self.displays.ended(self.display_id, self)
+
+    def facts(self) -> dict:
+        """The synced facts of the last render (what the record's metadata keeps for tools and tests)."""
+        return {name: getattr(self, name) for name in self.FACTS}
+
+    def static_bundle(self, reason: str = "") -> dict:
+        """The last render as plain HTML and text (marked no longer live, for ``reason``, if given)."""
+        if reason and self._live:
+            self._render()  # its state as of now, not of the last clock tick
+        html, text = self.value, self.text
+        if reason:
+            html, text = not_live_html(html, reason), not_live_text(text, reason)
+        return {"text/html": html, "text/plain": text}
 
     def _unwatch(self) -> None:
         """Drop what fed this view (hub registrations); called once, by ``_stop``."""
@@ -64,6 +89,8 @@ class _LiveHTML(W.HTML):
 class FutureWidget(_LiveHTML):
     """One future: name, key, status (coloured), elapsed time, worker; result type and size, or traceback."""
 
+    kind = "future"
+    FACTS = ("key", "name", "status", "worker", "elapsed", "result_type", "nbytes", "exception")
     key = Unicode("").tag(sync=True)
     name = Unicode("").tag(sync=True)
     status = Unicode("").tag(sync=True)
@@ -108,6 +135,8 @@ class FutureWidget(_LiveHTML):
 class ProgressWidget(_LiveHTML):
     """One bar per function name with finished / erred / total counts, for many futures."""
 
+    kind = "progress"
+    FACTS = ("done", "total", "finished", "erred", "cancelled", "groups", "title", "elapsed")
     done = Int(0).tag(sync=True)  # futures done: finished, erred or cancelled (``value`` is the markup)
     total = Int(0).tag(sync=True)
     finished = Int(0).tag(sync=True)
@@ -145,7 +174,8 @@ class ProgressWidget(_LiveHTML):
             for hub in self._hubs:
                 hub.call_soon(self._reconcile)
         groups, elapsed = model.groups(), model.elapsed()
-        self._show(progress_text(groups, elapsed, model.title), progress_html(groups, elapsed, model.title),
+        self._show(progress_text(groups, elapsed, model.title, model.note),
+                   progress_html(groups, elapsed, model.title, model.note),
                    groups=groups, elapsed=round(elapsed, 3), **progress_totals(groups))
         if model.complete:
             self._stop()
@@ -160,6 +190,8 @@ class ProgressWidget(_LiveHTML):
 class ClientWidget(_LiveHTML):
     """A client: scheduler address, workers, threads, memory per worker, tasks, dashboard link; live."""
 
+    kind = "client"
+    FACTS = ("address", "status", "n_workers", "threads", "memory", "processing", "in_memory", "dashboard_link")
     address = Unicode("").tag(sync=True)
     status = Unicode("").tag(sync=True)
     n_workers = Int(0).tag(sync=True)

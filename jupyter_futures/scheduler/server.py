@@ -273,8 +273,6 @@ class Scheduler:
             state.update_graph(client, msg[1])
         elif op == "release-keys":
             state.release_keys(client, msg[1])
-        elif op == "cancel":
-            state.cancel(msg[1])
         elif op == "fire-and-forget":
             state.fire_and_forget(msg[1])
         elif op == "want-keys":
@@ -314,7 +312,8 @@ class Scheduler:
             "update_data": self._rpc_update_data,
             "run_on_scheduler": self._rpc_run_on_scheduler,
             "broadcast": self._rpc_broadcast,
-            "cancel": lambda comm, keys: self._then_flush(self.state.cancel(keys)),
+            "cancel": lambda comm, keys, force=False: self._then_flush(
+                self.state.cancel(keys, client=comm.info.get("id"), force=force)),
             "ping": lambda comm: "pong",
             "wait_for_workers": self._rpc_wait_for_workers,
             "restart": self._rpc_restart,

@@ -33,6 +33,7 @@ MAX_EXTRA_TASKS = 1000
 
 
 EMPTY: frozenset = frozenset()
+NOT_RUN = (None, None)  # the (start, stop) of a task that never ran: scattered data, an input's error
 _priority = operator.attrgetter("priority")
 
 
@@ -51,7 +52,7 @@ class TaskState:
         "key", "state", "_prefix", "func_token", "func", "args", "dependencies", "dependents", "waiting_on",
         "waiters", "who_has", "processing_on", "nbytes", "type_name", "small", "exception", "traceback",
         "priority", "retries", "workers", "loose", "resources", "who_wants", "suspicious", "running",
-        "options", "queued", "actor", "stealing",
+        "options", "queued", "actor", "stealing", "ran",
     )
 
     def __init__(self, key: str, func_token: str | None, func: Any, args: Any, priority: tuple):
@@ -85,6 +86,7 @@ class TaskState:
         self.queued = False
         self.actor = False
         self.stealing: WorkerState | None = None
+        self.ran: tuple = NOT_RUN  # (start, stop) of the run that made its value or error, worker's clock
 
     def __repr__(self) -> str:
         return f"<TaskState {self.key!r} {self.state}>"
@@ -237,7 +239,7 @@ class SchedulerState:
         if ts.state == "memory":
             self.outgoing[client].append(self._finished_msg(ts))
         elif ts.state == "erred":
-            self.outgoing[client].append(("task-erred", ts.key, ts.exception, ts.traceback))
+            self.outgoing[client].append(("task-erred", ts.key, ts.exception, ts.traceback, None, *ts.ran))
         elif ts.state == "processing" and ts.running:
             self.outgoing[client].append(("task-running", ts.key, ts.processing_on.address))
 
@@ -474,6 +476,7 @@ class SchedulerState:
         ts.type_name = type_name
         ts.small = small
         ts.suspicious = 0
+        ts.ran = (start, stop)
         self._add_replica(ts, ws)
         self._tell_finished(ts, told)
         for dep in ts.dependencies:
@@ -506,7 +509,8 @@ class SchedulerState:
                 self.outgoing[client].append(msg)
 
     def _finished_msg(self, ts: TaskState) -> tuple:
-        return ("task-finished", ts.key, ts.type_name, ts.nbytes, [w.address for w in ts.who_has], ts.small)
+        return ("task-finished", ts.key, ts.type_name, ts.nbytes, [w.address for w in ts.who_has], ts.small,
+                *ts.ran)
 
     def task_erred(self, address: str, key: str, exception: Any, traceback: Any, start: float, stop: float) -> None:
         """A task raised: retry it if it may, else fail it and everything waiting on it."""
@@ -521,12 +525,14 @@ class SchedulerState:
             ts.retries -= 1
             self._schedule(ts)
         else:
-            self._err(ts, exception, traceback, worker=address)
+            self._err(ts, exception, traceback, worker=address, ran=(start, stop))
         if ws is not None:
             self._fill(ws)
 
-    def _err(self, ts: TaskState, exception: Any, traceback: Any, worker: str | None = None) -> None:
-        """Mark ``ts`` and, transitively, its waiting dependents erred with this exception."""
+    def _err(self, ts: TaskState, exception: Any, traceback: Any, worker: str | None = None,
+             ran: tuple | None = None) -> None:
+        """Mark ``ts`` and, transitively, its waiting dependents erred with this exception
+        (``worker`` and ``ran``: where and when ``ts`` itself failed, if it ran)."""
         stack = [ts]
         while stack:
             t = stack.pop()
@@ -541,8 +547,9 @@ class SchedulerState:
             t.exception = exception
             t.traceback = traceback
             t.small = None
+            t.ran = ran if t is ts and ran is not None else NOT_RUN
             # The worker it failed on (for the task that raised; its dependents never ran).
-            self._tell_wanters(t, ("task-erred", t.key, exception, traceback, worker if t is ts else None))
+            self._tell_wanters(t, ("task-erred", t.key, exception, traceback, worker if t is ts else None, *t.ran))
             for dep in t.dependencies:
                 self._drop_waiter(dep, t)
             stack.extend(d for d in t.dependents if d.state not in ("memory", "erred", "forgotten"))
@@ -696,9 +703,18 @@ class SchedulerState:
             if dependent.state == "waiting" and ts in dependent.waiting_on:
                 self._err(dependent, LostDependency(f"input {ts.key!r} of {dependent.key!r} was released"), None)
 
-    def cancel(self, keys: Iterable[str], results_too: bool = False) -> list[str]:
-        """Cancel these tasks and everything that depends on them, for every client; with ``results_too``
+    def cancel(self, keys: Iterable[str], client: str | None = None, force: bool = True,
+               results_too: bool = False) -> list[str]:
+        """Cancel these tasks and everything that depends on them, for every client. Asked by ``client``
+        without ``force`` (dask's rule), a key another client (or fire_and_forget) also holds is only
+        released by ``client``: one notebook's Ctrl-C never cancels another's work. With ``results_too``
         (a restart: the data is gone) clients cancel their finished futures of them as well."""
+        if client is not None and not force:
+            keys = list(keys)
+            shared = [k for k in keys if k in self.tasks and any(c != client for c in self.tasks[k].who_wants)]
+            if shared:
+                self.release_keys(client, shared)
+                keys = [k for k in keys if k not in set(shared)]
         order: list[TaskState] = []
         seen: set[str] = set()
         stack = [self.tasks[k] for k in keys if k in self.tasks]
@@ -734,6 +750,7 @@ class SchedulerState:
                 self.tasks[key] = ts
             ts.state = "memory"
             ts.nbytes, ts.type_name = nbytes, type_name
+            ts.ran = NOT_RUN
             self._add_replica(ts, ws)
             self._want(client, ts)
             self._wake_waiters(ts)

@@ -557,8 +557,8 @@ class ResultReports:
         with self._lock:
             self._to_scheduler.append(msg)
             if clients:
-                _, key, nbytes, type_name, small, _, _, _ = msg
-                note = ("task-finished", key, type_name, nbytes, [self.worker.address], small)
+                _, key, nbytes, type_name, small, start, stop, _ = msg
+                note = ("task-finished", key, type_name, nbytes, [self.worker.address], small, start, stop)
                 for client in clients:
                     self._to_clients.setdefault(client, []).append(note)
             if now:
