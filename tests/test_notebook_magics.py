@@ -20,9 +20,12 @@ def kernel():
         k.close()
 
 
+START = "%load_ext jupyter_futures\n%futures start -n 2 -t 1"
+
+
 @pytest.fixture(scope="module")
 def started(kernel):
-    run = kernel.execute("%load_ext jupyter_futures\n%futures start -n 2 -t 1", timeout=90)
+    run = kernel.execute(START, timeout=90)
     assert run.ok, run.error()
     return kernel
 
@@ -40,11 +43,11 @@ def test_bad_arguments_say_so_and_change_nothing(started):
         "%futures start -n abc": "expected a whole number",
         "%futures start -t 0": "at least 1 thread",
         "%futures start --memory-limit lots": "expected a size",
-        "%futures start": "already running",
+        "%futures start -n 3": "a cluster with other settings is already running",
         "%futures scale": "the following arguments are required: n",
         "%futures scale -2": "expected",
         "%futures frobnicate": "unknown command 'frobnicate'",
-        "%futures connect tcp://127.0.0.1:1": "already connected",
+        "%futures connect tcp://127.0.0.1:1": "already connected to another cluster",
         "%futures stop now": "unrecognized arguments: now",
         "%futures start -n 2 'unclosed": "No closing quotation",
     }
@@ -57,6 +60,16 @@ def test_bad_arguments_say_so_and_change_nothing(started):
     assert "usage: %futures scale [-h] n" in k.execute("%futures scale").stream("stderr")  # how to call it
     usage = k.execute("%futures")
     assert "%futures start [-n WORKERS]" in usage.stream()
+
+
+def test_running_the_start_cell_again_keeps_and_shows_the_same_cluster(started):
+    k = started
+    before = k.execute("client.scheduler_address").value()
+    again = k.execute(START)
+    assert again.ok and not again.stream("stderr"), again.stream()
+    assert "using the cluster this notebook already runs" in again.stream("stdout")
+    assert len(again.display_ids()) == 1  # the client, shown again
+    assert k.execute("client.scheduler_address").value() == before
 
 
 def test_status_and_dashboard(started):

@@ -230,3 +230,37 @@ def test_a_saved_notebook_shows_each_display_as_it_last_was_without_a_kernel(tmp
     html, _ = nbconvert.HTMLExporter().from_notebook_node(saved)
     assert 'data-status="finished"' in html and 'data-state="done"' in html
     assert "model not found" not in html
+
+
+def test_run_all_twice_on_the_quickstart_runs_clean_and_every_display_ends(tmp_path):
+    nbformat = pytest.importorskip("nbformat")
+    from pathlib import Path
+
+    notebook = Path(__file__).resolve().parents[1] / "notebooks" / "quickstart.ipynb"
+    cells = [c.source for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "code"]
+    k = Kernel()
+    try:
+        passes = []
+        for _ in range(2):
+            runs = [k.execute(cell, timeout=120) for cell in cells]
+            for cell, result in zip(cells, runs):
+                assert result.ok, (cell, result.error())
+                assert "Traceback" not in result.stream("stderr"), (cell, result.stream("stderr"))
+            passes.append(runs)
+        k.execute("client.gather(squares)")  # everything submitted has ended
+        k.drain(1.0)
+        first, second = passes
+        assert "using the cluster this notebook already runs" in second[0].stream("stdout")
+        assert [r.value() for r in second if _has_value(r)] == [r.value() for r in first if _has_value(r)]
+        ids = [d for r in second for d in r.display_ids()]
+        kinds = {d: k.displays[d]["metadata"]["jupyter_futures"]["kind"] for d in ids}
+        live = [d for d in ids if k.shown(d)["live"] and kinds[d] != "client"]
+        assert not live, [k.shown(d)["text"] for d in live]
+        slow = second[cells.index(next(c for c in cells if c.startswith("import time")))].display_ids()[0]
+        assert "already computed" in k.shown(slow)["text"] and 0.9 <= ran_seconds(k.shown(slow)["text"]) < 2.5
+    finally:
+        k.close()
+
+
+def _has_value(run) -> bool:
+    return any(m["msg_type"] == "execute_result" for m in run.outputs)

@@ -192,19 +192,28 @@ class FuturesMagics(Magics):
         p.add_argument("-t", "--threads", type=_threads, default=None, help="threads per worker")
         p.add_argument("--memory-limit", type=_memory, default=None, help="per worker, e.g. 2GB (default: auto)")
         args = p.parse_args(argv)
-        if self._own_running():
-            raise _Refused("%futures start: a cluster is already running (`client`); "
-                           "use %futures restart, or %futures stop first")
         params = {"kind": "start", "n_workers": args.workers, "threads": args.threads,
                   "memory_limit": args.memory_limit}
+        if self._own_running():
+            self._again(params, "%futures start: a cluster with other settings is already running (`client`); "
+                                "use %futures stop first, then start again")
+            return
         self._launch(params, "%futures start: could not start a cluster")
+
+    def _again(self, params: dict, refusal: str) -> None:
+        """The cell that made the running client ran again (Run All twice): the same request keeps that
+        client and shows it again; a different one is refused with ``refusal``."""
+        if params != self.params:
+            raise _Refused(refusal)
+        self.shell.user_ns["client"] = self.client
+        print("using the cluster this notebook already runs (`client`); %futures restart gives it fresh "
+              "workers, %futures stop ends it")
+        display(self.client)
 
     def _cmd_connect(self, argv: list[str]) -> None:
         p = _Parser("%futures connect")
         p.add_argument("address", nargs="?", default=None, help="tcp://HOST:PORT")
         address = p.parse_args(argv).address
-        if self._own_running():
-            raise _Refused("%futures connect: already connected (`client`); use %futures stop first")
         address = address or server_cluster_address()
         if address is None:
             raise _Refused("%futures connect: no address given, no cluster is selected in the jupyter_futures "
@@ -212,7 +221,12 @@ class FuturesMagics(Magics):
                            "tcp://HOST:PORT, select a cluster in the sidebar, or start one here: %futures start")
         if "://" not in address:
             address = f"tcp://{address}"
-        self._launch({"kind": "connect", "address": address}, f"%futures connect: could not connect to {address}")
+        params = {"kind": "connect", "address": address}
+        if self._own_running():
+            self._again(params, "%futures connect: already connected to another cluster (`client`); "
+                                "use %futures stop first")
+            return
+        self._launch(params, f"%futures connect: could not connect to {address}")
 
     def _cmd_status(self, argv: list[str]) -> None:
         _Parser("%futures status").parse_args(argv)
