@@ -160,7 +160,7 @@ def test_a_kernel_restart_stops_its_cluster_marks_old_outputs_and_leaves_other_c
             k.drain(0.5)
             shown = k.shown(running)
             assert shown["live"] is False and not shown["widget"]
-            assert shown["text"].startswith("(no longer live: the kernel stopped)"), shown["text"]
+            assert shown["text"].startswith("(no longer live: the kernel restarted)"), shown["text"]
             assert "running for" in shown["text"], shown["text"]
             assert "no longer live" in shown["html"]
             # The cluster made elsewhere kept running, and one line attaches to it again.

@@ -28,7 +28,8 @@ logger = logging.getLogger("jupyter_futures.notebook")
 
 MARK = "application/vnd.jupyter-futures.display+json"  # in a bundle on its way out only: never published
 META = "jupyter_futures"
-SHUTDOWN_REASON = "the kernel stopped"
+STOPPED = "the kernel stopped"
+RESTARTED = "the kernel restarted"
 
 
 def new_display_id() -> str:
@@ -76,7 +77,7 @@ class Displays:
 
     def _on_shutdown(self, restart: bool) -> Any:
         try:
-            self.end_all(SHUTDOWN_REASON)
+            self.end_all(RESTARTED if restart else STOPPED)
         except Exception:  # never keep a kernel from stopping
             logger.exception("could not mark live displays as no longer live")
         return self._original_shutdown(restart)

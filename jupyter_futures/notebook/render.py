@@ -329,7 +329,8 @@ def progress_html(groups: list[dict], elapsed: float, title: str = "", note: str
                f'tasks done · {_e(format_time(elapsed))}{" · " + _e(note) if note else ""}</div>')
     return (f'<div class="jf-progress" data-state="{state}" data-done="{done}" data-total="{total}" '
             f'style="{_BOX} border-left: 3px solid {COLORS["finished" if state == "done" else "running"]}">'
-            f'<table style="border-collapse:collapse; width:100%; max-width:720px">{"".join(rows)}</table>'
+            f'<table style="border-collapse:collapse; table-layout:auto; margin:0; width:100%; max-width:720px">'
+            f'{"".join(rows)}</table>'
             f'{summary}</div>')
 
 

@@ -1,4 +1,7 @@
-/** JupyterLab / Notebook 7 plugin: the clusters sidebar, dashboard panes, Running section, status bar. */
+/**
+ * JupyterLab / Notebook 7 plugins: the clusters sidebar, dashboard panes, Running section, status bar;
+ * live notebook outputs marked "no longer live" when their kernel goes.
+ */
 import { ILayoutRestorer, type JupyterFrontEnd, type JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette, IThemeManager, MainAreaWidget, WidgetTracker } from '@jupyterlab/apputils';
 import { INotebookTracker } from '@jupyterlab/notebook';
@@ -16,6 +19,7 @@ import { TaskStreamPane } from './panes/taskStream';
 import { WorkersPane } from './panes/workersPane';
 import { ClusterStore } from './lab/clusterStore';
 import { insertConnectCell, trackerBridge } from './lab/notebookBridge';
+import { watchStaleOutputs } from './lab/staleOutputs';
 import { PaneWidget, makeMainAreaWidget, paneId } from './lab/paneWidget';
 import { addRunningSection } from './lab/runningSection';
 import { ClusterSidebar } from './lab/sidebar';
@@ -271,4 +275,13 @@ const plugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default plugin;
+/** Live future, progress and client outputs become "no longer live" records when their kernel goes. */
+const staleOutputsPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'jupyter-futures:stale-outputs',
+  description: 'Marks jupyter_futures outputs whose kernel restarted, stopped or is gone as no longer live',
+  autoStart: true,
+  requires: [INotebookTracker],
+  activate: (_app: JupyterFrontEnd, notebooks: INotebookTracker) => watchStaleOutputs(notebooks)
+};
+
+export default [plugin, staleOutputsPlugin];
