@@ -77,3 +77,22 @@ def test_the_dashboard_is_only_served_under_its_key():
                 assert exc.code == 403 and "client.dashboard_link" in exc.read().decode()
         with urllib.request.urlopen(cluster.dashboard_link + "api/status", timeout=10) as r:
             assert json.load(r)["address"] == cluster.scheduler_address
+
+
+def test_a_request_for_a_host_name_the_dashboard_does_not_serve_is_refused(cluster):
+    """DNS rebinding: a page of evil.example whose name now points at 127.0.0.1 cannot read it."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    url = urlsplit(cluster.dashboard_link)
+    answers = {}
+    for host in ("evil.example", "localhost", "127.0.0.1"):
+        conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+        conn.request("GET", url.path + "api/status", headers={"Host": f"{host}:{url.port}"})
+        response = conn.getresponse()
+        answers[host] = (response.status, response.read().decode())
+        conn.close()
+    assert answers["evil.example"][0] == 403
+    assert "answers only for 127.0.0.1, localhost" in answers["evil.example"][1]
+    assert cluster.scheduler_address not in answers["evil.example"][1]
+    assert answers["localhost"][0] == answers["127.0.0.1"][0] == 200

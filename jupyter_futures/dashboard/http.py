@@ -9,8 +9,9 @@
 Read-only: nothing here changes the cluster. It shows what tasks print and the workers' logs,
 so every route lives under a random key of this dashboard (``/{key}/...``, in ``Dashboard.url``,
 which ``client.dashboard_link`` gives): another user of the machine, or a page in the browser,
-cannot guess it. It listens on the scheduler's host (127.0.0.1 unless told otherwise), and
-tornado refuses websockets opened by pages of other origins.
+cannot guess it. It listens on the scheduler's host (127.0.0.1 unless told otherwise), answers only
+``Host:`` names it serves (``served_hosts``: no DNS rebinding), and tornado refuses websockets
+opened by pages of other origins.
 """
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ import asyncio
 import json
 import logging
 import os
+import re
 import secrets
+import socket
 from typing import Any
 
 import tornado.httpserver
@@ -176,6 +179,35 @@ class NeedsKeyHandler(tornado.web.RequestHandler):
                     "print(client.dashboard_link) where the cluster runs.\n")
 
 
+class ForeignHostHandler(tornado.web.RequestHandler):
+    """A request whose ``Host:`` this dashboard does not serve (a web page reaching it through DNS
+    rebinding, or a name nobody configured): refused, and logged once per name."""
+
+    logged: set = set()
+
+    def prepare(self) -> None:
+        name = self.request.host_name
+        if name not in self.logged and len(self.logged) < 100:
+            self.logged.add(name)
+            logger.warning("dashboard: refused a request for host %r (served: %s)", name,
+                           ", ".join(self.settings["served_hosts"]))
+        self.set_status(403)
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        self.finish(f"This jupyter_futures dashboard answers only for {', '.join(self.settings['served_hosts'])}; "
+                    f"open it with the link print(client.dashboard_link) gives.\n")
+
+
+def served_hosts(host: str) -> list[str]:
+    """The ``Host:`` names the dashboard answers: loopback names, plus the host it was told to listen on
+    (and, listening on every interface, this machine's names)."""
+    names = ["127.0.0.1", "localhost", "::1"]
+    if host in ("", "0.0.0.0", "::"):
+        names += [socket.gethostname(), socket.getfqdn()]
+    elif host:
+        names.append(host)
+    return list(dict.fromkeys(n.lower() for n in names if n))
+
+
 class Dashboard:
     """A running dashboard server."""
 
@@ -204,7 +236,11 @@ def start_dashboard(scheduler: Any, host: str, port: int) -> Dashboard:
     args = {"scheduler": scheduler}
     sockets: set = set()
     key = secrets.token_urlsafe(18)
-    app = tornado.web.Application([
+    hosts = served_hosts(host)
+    # Requests for other Host names fall through to the catch-all: no page of another site can
+    # read the dashboard by pointing a name of its own at this address.
+    app = tornado.web.Application([(r"/(.*)", ForeignHostHandler)], served_hosts=hosts)
+    app.add_handlers("(" + "|".join(re.escape(h) for h in hosts) + ")$", [
         (rf"/{key}/", PageHandler, args),
         (rf"/{key}/api/status", StatusHandler, args),
         (rf"/{key}/api/task-stream", TaskStreamHandler, args),
