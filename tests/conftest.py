@@ -10,6 +10,7 @@ from jupyter_futures import Client
 # Every scheduler writes a record to the cluster registry: the tests' records go to a folder of this
 # test process's own, never to the user's runtime folder.
 os.environ.setdefault("JUPYTER_FUTURES_REGISTRY", tempfile.mkdtemp(prefix="jupyter-futures-registry-"))
+os.environ.setdefault("JUPYTER_FUTURES_STRICT", "1")  # an impossible state move raises (protocol/story.py)
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ import numpy as np
 
 from procs import wait_until
 
-from jupyter_futures.worker.state import SMALL_RESULT, WorkerState
+from jupyter_futures.worker.state import SMALL_RESULT, WorkerState, finished_message
 from jupyter_futures.worker.store import DataStore, parse_memory
 
 ME = "tcp://me:1"
@@ -17,6 +17,16 @@ def make(limit=0):
 
 def kinds(instructions):
     return [i[0] for i in instructions]
+
+
+def run(w, task, ok=True, value=2, nbytes=8, start=0.0, stop=1.0):
+    """What the worker does with a ready task: an executor thread claims it, runs it (here: it returns
+    ``value`` or raises) and finishes it in ``w.claims``; the loop then applies the thread's report.
+    Returns whether the thread stored the result (False: cancelled while it ran)."""
+    assert w.claims.claim(task)
+    stored = w.claims.finish(task, ok, value, nbytes)
+    w.executed(task, ok, start, stop)
+    return stored
 
 
 def test_task_without_inputs_is_ready_at_once():
@@ -65,36 +75,37 @@ def test_an_input_that_cannot_be_unpickled_fails_the_tasks_waiting_for_it():
 
 
 def test_finished_message_carries_small_results_only():
+    assert finished_message("a", 3, 28, 0.0, 1.0, "SER") == ("finished", "a", 28, "int", "SER", 0.0, 1.0)
+    assert finished_message("b", b"x", SMALL_RESULT + 1, 0.0, 1.0, "SER")[4] is None
+
+
+def test_a_task_a_thread_ran_is_stored_reported_started_once_and_dropped():
     w = make()
     task = w.compute("a", "tok", b"f", b"args", {}, (0, 1), None)[0][1]
-    assert w.claim(task)
+    assert w.claims.claim(task)
     assert w.started(task) == [("send", ("started", "a"))]
     assert w.started(task) == []  # reported once
-    out = w.done(task, True, 3, "SER", 28, 0.0, 1.0)
-    assert out == [("send", ("finished", "a", 28, "int", "SER", 0.0, 1.0))]
-    task = w.compute("b", "tok", b"f", b"args", {}, (0, 2), None)[0][1]
-    assert w.claim(task)
-    out = w.done(task, True, b"x", "SER", SMALL_RESULT + 1, 0.0, 1.0)
-    assert out[0][1][4] is None
-    assert w.data["b"] == b"x"
+    assert w.claims.finish(task, True, b"x", SMALL_RESULT + 1)
+    w.executed(task, True, 0.0, 1.0)
+    assert w.data["a"] == b"x" and "a" not in w.tasks and task.state == "memory"
 
 
 def test_error_is_reported_and_nothing_stored():
     w = make()
     task = w.compute("a", "tok", b"f", b"args", {}, (0, 1), None)[0][1]
-    assert w.claim(task)
-    out = w.done(task, False, ("EXC", ["tb"]), None, 0, 0.0, 1.0)
-    assert out == [("send", ("erred", "a", "EXC", ["tb"], 0.0, 1.0))]
-    assert "a" not in w.data
+    assert run(w, task, ok=False, value=("EXC", ["tb"]), nbytes=0)
+    assert "a" not in w.data and "a" not in w.tasks and task.state == "erred"
 
 
 def test_free_of_executing_task_drops_its_result():
     w = make()
     task = w.compute("a", "tok", b"f", b"args", {}, (0, 1), None)[0][1]
-    assert w.claim(task)
+    assert w.claims.claim(task)
     w.free(["a"])
-    assert w.done(task, True, 1, "SER", 8, 0, 1) == []
-    assert "a" not in w.data
+    assert "a" in w.tasks  # until its thread reports
+    assert not w.claims.finish(task, True, 1, 8)
+    w.executed(task, True, 0, 1)
+    assert "a" not in w.data and "a" not in w.tasks and task.state == "cancelled"
 
 
 def test_copied_inputs_are_dropped_once_unused():
@@ -102,8 +113,7 @@ def test_copied_inputs_are_dropped_once_unused():
     w.compute("c", "tok", b"f", b"a", {"a": [PEER]}, (0, 1), None)
     task = w.fetched(PEER, ["a"], {"a": (1, 8)})[0][1]
     assert "a" in w.data
-    assert w.claim(task)
-    w.done(task, True, 2, "SER", 8, 0, 1)
+    run(w, task, value=2)
     assert "a" not in w.data and w.data["c"] == 2
 
 
@@ -116,9 +126,8 @@ def test_an_input_two_tasks_wait_for_is_dropped_after_both():
     ready = [ins[1] for ins in w.fetched(PEER, ["a"], {"a": (1, 8)}) if ins[0] == "execute"]
     assert sorted(t.key for t in ready) == ["c1", "c2"]
     for task in ready:
-        assert w.claim(task)
         assert "a" in w.data  # still used by the other one until both are done
-        w.done(task, True, 2, "SER", 8, 0, 1)
+        run(w, task)
     assert "a" not in w.data and "a" not in w.copied
 
 
@@ -159,7 +168,7 @@ def test_steal_gives_up_only_tasks_not_started():
     first = w.compute("a", "tok", b"f", b"args", {}, (0, 1), None)[0][1]
     w.compute("b", "tok", b"f", b"args", {}, (0, 2), None)
     w.compute("c", "tok", b"f", b"a", {"x": [PEER]}, (0, 3), None)
-    assert w.claim(first)
+    assert w.claims.claim(first)
     out = w.steal(["a", "b", "c", "gone"])
     assert out == [("send", ("steal-response", [("a", False), ("b", True), ("c", True), ("gone", False)]))]
     assert set(w.tasks) == {"a"}
@@ -170,7 +179,7 @@ def test_cancelled_ready_task_is_not_claimed():
     w = make()
     task = w.compute("a", "tok", b"f", b"args", {}, (0, 1), None)[0][1]
     w.free(["a"])
-    assert not w.claim(task)
+    assert not w.claims.claim(task)
 
 
 def test_ready_queue_hands_out_a_task_only_while_its_resources_are_free():

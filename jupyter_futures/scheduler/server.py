@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import time
 import uuid
@@ -10,6 +9,7 @@ from typing import Any, Callable
 
 from ..protocol import serialize
 from ..protocol.comm import Comm, Listener, format_address
+from ..protocol.remote_call import call_with
 from .coordination import Coordination
 from .feed import Feed
 from . import views
@@ -20,6 +20,7 @@ logger = logging.getLogger("jupyter_futures.scheduler")
 
 MANAGER_TIMEOUT = 120.0  # seconds a scale/adapt may take (starting workers)
 MANAGER_INFO_TIMEOUT = 2.0
+STORY_TIMEOUT = 5.0  # seconds each worker has to send its part of a story
 
 
 class Scheduler:
@@ -322,6 +323,7 @@ class Scheduler:
             "adapt": lambda comm, minimum, maximum: self._ask_manager("adapt", minimum, maximum),
             "cluster_info": self._rpc_cluster_info,
             "task_stream": lambda comm, start=0.0: [r for r in self.state.task_stream if r[2] >= start],
+            "story": self._rpc_story,
             "dashboard_query": lambda comm, what, args=None: dashboard_query(self, what, args),
             **self._coordination_rpcs(),
         }
@@ -406,17 +408,26 @@ class Scheduler:
         return True
 
     async def _rpc_run_on_scheduler(self, comm: Comm, fn_ser, args_ser, kwargs_ser) -> Any:
-        fn = serialize.loads(fn_ser)
-        args = serialize.loads(args_ser)
-        kwargs = serialize.loads(kwargs_ser)
-        params = _parameters(fn)
-        for name in ("dask_scheduler", "scheduler"):
-            if name in params:
-                kwargs[name] = self
-        result = fn(*args, **kwargs)
-        if inspect.isawaitable(result):
-            result = await result
-        return serialize.dumps(result)
+        fn, args, kwargs = serialize.loads(fn_ser), serialize.loads(args_ser), serialize.loads(kwargs_ser)
+        return serialize.dumps(await call_with(fn, args, kwargs, self, ("dask_scheduler", "scheduler")))
+
+    async def _rpc_story(self, comm: Comm, keys: list[str]) -> list[tuple]:
+        """``Client.story(*keys)``: what the scheduler and every worker recorded of these keys, oldest
+        first, as (key, stimulus, start, finish, when, where) -- ``where`` is "scheduler" or a worker's
+        address; a worker that does not answer within ``STORY_TIMEOUT`` is left out."""
+        keys = [keys] if isinstance(keys, str) else list(keys)
+        records = [(*r, "scheduler") for r in self.state.story.of(keys)]
+        workers = list(self.worker_comms.items())
+        replies = await asyncio.gather(
+            *(asyncio.wait_for(w.request("story", keys), STORY_TIMEOUT) for _, w in workers),
+            return_exceptions=True)
+        for (address, _), reply in zip(workers, replies):
+            if isinstance(reply, BaseException):
+                logger.info("worker %s sent no story for %d keys: %r", address, len(keys), reply)
+            else:
+                records.extend((*r, address) for r in reply)
+        records.sort(key=lambda r: r[4])
+        return records
 
     async def _rpc_broadcast(self, comm: Comm, op: str, args: tuple, workers: list | None = None) -> dict:
         targets = workers or list(self.worker_comms)
@@ -426,13 +437,6 @@ class Scheduler:
         replies = await asyncio.gather(*(self.worker_comms[w].request(op, *args) for w in targets),
                                        return_exceptions=True)
         return dict(zip(targets, replies))
-
-
-def _parameters(fn) -> set:
-    try:
-        return set(inspect.signature(fn).parameters)
-    except (TypeError, ValueError):
-        return set()
 
 
 def _local_ip() -> str:

@@ -1,13 +1,48 @@
-"""The scheduler's state machine: pure bookkeeping, no I/O, no clocks of its own.
+"""The scheduler's state machine: pure bookkeeping, no I/O.
 
-Every handler takes an event (graph submitted, task finished, worker lost,
-client released keys, ...) and queues the messages it causes in ``outgoing``,
-keyed by recipient (a worker address or a client id). The server shell feeds
-events in and sends what comes out. Task lifecycle:
+Rule 1: one thread. Only the scheduler's event loop calls ``SchedulerState``: the server shell
+(server.py) feeds it events and sends what ``take_outgoing()`` returns, one frame per recipient.
+Nothing in here blocks, sends or waits.
 
-``waiting -> (queued) -> processing -> memory | erred``, then forgotten once no
-client, no pending dependent and no ``fire_and_forget`` holds the key.
-``no-worker`` holds a task whose restrictions no current worker meets.
+Rule 2: one handler per event. Each public method is one event from a client or a worker
+(``update_graph``, ``task_finished``, ``remove_worker``, ...). One that may move a task first names
+its stimulus and reads the clock (``self.stimulus, self.when``); every move it causes, however deep,
+is recorded under that name and time, and the messages it causes go to ``outgoing[recipient]`` (a
+worker address or a client id).
+
+Rule 3: every change of a task's state goes through ``_move``, which checks it against
+``TRANSITIONS`` and appends ``(key, stimulus, start, finish, when)`` to ``story`` (bounded:
+protocol/story.py). A move the table does not list is a bug in this module: it raises
+``InvalidTransition``, with the key's story, under ``JUPYTER_FUTURES_STRICT=1`` (the test suite
+sets it), and is logged as a warning otherwise.
+
+Rule 4: events may be stale; moves may not be impossible. Workers and clients act on what they
+last heard, so a worker may report a task the scheduler has since cancelled, stolen or placed
+elsewhere. Such an event changes nothing: ``_stale`` records it in the story (start == finish,
+the stimulus says why it was ignored) and logs it at debug level. It never raises.
+
+Rule 5: the clock is read once per event, only to stamp the story; no decision depends on it.
+
+A task's life (the table below lists every move):
+
+    released -> waiting -> processing -> memory | erred -> forgotten
+                        -> queued -----^
+                        -> no-worker --^
+
+``queued``: a root task waits in ``queue`` for a worker with room. ``no-worker``: no current
+worker meets its restrictions. ``lost``: scattered data whose only worker died (nothing can
+recompute it). A task is forgotten once no client (``who_wants``), no pending dependent
+(``waiters``) and no ``fire_and_forget`` holds it. Three fields are sub-states of
+``processing`` and mean nothing in any other state:
+
+- ``running``: the worker said it started the task (a worker death then counts against it:
+  ``suspicious``; it is no longer worth stealing).
+- ``stealing``: the thief it is being stolen for, while the victim has not answered ``steal``.
+- ``processing_on.long_running`` holds it instead of ``processing_on.processing`` once it
+  seceded (it waits on other tasks and uses no thread).
+
+``queue`` may keep stale entries of tasks that left ``queued`` (cancelled, erred, scattered):
+``_fill`` skips every entry whose task is no longer queued.
 """
 from __future__ import annotations
 
@@ -21,8 +56,63 @@ from typing import Any, Iterable
 
 from ..protocol.errors import KilledWorker, LostDependency
 from ..protocol.keys import key_split
+from ..protocol.story import Story, impossible, now
 
 logger = logging.getLogger("jupyter_futures.scheduler")
+
+RELEASED = "released"  # known, placed nowhere: a new task, or one given back, for the length of one handler
+WAITING = "waiting"  # some input is not in memory yet
+NO_WORKER = "no-worker"  # ready, but no current worker meets its restrictions
+QUEUED = "queued"  # a ready root task, in ``queue`` until a worker has room
+PROCESSING = "processing"  # assigned to ``processing_on``
+MEMORY = "memory"  # its value is on the workers in ``who_has``
+ERRED = "erred"  # it or an input failed: ``exception``, ``traceback``
+LOST = "lost"  # scattered data whose last holder died: nothing can recompute it
+FORGOTTEN = "forgotten"  # gone from ``tasks``; a key the scheduler does not know counts as forgotten
+
+TRANSITIONS: dict[tuple[str, str], str] = {
+    # (start, finish): the events that make the move
+    (RELEASED, WAITING): "update-graph; an input needed again (recomputed); missing-data",
+    (RELEASED, QUEUED): "task-erred with retries left, remove-worker: placed afresh",
+    (RELEASED, NO_WORKER): "task-erred with retries left, remove-worker: placed afresh",
+    (RELEASED, PROCESSING): "task-erred with retries left, remove-worker: placed afresh",
+    (RELEASED, ERRED): "update-graph with an input gone; task-erred, no retry left; KilledWorker",
+    (RELEASED, MEMORY): "update-data: a new key scattered",
+    (WAITING, QUEUED): "its last input arrived; a root task and no worker has room",
+    (WAITING, NO_WORKER): "its last input arrived; no worker meets its restrictions",
+    (WAITING, PROCESSING): "its last input arrived",
+    (WAITING, ERRED): "an input erred, was lost or was released",
+    (WAITING, MEMORY): "update-data scattered its key; a worker holding it reports it",
+    (WAITING, FORGOTTEN): "released or cancelled before it ran",
+    (QUEUED, PROCESSING): "a worker has room (_fill)",
+    (QUEUED, MEMORY): "update-data scattered its key; a worker holding it reports it",
+    (QUEUED, FORGOTTEN): "released or cancelled before it ran",
+    (NO_WORKER, QUEUED): "add-worker",
+    (NO_WORKER, NO_WORKER): "add-worker: still no worker meets its restrictions",
+    (NO_WORKER, PROCESSING): "add-worker",
+    (NO_WORKER, ERRED): "an input was lost",
+    (NO_WORKER, MEMORY): "update-data scattered its key; a worker holding it reports it",
+    (NO_WORKER, FORGOTTEN): "released or cancelled before it ran",
+    (PROCESSING, MEMORY): "task-finished; update-data scattered its key",
+    (PROCESSING, RELEASED): "task-erred; missing-data; remove-worker (then placed again or erred)",
+    (PROCESSING, PROCESSING): "steal-response: the victim gave it up, the thief takes it",
+    (PROCESSING, QUEUED): "steal-response: the victim gave it up, the thief died meanwhile, and every "
+                          "worker is at capacity (capacities shrink as tasks take longer)",
+    (PROCESSING, ERRED): "an input was lost, or erred when recomputed",
+    (PROCESSING, FORGOTTEN): "cancel: withdrawn from its worker",
+    (MEMORY, MEMORY): "a second worker reports it; update-data scattered it again",
+    (MEMORY, WAITING): "its last holder is gone and it is still needed: recompute",
+    (MEMORY, LOST): "its last holder is gone and it was scattered",
+    (MEMORY, FORGOTTEN): "nobody holds it any more; its last holder is gone and nobody needs it",
+    (ERRED, MEMORY): "update-data scattered its key",
+    (ERRED, FORGOTTEN): "nobody holds it any more",
+    (LOST, MEMORY): "update-data scattered it again",
+    (LOST, FORGOTTEN): "nobody holds it any more",
+}
+_NEXT: dict[str, frozenset] = {
+    state: frozenset(finish for start, finish in TRANSITIONS if start == state)
+    for state in (RELEASED, WAITING, NO_WORKER, QUEUED, PROCESSING, MEMORY, ERRED, LOST, FORGOTTEN)
+}
 
 FIRE_AND_FORGET = "fire-and-forget"
 ALLOWED_FAILURES = 3
@@ -52,12 +142,12 @@ class TaskState:
         "key", "state", "_prefix", "func_token", "func", "args", "dependencies", "dependents", "waiting_on",
         "waiters", "who_has", "processing_on", "nbytes", "type_name", "small", "exception", "traceback",
         "priority", "retries", "workers", "loose", "resources", "who_wants", "suspicious", "running",
-        "options", "queued", "actor", "stealing", "ran",
+        "options", "actor", "stealing", "ran",
     )
 
     def __init__(self, key: str, func_token: str | None, func: Any, args: Any, priority: tuple):
         self.key = key
-        self.state = "released"
+        self.state = RELEASED
         self._prefix: str | None = None
         self.func_token = func_token
         self.func = func
@@ -83,7 +173,6 @@ class TaskState:
         self.suspicious = 0
         self.running = False
         self.options: dict | None = None
-        self.queued = False
         self.actor = False
         self.stealing: WorkerState | None = None
         self.ran: tuple = NOT_RUN  # (start, stop) of the run that made its value or error, worker's clock
@@ -145,7 +234,9 @@ class WorkerState:
 
 
 class SchedulerState:
-    """All tasks, workers and clients, and the transitions between their states."""
+    """All tasks, workers and clients, and the transitions between their states (see the rules at
+    the top of this module). Not to be confused with the worker's own ``WorkerState`` machine
+    (worker/state.py): ``WorkerState`` here is what the scheduler knows of a worker."""
 
     def __init__(self) -> None:
         self.tasks: dict[str, TaskState] = {}
@@ -157,6 +248,29 @@ class SchedulerState:
         self.task_stream: list = []
         self._seq = itertools.count()
         self.n_tasks_total = 0
+        self.story = Story()  # the last moves of every key: (key, stimulus, start, finish, when)
+        self._record = self.story.append
+        self.stimulus = ""  # the event being handled (Rule 2)
+        self.when = 0.0  # and when it came (Rule 5)
+
+    # -- moves ----------------------------------------------------------------
+    def _move(self, ts: TaskState, finish: str) -> None:
+        """Move ``ts`` to ``finish``, checked against ``TRANSITIONS`` and recorded (Rule 3)."""
+        start = ts.state
+        if finish not in _NEXT[start]:
+            impossible(logger, self.story, "task", ts.key, start, finish, self.stimulus)
+        ts.state = finish
+        self._record((ts.key, self.stimulus, start, finish, self.when))
+
+    def _note(self, ts: TaskState, stimulus: str | None = None) -> None:
+        """Record a change of a sub-state of ``processing`` (``running``, ``stealing``, seceded)."""
+        self._record((ts.key, stimulus or self.stimulus, ts.state, ts.state, self.when))
+
+    def _stale(self, key: str, ts: TaskState | None, why: str) -> None:
+        """An event about ``key`` that changes nothing: the scheduler moved on before it came (Rule 4)."""
+        state = FORGOTTEN if ts is None else ts.state
+        self._record((key, f"{self.stimulus} ignored: {why}", state, state, self.when))
+        logger.debug("%s of %r ignored: %s", self.stimulus, key, why)
 
     # -- outgoing -----------------------------------------------------------
     def take_outgoing(self) -> dict[str, list]:
@@ -185,8 +299,9 @@ class SchedulerState:
 
     def remove_client(self, client: str) -> None:
         """A client disconnected: release everything it held."""
+        self.stimulus, self.when = "remove-client", now()
         held = self.clients.pop(client, set())
-        self.release_keys(client, [ts.key for ts in held], known=False)
+        self._release(client, [ts.key for ts in held], None)
 
     def _want(self, client: str, ts: TaskState) -> None:
         if client not in ts.who_wants:
@@ -196,10 +311,11 @@ class SchedulerState:
     # -- graph --------------------------------------------------------------
     def update_graph(self, client: str, records: Iterable[tuple]) -> None:
         """Tasks submitted by ``client``: (key, func_token, func, args, dep_keys, options) records."""
+        self.stimulus, self.when = "update-graph", now()
         self.add_client(client)
         for key, func_token, func, args, dep_keys, options in records:
             ts = self.tasks.get(key)
-            if ts is not None and ts.state not in ("released", "forgotten"):
+            if ts is not None and ts.state not in (RELEASED, FORGOTTEN):
                 self._want(client, ts)
                 self._report_current(client, ts)
                 continue
@@ -223,7 +339,7 @@ class SchedulerState:
             missing = None
             for dep_key in dep_keys:
                 dep = self.tasks.get(dep_key)
-                if dep is None or dep.state == "forgotten":
+                if dep is None or dep.state == FORGOTTEN:
                     missing = dep_key
                     break
                 ts.dependencies.append(dep)
@@ -236,29 +352,29 @@ class SchedulerState:
 
     def _report_current(self, client: str, ts: TaskState) -> None:
         """Tell a client who asks for an existing key where that key stands."""
-        if ts.state == "memory":
+        if ts.state == MEMORY:
             self.outgoing[client].append(self._finished_msg(ts))
-        elif ts.state == "erred":
+        elif ts.state == ERRED:
             self.outgoing[client].append(("task-erred", ts.key, ts.exception, ts.traceback, None, *ts.ran))
-        elif ts.state == "processing" and ts.running:
+        elif ts.state == PROCESSING and ts.running:
             self.outgoing[client].append(("task-running", ts.key, ts.processing_on.address))
 
     def _enter_waiting(self, ts: TaskState) -> None:
-        ts.state = "waiting"
+        self._move(ts, WAITING)
         ts.waiting_on = EMPTY
         for dep in ts.dependencies:
-            if dep.state == "erred":
+            if dep.state == ERRED:
                 self._err(ts, dep.exception, dep.traceback)
                 return
-            if dep.state == "lost":
+            if dep.state == LOST:
                 self._err(ts, LostDependency(
                     f"input {dep.key!r} of task {ts.key!r} was lost with its worker and cannot be recomputed "
                     f"(it was scattered): scatter it again and resubmit"), None)
                 return
             dep.waiters = _added(dep.waiters, ts)
-            if dep.state != "memory":
+            if dep.state != MEMORY:
                 ts.waiting_on = _added(ts.waiting_on, dep)
-                if dep.state in ("released", "lost"):
+                if dep.state in (RELEASED, LOST):
                     self._recompute(dep)
         if not ts.waiting_on:
             self._schedule(ts)
@@ -315,19 +431,18 @@ class SchedulerState:
     def _schedule(self, ts: TaskState) -> None:
         """``ts`` has all its inputs: send it to a worker, or queue it."""
         if not self.workers:
-            ts.state = "no-worker"
+            self._move(ts, NO_WORKER)
             return
         if not ts.dependencies and ts.workers is None and not ts.resources:
             ws = self._least_busy()
             if ws is None or len(ws.processing) >= ws.capacity:
-                ts.state = "queued"
-                ts.queued = True
+                self._move(ts, QUEUED)
                 heapq.heappush(self.queue, (ts.priority, ts))
                 return
         else:
             ws = self.decide_worker(ts)
             if ws is None:
-                ts.state = "no-worker"
+                self._move(ts, NO_WORKER)
                 return
         self._assign(ts, ws)
 
@@ -339,7 +454,7 @@ class SchedulerState:
         return best
 
     def _assign(self, ts: TaskState, ws: WorkerState) -> None:
-        ts.state = "processing"
+        self._move(ts, PROCESSING)
         ts.processing_on = ws
         ts.running = False
         ws.processing.add(ts)
@@ -356,10 +471,8 @@ class SchedulerState:
         cap = ws.capacity
         while queue and len(ws.processing) < cap:
             ts = heapq.heappop(queue)[1]
-            if not ts.queued or ts.state != "queued":
-                continue
-            ts.queued = False
-            self._assign(ts, ws)
+            if ts.state == QUEUED:  # else a stale entry: the task left the queue another way
+                self._assign(ts, ws)
         if not queue and ws.alive and len(ws.processing) + ws.stealing_in < ws.nthreads:
             self._steal_for(ws)
 
@@ -383,20 +496,27 @@ class SchedulerState:
         take = best_candidates[-min(want, max(1, len(best_candidates) // 2)):]
         for ts in take:
             ts.stealing = thief
+            self._note(ts, "steal")
         thief.stealing_in += len(take)
         self.outgoing[best.address].append(("steal", [ts.key for ts in take]))
 
     def steal_response(self, address: str, results: list[tuple[str, bool]]) -> None:
         """The victim gave up (True) or had already started (False) each task asked for."""
+        self.stimulus, self.when = "steal-response", now()
         victim = self.workers.get(address)
         for key, ok in results:
             ts = self.tasks.get(key)
             if ts is None or ts.stealing is None:
+                self._stale(key, ts, "no steal of it pending (it finished, or was cancelled or rerun)")
                 continue
             thief = ts.stealing
             ts.stealing = None
             thief.stealing_in -= 1
-            if not ok or ts.state != "processing" or ts.processing_on is not victim:
+            if not ok:
+                self._stale(key, ts, f"{address} had started it")
+                continue
+            if ts.state != PROCESSING or ts.processing_on is not victim:
+                self._stale(key, ts, f"not processing on {address} any more")
                 continue
             self._unassign(ts)
             if thief.alive:
@@ -423,28 +543,35 @@ class SchedulerState:
     def add_worker(self, address: str, nthreads: int, memory_limit: int = 0, name: str | None = None,
                    pid: int = 0, resources: dict | None = None) -> WorkerState:
         """A worker joined: give it queued work and anything that had no worker."""
+        self.stimulus, self.when = "add-worker", now()
         ws = WorkerState(address, nthreads, memory_limit, name, pid, resources)
         self.workers[address] = ws
         self.idle[address] = ws
-        for ts in [t for t in self.tasks.values() if t.state == "no-worker"]:
+        for ts in [t for t in self.tasks.values() if t.state == NO_WORKER]:
             self._schedule(ts)
         self._fill(ws)
         return ws
 
     def task_started(self, address: str, key: str) -> None:
         """A worker began executing ``key``."""
+        self.stimulus, self.when = "task-started", now()
         ts = self.tasks.get(key)
-        if ts is None or ts.state != "processing" or ts.processing_on is None or ts.processing_on.address != address:
+        if ts is None or ts.state != PROCESSING or ts.processing_on is None or ts.processing_on.address != address:
+            self._stale(key, ts, f"not processing on {address} (finished, cancelled, stolen or rerun)")
             return
         ts.running = True
+        self._note(ts)
         self._tell_wanters(ts, ("task-running", key, address))
 
     def task_seceded(self, address: str, key: str) -> None:
         """A task left its worker's thread pool to wait on other tasks: its thread is free for them."""
+        self.stimulus, self.when = "task-seceded", now()
         ts = self.tasks.get(key)
         ws = self.workers.get(address)
         if ts is None or ws is None or ts.processing_on is not ws or ts not in ws.processing:
+            self._stale(key, ts, f"not processing on {address} (finished, cancelled, stolen, rerun or seceded)")
             return
+        self._note(ts)
         ws.processing.discard(ts)
         ws.long_running.add(ts)
         if len(ws.processing) < ws.nthreads:
@@ -454,14 +581,19 @@ class SchedulerState:
     def task_finished(self, address: str, key: str, nbytes: int, type_name: str, small: Any,
                       start: float, stop: float, told: Iterable[str] = ()) -> None:
         """A worker computed ``key`` and holds its value (and told the clients ``told`` itself)."""
+        self.stimulus, self.when = "task-finished", now()
         ws = self.workers.get(address)
         ts = self.tasks.get(key)
         if ws is None:
+            self._stale(key, ts, f"{address} has left")
             return
-        if ts is None or ts.state in ("forgotten", "released", "erred") or (
-                ts.state == "processing" and ts.processing_on is not ws):
-            if ts is None or ts.state in ("forgotten", "released", "erred"):
-                self._free_on(address, key)
+        if ts is None or ts.state in (FORGOTTEN, RELEASED, ERRED):
+            self._free_on(address, key)
+            self._stale(key, ts, f"released, cancelled or erred meanwhile: freed on {address}")
+            return
+        if ts.state == PROCESSING and ts.processing_on is not ws:
+            self._stale(key, ts, f"processing on {ts.processing_on.address if ts.processing_on else None}, "
+                                 f"not {address} (stolen or rerun)")
             return
         duration = max(stop - start, 0.0)
         avg = ws.avg_duration
@@ -469,9 +601,9 @@ class SchedulerState:
         self.task_stream.append((key, address, start, stop, "finished"))
         if len(self.task_stream) > 100_000:
             del self.task_stream[:50_000]
-        if ts.state == "processing":
+        if ts.state == PROCESSING:
             self._unassign(ts)
-        ts.state = "memory"
+        self._move(ts, MEMORY)
         ts.nbytes = nbytes
         ts.type_name = type_name
         ts.small = small
@@ -493,8 +625,11 @@ class SchedulerState:
 
     def tell_clients(self, key: str, clients: list[str]) -> None:
         """A worker could not reach these clients to say ``key`` finished: tell them from here."""
+        self.stimulus, self.when = "tell-clients", now()
         ts = self.tasks.get(key)
-        if ts is not None and ts.state == "memory":
+        if ts is None or ts.state != MEMORY:
+            self._stale(key, ts, "not in memory any more")
+        else:
             for client in clients:
                 if client in ts.who_wants:
                     self.outgoing[client].append(self._finished_msg(ts))
@@ -514,13 +649,15 @@ class SchedulerState:
 
     def task_erred(self, address: str, key: str, exception: Any, traceback: Any, start: float, stop: float) -> None:
         """A task raised: retry it if it may, else fail it and everything waiting on it."""
+        self.stimulus, self.when = "task-erred", now()
         ws = self.workers.get(address)
         ts = self.tasks.get(key)
-        if ts is None or ts.state != "processing" or ts.processing_on is not ws:
+        if ts is None or ts.state != PROCESSING or ts.processing_on is not ws:
+            self._stale(key, ts, f"not processing on {address} (cancelled, stolen or rerun)")
             return
         self.task_stream.append((key, address, start, stop, "erred"))
         self._unassign(ts)
-        ts.state = "released"
+        self._move(ts, RELEASED)
         if ts.retries > 0:
             ts.retries -= 1
             self._schedule(ts)
@@ -536,14 +673,13 @@ class SchedulerState:
         stack = [ts]
         while stack:
             t = stack.pop()
-            if t.state == "erred":
+            if t.state == ERRED:
                 continue
-            if t.state == "processing" and t.processing_on is not None:
+            if t.state == PROCESSING and t.processing_on is not None:
                 ws = self._unassign(t)
                 self._free_on(ws.address, t.key)
                 self._fill(ws)
-            t.queued = False
-            t.state = "erred"
+            self._move(t, ERRED)
             t.exception = exception
             t.traceback = traceback
             t.small = None
@@ -552,25 +688,30 @@ class SchedulerState:
             self._tell_wanters(t, ("task-erred", t.key, exception, traceback, worker if t is ts else None, *t.ran))
             for dep in t.dependencies:
                 self._drop_waiter(dep, t)
-            stack.extend(d for d in t.dependents if d.state not in ("memory", "erred", "forgotten"))
+            stack.extend(d for d in t.dependents if d.state not in (MEMORY, ERRED, FORGOTTEN))
             self._maybe_forget(t)
 
     def missing_data(self, address: str, key: str, dep_key: str, failed: Iterable[str]) -> None:
         """A worker could not fetch ``dep_key`` for ``key`` from ``failed`` holders: fix the records, retry."""
+        self.stimulus, self.when = "missing-data", now()
         ts = self.tasks.get(key)
         dep = self.tasks.get(dep_key)
         if dep is not None:
             for ws in [w for w in dep.who_has if w.address in set(failed)]:
                 self._drop_replica(dep, ws)
-        if ts is None or ts.state != "processing" or ts.processing_on is None or ts.processing_on.address != address:
+        else:
+            self._stale(dep_key, None, f"an input of {key!r} the scheduler no longer knows")
+        if ts is None or ts.state != PROCESSING or ts.processing_on is None or ts.processing_on.address != address:
+            self._stale(key, ts, f"not processing on {address} (cancelled, stolen or rerun)")
             return
         self._unassign(ts)
-        ts.state = "released"
+        self._move(ts, RELEASED)
         self._enter_waiting(ts)
 
     # -- workers leaving ----------------------------------------------------
     def remove_worker(self, address: str) -> None:
         """A worker is gone: rerun what it was running, recompute or lose what only it held."""
+        self.stimulus, self.when = "remove-worker", now()
         ws = self.workers.pop(address, None)
         if ws is None:
             return
@@ -587,7 +728,7 @@ class SchedulerState:
         for ts in processing:
             was_running = ts in running
             self._unassign(ts)
-            ts.state = "released"
+            self._move(ts, RELEASED)
             if was_running:
                 ts.suspicious += 1
                 if ts.suspicious >= ALLOWED_FAILURES:
@@ -606,13 +747,13 @@ class SchedulerState:
             ts.who_has.discard(ws)
         ws.has_what.discard(ts)
         ws.nbytes -= ts.nbytes
-        if ts.who_has or ts.state != "memory":
+        if ts.who_has or ts.state != MEMORY:
             return
         if ts.func is None:
             self._lose(ts)
         elif ts.who_wants or ts.waiters:
             for dependent in ts.waiters:
-                if dependent.state == "waiting":
+                if dependent.state == WAITING:
                     dependent.waiting_on = _added(dependent.waiting_on, ts)
             self._enter_waiting(ts)
         else:
@@ -620,10 +761,10 @@ class SchedulerState:
 
     def _lose(self, ts: TaskState) -> None:
         """Data nobody can recompute is gone (scattered data on a dead worker)."""
-        ts.state = "lost"
+        self._move(ts, LOST)
         self._tell_wanters(ts, ("task-lost", ts.key))
         for dependent in list(ts.waiters):
-            if dependent.state in ("waiting", "processing", "queued", "no-worker"):
+            if dependent.state in (WAITING, PROCESSING, QUEUED, NO_WORKER):
                 self._err(dependent, LostDependency(
                     f"input {ts.key!r} of task {dependent.key!r} was lost with its worker and cannot be "
                     f"recomputed (it was scattered): scatter it again and resubmit"), None)
@@ -631,7 +772,10 @@ class SchedulerState:
     # -- releasing ----------------------------------------------------------
     def release_keys(self, client: str, keys: Iterable[str], known: bool = True) -> None:
         """``client`` holds no more futures for these keys."""
-        held = self.clients.get(client) if known else None
+        self.stimulus, self.when = "release-keys", now()
+        self._release(client, keys, self.clients.get(client) if known else None)
+
+    def _release(self, client: str, keys: Iterable[str], held: set | None) -> None:
         for key in keys:
             ts = self.tasks.get(key)
             if ts is None:
@@ -656,7 +800,7 @@ class SchedulerState:
         """Keep computing these keys even when no client holds them."""
         for key in keys:
             ts = self.tasks.get(key)
-            if ts is not None and ts.state not in ("memory", "erred", "forgotten"):
+            if ts is not None and ts.state not in (MEMORY, ERRED, FORGOTTEN):
                 ts.who_wants = _added(ts.who_wants, FIRE_AND_FORGET)
 
     def _drop_waiter(self, dep: TaskState, waiter: TaskState) -> None:
@@ -667,21 +811,21 @@ class SchedulerState:
 
     def _maybe_forget(self, ts: TaskState) -> None:
         if ts.who_wants:
-            if ts.who_wants == {FIRE_AND_FORGET} and ts.state in ("memory", "erred"):
+            if ts.who_wants == {FIRE_AND_FORGET} and ts.state in (MEMORY, ERRED):
                 ts.who_wants = EMPTY
             else:
                 return
         if ts.waiters:
             return
-        if ts.state == "processing":
+        if ts.state == PROCESSING:
             return  # already on a worker: it runs to the end (side effects included), then goes
         self._forget(ts)
 
     def _forget(self, ts: TaskState) -> None:
         """Drop every trace of ``ts``: free its data, withdraw it from its worker."""
-        if ts.state == "forgotten":
+        if ts.state == FORGOTTEN:
             return
-        if ts.state == "processing" and ts.processing_on is not None:
+        if ts.state == PROCESSING and ts.processing_on is not None:
             ws = self._unassign(ts)
             self._free_on(ws.address, ts.key)
             self._fill(ws)
@@ -690,8 +834,7 @@ class SchedulerState:
             ws.nbytes -= ts.nbytes
             self._free_on(ws.address, ts.key)
         ts.who_has = EMPTY
-        ts.queued = False
-        ts.state = "forgotten"
+        self._move(ts, FORGOTTEN)
         ts.small = None
         ts.func = ts.args = None
         self.tasks.pop(ts.key, None)
@@ -700,7 +843,7 @@ class SchedulerState:
                 dep.dependents.discard(ts)
             self._drop_waiter(dep, ts)
         for dependent in ts.dependents:
-            if dependent.state == "waiting" and ts in dependent.waiting_on:
+            if dependent.state == WAITING and ts in dependent.waiting_on:
                 self._err(dependent, LostDependency(f"input {ts.key!r} of {dependent.key!r} was released"), None)
 
     def cancel(self, keys: Iterable[str], client: str | None = None, force: bool = True,
@@ -709,18 +852,19 @@ class SchedulerState:
         without ``force`` (dask's rule), a key another client (or fire_and_forget) also holds is only
         released by ``client``: one notebook's Ctrl-C never cancels another's work. With ``results_too``
         (a restart: the data is gone) clients cancel their finished futures of them as well."""
+        self.stimulus, self.when = "cancel", now()
         if client is not None and not force:
             keys = list(keys)
             shared = [k for k in keys if k in self.tasks and any(c != client for c in self.tasks[k].who_wants)]
             if shared:
-                self.release_keys(client, shared)
+                self._release(client, shared, self.clients.get(client))
                 keys = [k for k in keys if k not in set(shared)]
         order: list[TaskState] = []
         seen: set[str] = set()
         stack = [self.tasks[k] for k in keys if k in self.tasks]
         while stack:
             ts = stack.pop()
-            if ts.key in seen or ts.state == "forgotten":
+            if ts.key in seen or ts.state == FORGOTTEN:
                 continue
             seen.add(ts.key)
             order.append(ts)
@@ -740,6 +884,7 @@ class SchedulerState:
     # -- data placed from outside ---------------------------------------------
     def update_data(self, client: str, address: str, entries: dict[str, tuple[int, str]]) -> None:
         """Data scattered by ``client`` now lives on ``address``: {key: (nbytes, type_name)}."""
+        self.stimulus, self.when = "update-data", now()
         ws = self.workers.get(address)
         if ws is None:
             raise KeyError(f"no worker {address}: it left the cluster; scatter the data again")
@@ -748,7 +893,7 @@ class SchedulerState:
             if ts is None:
                 ts = TaskState(key, None, None, None, (0, next(self._seq)))
                 self.tasks[key] = ts
-            ts.state = "memory"
+            self._move(ts, MEMORY)
             ts.nbytes, ts.type_name = nbytes, type_name
             ts.ran = NOT_RUN
             self._add_replica(ts, ws)
@@ -764,7 +909,7 @@ class SchedulerState:
     def _wake_waiters(self, ts: TaskState) -> None:
         """``ts`` is in memory: dependents waiting only for it can run."""
         for dependent in ts.waiters:
-            if dependent.state == "waiting":
+            if dependent.state == WAITING:
                 if dependent.waiting_on:
                     dependent.waiting_on.discard(ts)
                 if not dependent.waiting_on:

@@ -1,8 +1,24 @@
-"""The worker process: its connection to the scheduler, its peers, and its executor."""
+"""The worker process: its connection to the scheduler, its peers, and its executor.
+
+Rule 1: the event loop owns the state machine (``self.state``), the connections' reading side and
+the timers. Every method here runs on the loop unless its docstring names another thread.
+
+Rule 2: executor threads run ``_run_task`` (and in it ``_execute``, the user's code). They never
+touch the state machine: a thread ``claim``s and ``finish``es its task in ``self.claims``, sends
+the task's result itself (``ResultReports.add``), and returns a report, ``("done", task, ok, start,
+stop)`` or ``("skipped", task)``, which the loop applies to the state machine a batch at a time
+(``_on_reports`` -> ``WorkerState.executed``).
+
+Rule 3: a thread reaches the loop only through ``loop.call_soon_threadsafe`` or through objects made
+to be shared, each with its own lock: ``Claims``, ``ReadyQueue``, ``ResultReports``, ``TaskOutput``,
+``DataStore``, and ``Comm.send_now`` (never ``Comm.send``, which is the loop's).
+
+Rule 4: task output leaves from whichever thread flushes it (``_send_output``); it finds the task in
+the executor's ``executing``, not in the state machine.
+"""
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import os
 import threading
@@ -30,8 +46,10 @@ from ..protocol.context import (
     set_process_worker,
 )
 from ..protocol.eventloop import running_loop
+from ..protocol.remote_call import call_with
 from ..protocol.tracebacks import dump_traceback
 from .actors import ActorRunner
+from .claims import Claims
 from .executor import Executor
 from .interrupt import Interrupter, TaskCancelled, TaskTimedOut
 from .kernel_host import KernelHost
@@ -39,7 +57,7 @@ from .logs import LogBuffer, OutputCopies
 from .output import TaskOutput
 from .output import install as install_output
 from .profile import Profiler
-from .state import WorkerState, WorkerTask
+from .state import WorkerState, WorkerTask, finished_message
 from .store import DataStore
 
 logger = logging.getLogger("jupyter_futures.worker")
@@ -69,6 +87,7 @@ class Worker:
         if memory_limit:  # idle receive buffers count in the RSS the nanny watches
             buffers.pool.limit = min(buffers.pool.limit, memory_limit // 10)
         self.state: WorkerState | None = None
+        self.claims = Claims(self.data)  # where executor threads and the loop settle who has a task
         self.scheduler: Comm | None = None
         self.listener: Listener | None = None
         self.executor: Executor | None = None
@@ -108,7 +127,7 @@ class Worker:
         self.name = self.name or self.address
         self.log_buffer.worker = self.output_copies.worker = self.address
         logging.getLogger().addHandler(self.log_buffer)
-        self.state = WorkerState(self.address, self.data)
+        self.state = WorkerState(self.address, self.data, self.claims)
         self.executor = Executor(self.nthreads, self._run_task, self._on_reports, self.loop,
                                  resources=self.resources)
         self.actors = ActorRunner(self.loop, _error_record, self.has_client, self.ensure_client)
@@ -222,9 +241,9 @@ class Worker:
         return fn
 
     def _run_task(self, task: WorkerTask) -> tuple:
-        """Run one task in an executor thread; returns a report for the loop."""
+        """In an executor thread: run one task, send its result; returns a report for the loop."""
         start = time.time()
-        if not self.state.claim(task):
+        if not self.claims.claim(task):
             return ("skipped", task)
         if task.options.get("timeout"):
             self.loop.call_soon_threadsafe(self._arm_timeout, task)
@@ -232,7 +251,7 @@ class Worker:
         set_current_task(ctx)
         submitted = self._client.n_submitted if self._client is not None else 0
         try:
-            outcome = self._execute(task, start)
+            ok, value, ser, nbytes, start, stop = self._execute(task, start)
         finally:
             set_current_task(None)
             self._seceded_keys.discard(task.key)
@@ -240,23 +259,25 @@ class Worker:
             # The result may hold futures of tasks this task submitted; whoever gets it will ask the
             # scheduler for those keys, maybe on a connection it reads first: it must know them by then.
             self._client.sync_with_scheduler()
-        msg = self.state.finish(task, *outcome)
+        stored = self.claims.finish(task, ok, value, nbytes)
         self.output.flush(task.key)  # what it printed arrives before its result
-        if msg is None:
-            return ("done", task)
+        if not stored:  # cancelled while it ran
+            return ("done", task, ok, start, stop)
         clients = []
-        if msg[0] == "finished":
+        if ok:
             # The clients waiting for this key hear it from here too: one hop instead of two; unless
             # its output went through the scheduler, where the result must follow it.
             if task.key in self._relayed_output:
                 self._relayed_output.discard(task.key)
             else:
                 clients = [c for c in task.clients if c in self.clients and not self.clients[c].closed]
-            msg = msg + (clients,)
+            msg = finished_message(task.key, value, nbytes, start, stop, ser) + (clients,)
+        else:
+            msg = ("erred", task.key, value[0], value[1], start, stop)
         # A lone task's result leaves now, from this thread; while more tasks wait, results are
         # batched and the loop sends them (one frame per peer instead of one per task).
         self.reports.add(msg, clients, now=not len(self.executor.ready))
-        return ("done", task)
+        return ("done", task, ok, start, stop)
 
     def _secede(self, ctx: TaskContext) -> None:
         ctx.seceded = True
@@ -329,16 +350,18 @@ class Worker:
         state = self.state
         for report in reports:
             if report[0] == "done":
-                state.forget_done(report[1])
-                self._relayed_output.discard(report[1].key)
-                timer = self._timeouts.pop(report[1].key, None)
+                _, task, ok, start, stop = report
+                state.executed(task, ok, start, stop)
+                self._relayed_output.discard(task.key)
+                timer = self._timeouts.pop(task.key, None)
                 if timer is not None:
                     timer.cancel()
 
     def _send_output(self, batch: list[tuple[str, str, str]]) -> None:
-        """Task output to the clients that wait for the task: directly, else through the scheduler."""
+        """Any thread: task output to the clients that wait for the task, directly, else through the
+        scheduler."""
         for key, stream, text in batch:
-            task = self.state.tasks.get(key)
+            task = self._running_task(key)
             comms = [self.clients.get(c) for c in task.clients] if task is not None and task.clients else [None]
             if all(comm is not None and not comm.closed for comm in comms):
                 for comm in comms:
@@ -351,13 +374,21 @@ class Worker:
                 self._relayed_output.add(key)
                 self.scheduler.send_now([("task-output", key, stream, text)])
 
+    def _running_task(self, key: str) -> WorkerTask | None:
+        """Any thread: the task a thread runs under ``key`` (the executor's ``executing``; a task only
+        prints while it runs)."""
+        for task in list(self.executor.executing.values()):
+            if task.key == key:
+                return task
+        return None
+
     def _arm_timeout(self, task: WorkerTask) -> None:
-        """On the loop: interrupt ``task`` if it still runs after its ``timeout``."""
+        """Interrupt ``task`` if it still runs after its ``timeout``."""
         def expire() -> None:
             self._timeouts.pop(task.key, None)
-            if task.state == "executing":
+            if self.claims.running(task):
                 self.interrupter.interrupt(task, TaskTimedOut)
-        if task.state == "executing":
+        if self.claims.running(task):
             self._timeouts[task.key] = self.loop.call_later(task.options["timeout"], expire)
 
     def _watch_running(self) -> None:
@@ -447,6 +478,7 @@ class Worker:
                 start, stop, key, keys),
             "stacks": lambda comm: self.profiler.stacks(),
             "logs": lambda comm, since=None: self.log_buffer.since(since),
+            "story": lambda comm, keys: self.state.story.of(keys),
         }
 
     def _rpc_get_data(self, comm: Comm, keys: list[str]) -> dict:
@@ -477,17 +509,7 @@ class Worker:
         args = await self.deserialize(args_ser)
         kwargs = await self.deserialize(kwargs_ser)
         try:
-            params = set(inspect.signature(fn).parameters)
-        except (TypeError, ValueError):
-            params = set()
-        for name in ("dask_worker", "worker"):
-            if name in params:
-                kwargs[name] = self
-        try:
-            result = fn(*args, **kwargs)
-            if inspect.isawaitable(result):
-                result = await result
-            return ("ok", serialize.dumps(result))
+            return ("ok", serialize.dumps(await call_with(fn, args, kwargs, self, ("dask_worker", "worker"))))
         except Exception as exc:
             return ("error", _error_record(exc, skip=0))
 
