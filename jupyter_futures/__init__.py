@@ -2,14 +2,21 @@
 
 Names are imported on first use, so that worker and scheduler processes, which
 import ``jupyter_futures.<part>``, load only the part they run.
+
+Here the notebook layer plugs into the client, which never imports it (``client/hooks.py``): it shows
+futures and clients, and in a Jupyter kernel it wires each new client in. It is imported only when a
+client starts in a kernel or something is displayed.
 """
+import sys
 from builtins import TimeoutError
 from importlib import import_module
 
 __version__ = "0.1.0"
 
+from .client import hooks as _client_hooks  # noqa: E402 - after __version__, which the parts read
+
 _EXPORTS = {
-    "Client": "client.client", "ClientClosedError": "client.client", "default_client": "client.client",
+    "Client": "client.client", "ClientClosedError": "client.client", "default_client": "client.current",
     "Future": "client.future", "futures_of": "client.structure",
     "ALL_COMPLETED": "client.waiting", "FIRST_COMPLETED": "client.waiting", "FIRST_EXCEPTION": "client.waiting",
     "as_completed": "client.waiting", "fire_and_forget": "client.waiting", "wait": "client.waiting",
@@ -42,6 +49,34 @@ def __getattr__(name: str):
 
 def __dir__():
     return __all__
+
+
+def _show_future(future):
+    """A future's display: a live widget in a Jupyter kernel, static HTML and text elsewhere."""
+    from .notebook.reprs import future_bundle
+
+    return future_bundle(future)
+
+
+def _show_client(client):
+    """A client's display: a live widget in a Jupyter kernel, static HTML and text elsewhere."""
+    from .notebook.reprs import client_bundle
+
+    return client_bundle(client)
+
+
+def _attach_in_kernel(client):
+    """In a Jupyter kernel (``%load_ext`` or not): the client's task output goes to the cell that submitted
+    the task, and a Ctrl-C that ends a cell cancels the futures it made."""
+    if "ipykernel" in sys.modules:
+        from .notebook.kernel import attach
+
+        attach(client)
+
+
+_client_hooks.set_display("future", _show_future)
+_client_hooks.set_display("client", _show_client)
+_client_hooks.on_client_started(_attach_in_kernel)
 
 
 def _jupyter_server_extension_points():

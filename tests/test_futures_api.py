@@ -1327,7 +1327,7 @@ def test_map_of_a_non_iterable_names_the_fix(client):
 
 def test_a_malformed_message_is_dropped_and_the_rest_of_its_batch_still_runs(client):
     """A message the scheduler cannot handle is logged and dropped; the others of its batch still count."""
-    client._send(("update-graph", [("bad-record",)]))  # not a task record at all
+    client.outbox.send(("update-graph", [("bad-record",)]))  # not a task record at all
     assert client.submit(inc, 41, pure=False).result(timeout=TIMEOUT) == 42
 
 

@@ -94,16 +94,16 @@ def test_progress_model_counts_and_html():
 
     class F:
         def __init__(self, key, status):
-            self.key, self._state, self.client = key, _state(key, status), client
+            self.key, self.state, self.client = key, _state(key, status), client
 
     futures = [F(f"inc-{i:012x}", "finished") for i in range(3)] + [F(f"dec-{i:012x}", "pending") for i in range(2)]
     futures.append(futures[0])  # the same future twice counts once
     model = ProgressModel(futures)
     assert render.progress_totals(model.groups())["total"] == 5 and not model.complete
-    st = futures[3]._state
+    st = futures[3].state
     st.status = "error"
     assert model.on_states([st]) is True and model.on_states([st]) is False
-    other = futures[4]._state
+    other = futures[4].state
     other.status = "cancelled"
     model.on_states([other])
     assert model.complete
@@ -135,7 +135,7 @@ def test_flusher_throttles_each_view():
         def __init__(self):
             self.flushes = []
 
-        def _flush(self):
+        def flush_view(self):
             self.flushes.append(time.monotonic())
 
     flusher = Flusher(interval=0.1, tick=10)
@@ -157,7 +157,7 @@ def test_flush_pending_returns_only_after_the_render_in_flight():
     class SlowView:
         done = False
 
-        def _flush(self):
+        def flush_view(self):
             rendering.set()
             release.wait(5)
             SlowView.done = True

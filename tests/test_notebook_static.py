@@ -150,7 +150,7 @@ def test_static_snapshot_says_the_same_things(client):
 
     f = client.submit(divmod, 17, 5)
     assert f.result() == (3, 2)
-    snap = future_snapshot(f._state)
+    snap = future_snapshot(f.state)
     assert snap["status"] == "finished" and snap["type"] == "tuple" and snap["name"] == "divmod"
     html, text = future_html(snap), future_text(snap)
     for fact in ("divmod", "finished", "tuple"):

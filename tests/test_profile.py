@@ -216,16 +216,16 @@ def test_performance_report(client, tmp_path):
 
 
 def test_performance_report_needs_a_client():
-    from jupyter_futures.client import client as client_mod
+    from jupyter_futures.client import current
 
-    saved = list(client_mod._current)
-    client_mod._current.clear()
+    saved = list(current.defaults)
+    current.defaults.clear()
     try:
         with pytest.raises(ValueError, match="no jupyter_futures Client"):
             with performance_report(filename="unused.html"):
                 pass
     finally:
-        client_mod._current[:] = saved
+        current.defaults[:] = saved
 
 
 def test_async_profile_and_report(client, tmp_path):

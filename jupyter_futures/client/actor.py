@@ -6,8 +6,9 @@ from typing import Any
 
 from ..protocol import serialize
 from ..protocol.context import blocking_wait, current_task
-from ..protocol.eventloop import PATIENCE, sync
-from .future import FutureState
+from ..protocol.eventloop import PATIENCE
+from .current import task_client
+from .future import error_from
 
 
 class Actor:
@@ -31,20 +32,16 @@ class Actor:
         return sorted(set(dir(self._cls)) | set(object.__dir__(self)))
 
     def _client(self):
-        from .tasks import get_client
-
-        return self._future.client if self._future is not None else get_client()
+        return self._future.client if self._future is not None else task_client()
 
     def _send(self, kind: str, name: str, args: Any) -> ActorFuture:
         client = self._client()
         comm = self._comm
         if comm is None or comm.closed:
-            comm = client._worker_comms.get(self._address)
-            if comm is None or comm.closed:
-                if client.asynchronous:
-                    raise RuntimeError(f"no connection to the actor's worker {self._address}: "
-                                       f"`await client.wait_for_workers()` and retry")
-                comm = sync(client.loop, client._worker, self._address)
+            comm = client.worker_connection(self._address)
+            if comm is None:
+                raise RuntimeError(f"no connection to the actor's worker {self._address}: "
+                                   f"`await client.wait_for_workers()` and retry")
             self._comm = comm
         return ActorFuture(comm.request_from_thread("actor_call", self._key, name, args, kind), client, self._key)
 
@@ -62,10 +59,13 @@ class Actor:
         return future if self._client().asynchronous else future.result()
 
 
-def _rebuild_actor(cls: type, address: str, key: str) -> Actor:
-    from .tasks import get_client
+def actor_key(actor: Actor) -> str:
+    """The key of the task that made ``actor`` (its attributes are the remote object's, so not a property)."""
+    return actor._key
 
-    client = get_client()
+
+def _rebuild_actor(cls: type, address: str, key: str) -> Actor:
+    client = task_client()
     return Actor(cls, address, key, client.adopt_future(key))
 
 
@@ -102,10 +102,7 @@ class ActorFuture:
         kind, payload = answer
         if kind == "ok":
             return self._client.loads(payload)
-        st = FutureState(self._key)
-        st.status = "error"
-        st.exception, st.tb_records = payload
-        raise st.error()
+        raise error_from(self._key, *payload)
 
     async def _await(self, timeout: float | None = None) -> Any:
         try:

@@ -14,12 +14,13 @@ from typing import Any
 import cloudpickle
 
 from ..protocol import serialize
-from .actor import Actor
+from .actor import Actor, actor_key
+from .current import task_client
 from .future import Future
-from .tasks import get_client
+from .options import check_mode
 
 
-def _pack(value: Any) -> tuple[serialize.Serialized, list[str]]:
+def pack_value(value: Any) -> tuple[serialize.Serialized, list[str]]:
     """Pickle a value, listing the keys of the futures inside it (they stay futures)."""
     keys: list[str] = []
 
@@ -27,7 +28,7 @@ def _pack(value: Any) -> tuple[serialize.Serialized, list[str]]:
         if isinstance(obj, Future):
             keys.append(obj.key)
         elif isinstance(obj, Actor):
-            keys.append(obj._key)  # a stored proxy keeps its actor alive
+            keys.append(actor_key(obj))  # a stored proxy keeps its actor alive
         return None
 
     buffers: list = []
@@ -49,19 +50,22 @@ class _Primitive:
 
     def __init__(self, name: str | None = None, client: Any = None):
         self.name = name or f"{self.kind}-{uuid.uuid4().hex}"
-        self.client = client or get_client()
-        self.client._send(("coord-ref", self.kind, self.name, 1))
+        self.client = client or task_client()
+        self.client.outbox.send(("coord-ref", self.kind, self.name, 1))
 
     def __del__(self) -> None:
         try:
             if self.client.status == "running":
-                self.client.send_later(("coord-ref", self.kind, self.name, -1))
+                self.client.outbox.send_later(("coord-ref", self.kind, self.name, -1))
         except Exception:
             pass
 
+    def _check_mode(self, call: str, asynchronous: bool | None) -> None:
+        check_mode(f"{type(self).__name__}.{call}", asynchronous, self.client.asynchronous)
+
     def _call(self, op: str, *args: Any, post=None) -> Any:
-        """Run an RPC on the scheduler (see ``Client._request``): its answer, or a coroutine of it."""
-        return self.client._request(op, *args, post=post)
+        """Run an RPC on the scheduler (see ``Client.request``): its answer, or a coroutine of it."""
+        return self.client.request(op, *args, post=post)
 
     def __reduce__(self):
         return (type(self), (self.name,))
@@ -84,9 +88,10 @@ class Queue(_Primitive):
         if self._bound_known:
             self.maxsize = self._call("settle_bound", "queue", self.name, maxsize)
 
-    def put(self, value: Any, timeout: float | None = None, **kwargs: Any) -> Any:
+    def put(self, value: Any, timeout: float | None = None, asynchronous: bool | None = None) -> Any:
         """Append ``value``; with ``maxsize``, wait for room (TimeoutError after ``timeout`` s)."""
-        blob, keys = _pack(value)
+        self._check_mode("put", asynchronous)
+        blob, keys = pack_value(value)
         if self.client.asynchronous:
             async def settle_then_put():
                 if not self._bound_known:
@@ -95,19 +100,22 @@ class Queue(_Primitive):
                 return await self._call("queue_put", self.name, blob, keys, timeout)
             return settle_then_put()
         if not self.maxsize:
-            self.client._send(("queue-put", self.name, blob, keys))  # one-way: nothing to wait for
+            self.client.outbox.send(("queue-put", self.name, blob, keys))  # one-way: nothing to wait for
             return None
         return self._call("queue_put", self.name, blob, keys, timeout)
 
-    def get(self, timeout: float | None = None, batch: bool | int = False, **kwargs: Any) -> Any:
+    def get(self, timeout: float | None = None, batch: bool | int = False,
+            asynchronous: bool | None = None) -> Any:
         """The oldest value (waits for one; TimeoutError after ``timeout``). ``batch=True``: all there are
         now, as a list; ``batch=n``: a list of ``n`` values."""
+        self._check_mode("get", asynchronous)
         loads = self.client.loads
         post = (lambda blobs: [loads(b) for b in blobs]) if batch is not False else loads
         return self._call("queue_get", self.name, timeout, batch, post=post)
 
-    def qsize(self, **kwargs: Any) -> Any:
+    def qsize(self, asynchronous: bool | None = None) -> Any:
         """How many values are waiting."""
+        self._check_mode("qsize", asynchronous)
         return self._call("queue_size", self.name)
 
     def __reduce__(self):
@@ -183,13 +191,15 @@ class Variable(_Primitive):
 
     kind = "variable"
 
-    def set(self, value: Any, **kwargs: Any) -> Any:
+    def set(self, value: Any, asynchronous: bool | None = None) -> Any:
         """Store ``value``."""
-        blob, keys = _pack(value)
+        self._check_mode("set", asynchronous)
+        blob, keys = pack_value(value)
         return self._call("variable_set", self.name, blob, keys)
 
-    def get(self, timeout: float | None = None, **kwargs: Any) -> Any:
+    def get(self, timeout: float | None = None, asynchronous: bool | None = None) -> Any:
         """The value; waits until one is set (TimeoutError after ``timeout`` s)."""
+        self._check_mode("get", asynchronous)
         return self._call("variable_get", self.name, timeout, post=self.client.loads)
 
     def delete(self) -> Any:

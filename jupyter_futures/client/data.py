@@ -4,29 +4,66 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from typing import Any
+from typing import Any, Callable
 
+from ..protocol import serialize
 from ..protocol.comm import Comm, cached_connection, connect
 from ..protocol.eventloop import sync
 from .future import Future, FutureState
 from .keys import data_key
+from .options import check_direct, check_mode
 from .payload import serialize_value
 from .structure import find_futures, map_structure
+from .table import FutureTable
 
 logger = logging.getLogger("jupyter_futures.client")
 
 
 class DataMovement:
-    """The part of ``Client`` that fetches values from workers and puts data on them."""
+    """The part of ``Client`` that fetches values from workers and puts data on them, and its
+    connections to the workers."""
+
+    # What this part uses of the rest of the Client:
+    id: str
+    timeout: float
+    asynchronous: bool
+    loop: asyncio.AbstractEventLoop
+    scheduler_comm: Comm
+    futures: FutureTable
+    _token: str | None
+    _worker_comms: dict[str, Comm]
+    _worker_locks: dict[str, asyncio.Lock]
+    _scheduler_info: dict
+    _check_open: Callable[[], None]
+    _on_batch: Callable[[Comm, list], None]
+    _wait_done: Callable[[list[FutureState], float | None], None]
+    _value_from_small: Callable[[FutureState], Any]
+    loads: Callable[[serialize.Serialized], Any]
 
     async def _worker(self, address: str) -> Comm:
         return await cached_connection(self._worker_comms, self._worker_locks, address, self._connect_worker)
 
     async def _connect_worker(self, address: str) -> Comm:
         comm = await connect(address, self._token, timeout=self.timeout)
-        comm.start(self._on_scheduler_batch)  # workers also send task-finished notes
+        comm.start(self._on_batch)  # workers also send task-finished notes
         comm.send(("register-client", self.id))
         return comm
+
+    def _meet_worker(self, address: str) -> None:
+        """A finished task names a worker (on the loop thread): say hello if we never connected to it."""
+        if address not in self._worker_locks:
+            self._worker_locks[address] = asyncio.Lock()
+            self.loop.create_task(self._connect_workers([address]))
+
+    def worker_connection(self, address: str) -> Comm | None:
+        """The open connection to the worker at ``address``; a blocking client connects now if need be,
+        an asynchronous one has only those it made already (else None)."""
+        comm = self._worker_comms.get(address)
+        if comm is not None and not comm.closed:
+            return comm
+        if self.asynchronous:
+            return None
+        return sync(self.loop, self._worker, address)
 
     async def _connect_workers(self, addresses) -> None:
         """Connect to these workers so they can tell us directly when our tasks finish."""
@@ -87,7 +124,7 @@ class DataMovement:
                 for st in remote:
                     if not st.who_has:
                         st.reset()
-                await self._wait_done_async(remote, timeout=None)
+                await self.futures.wait_async(remote, timeout=None)
                 for st in remote:
                     if st.status != "finished":
                         raise st.error()
@@ -107,10 +144,12 @@ class DataMovement:
         """Values of futures in any nested list/tuple/dict/set structure, in the same structure."""
         if errors not in ("raise", "skip"):
             raise ValueError(f"gather(errors={errors!r}): use 'raise' or 'skip'")
+        check_direct("gather", direct)
+        check_mode("gather", asynchronous, self.asynchronous)
         if hasattr(futures, "__next__"):
             return (self.gather(f, errors=errors) for f in futures)
         self._check_open()
-        states = [f._state for f in find_futures(futures)]
+        states = [f.state for f in find_futures(futures)]
         if self.asynchronous:
             return self._gather_async(futures, states, errors)
         self._wait_done(states, None)
@@ -121,13 +160,15 @@ class DataMovement:
         return _fill(futures, values, failed)
 
     async def _gather_async(self, futures: Any, states: list[FutureState], errors: str) -> Any:
-        await self._wait_done_async(states)
+        await self.futures.wait_async(states)
         finished, failed = _outcomes(states, errors)
         return _fill(futures, await self._fetch_values(finished), failed)
 
     def scatter(self, data: Any, workers: Any = None, broadcast: bool = False, direct: bool | None = None,
                 hash: bool = True, timeout: float | None = None, asynchronous: bool | None = None) -> Any:
         """Send data to workers; returns futures in the same shape (one object, a list or a dict)."""
+        check_direct("scatter", direct)
+        check_mode("scatter", asynchronous, self.asynchronous)
         self._check_open()
         if isinstance(data, dict):
             names = [str(k) for k in data]
@@ -163,7 +204,7 @@ class DataMovement:
                                    for w, sizes in zip(placement, sent)))
             futures = [Future(k, self) for k in keys]
             for f in futures:
-                f._state.set_status("finished")
+                f.state.set_status("finished")
             return shape_like(data, futures)
 
         if self.asynchronous:

@@ -3,9 +3,11 @@ by the scheduler for every client, after their publisher left too, until unpubli
 from __future__ import annotations
 
 from collections.abc import MutableMapping
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
-from .coordination import _pack
+from ..protocol import serialize
+from ..protocol.comm import Comm
+from .coordination import pack_value
 
 _NO_DEFAULT = object()
 
@@ -13,6 +15,13 @@ _NO_DEFAULT = object()
 class PublishedDatasets:
     """Mixin of ``Client``: ``publish_dataset``, ``get_dataset``, ``list_datasets``, ``unpublish_dataset``,
     ``datasets``."""
+
+    # What this part uses of the rest of the Client:
+    asynchronous: bool
+    scheduler_comm: Comm | None
+    request: Callable[..., Any]
+    sync: Callable[..., Any]
+    loads: Callable[[serialize.Serialized], Any]
 
     def publish_dataset(self, *args: Any, name: str | None = None, override: bool = False, **kwargs: Any):
         """Publish ``publish_dataset(x=future, ...)``, or ``publish_dataset(value, name="x")``. A name taken
@@ -22,9 +31,9 @@ class PublishedDatasets:
                 raise ValueError("publish_dataset(value, name='x') publishes one value under a name; "
                                  "or give names as keywords: publish_dataset(x=value)")
             kwargs = {name: args[0], **kwargs}
-        packed = [_pack(value) for value in kwargs.values()]
-        # _request sends what this client queued first: the futures' submissions come before.
-        return self._request("dataset_publish", list(kwargs), [p[0] for p in packed], [p[1] for p in packed],
+        packed = [pack_value(value) for value in kwargs.values()]
+        # request() sends what this client queued first: the futures' submissions come before.
+        return self.request("dataset_publish", list(kwargs), [p[0] for p in packed], [p[1] for p in packed],
                              override)
 
     def get_dataset(self, name: str, default: Any = _NO_DEFAULT) -> Any:
@@ -41,11 +50,11 @@ class PublishedDatasets:
 
     def list_datasets(self) -> Any:
         """The published names, sorted."""
-        return self._request("dataset_names")
+        return self.request("dataset_names")
 
     def unpublish_dataset(self, name: str) -> Any:
         """Remove ``name`` (KeyError if it is not published); its futures may then be freed."""
-        return self._request("dataset_unpublish", name)
+        return self.request("dataset_unpublish", name)
 
     @property
     def datasets(self) -> Datasets:

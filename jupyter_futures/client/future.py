@@ -1,7 +1,9 @@
-"""``Future``: a handle on one remote result, counted per key so data is freed when unused."""
+"""``Future``: a handle on one remote result, counted per key so data is freed when unused; ``FutureState``:
+what a client knows of one key."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -9,19 +11,31 @@ from ..protocol import serialize
 from ..protocol.context import adopter
 from ..protocol.errors import FutureCancelledError, FutureLostError
 from ..protocol.tracebacks import rebuild_traceback
+from . import hooks
+from .current import default_client, task_client
 
 if TYPE_CHECKING:
     from .client import Client
 
 DONE_STATES = frozenset({"finished", "error", "cancelled", "lost"})
 
+_waiting = threading.Lock()  # guards every state's list of waiting threads (``waiters``)
+
 
 class FutureState:
-    """What this client knows of one key; shared by every ``Future`` for it. Mutated on the loop thread."""
+    """What this client knows of one key; shared by every ``Future`` for it.
+
+    Threads: made by ``FutureTable.hold`` in whichever thread first holds the key. Its status and the
+    facts of its end (type, size, holders, small value, exception, run times, ``callbacks``) change on
+    the client's loop thread only: task events, ``cancel``, the client closing, ``scatter``. Two writes
+    come from other threads, both idempotent: the submitting thread marks ``earlier``
+    (``asked_again``), and the thread that first unpickles the small value caches it (``value``,
+    ``has_value``). Any thread may wait for its end (``add_waiter``).
+    """
 
     __slots__ = ("key", "status", "type_name", "nbytes", "who_has", "small", "value", "has_value",
                  "exception", "tb_records", "callbacks", "async_event", "worker", "_exc_obj", "submitted",
-                 "started", "stopped", "ran", "earlier")
+                 "started", "stopped", "ran", "earlier", "waiters")
 
     def __init__(self, key: str):
         self.key = key
@@ -43,23 +57,56 @@ class FutureState:
         self.stopped: float | None = None  # when this client heard it was done
         self.ran: tuple[float, float] | None = None  # (start, stop) of the task's run, as its worker timed it
         self.earlier = False  # its result existed before this client last asked for it (a re-run of a cell)
+        self.waiters: list | None = None  # locks of threads blocked until it ends (see add_waiter)
 
     def done(self) -> bool:
         """Finished, erred, cancelled or lost."""
         return self.status in DONE_STATES
 
     def set_status(self, status: str) -> None:
-        """Change status; on reaching a final one, run callbacks and wake async waiters."""
+        """Change status; on reaching a final one, wake the threads and coroutines waiting, run callbacks."""
         was_done = self.status in DONE_STATES
         self.status = status
         if status in DONE_STATES:
             if not was_done:  # a second report of the same end (a re-submitted key) is not a new end
                 self.stopped = time.time()
+            if self.waiters is not None:  # read after the status is set: see add_waiter
+                with _waiting:
+                    waiters, self.waiters = self.waiters, None
+                for lock in waiters or ():
+                    try:
+                        lock.release()
+                    except RuntimeError:  # one lock waits on several states (FutureTable.wait_any)
+                        pass
             if self.async_event is not None:
                 self.async_event.set()
             callbacks, self.callbacks = self.callbacks, []
             for cb in callbacks:
                 cb(self)
+
+    def add_waiter(self, lock: Any) -> bool:
+        """Release ``lock`` (a held ``threading.Lock``) when this state ends; False if it has ended already.
+
+        The lock is listed before the status is read, and ``set_status`` reads the list after setting the
+        status: whichever comes second sees the other, so no end goes unnoticed."""
+        with _waiting:
+            if self.waiters is None:
+                self.waiters = [lock]
+            else:
+                self.waiters.append(lock)
+        return self.status not in DONE_STATES
+
+    def remove_waiter(self, lock: Any) -> None:
+        """Forget ``lock``: its thread stopped waiting (timeout, interrupt)."""
+        with _waiting:
+            if self.waiters and lock in self.waiters:
+                self.waiters.remove(lock)
+
+    def set_error(self, exception: Any, tb_records: Any) -> None:
+        """The exception a worker reported (pickled, or text) and its traceback's frames; status unchanged."""
+        self.exception = exception
+        self.tb_records = tb_records
+        self._exc_obj = None
 
     def set_ran(self, start: float | None, stop: float | None) -> None:
         """The task's own run time, from the report of its end (None for data that was never computed)."""
@@ -111,56 +158,64 @@ class FutureState:
         return self.error().__traceback__
 
 
-class Future:
-    """A remote computation's result: ``result()``, ``status``, ``done()``, callbacks, ``await``."""
+def error_from(key: str, exception: Any, tb_records: Any) -> BaseException:
+    """The exception a worker reported for ``key`` (a function run with ``client.run``, an actor's
+    method), with its remote traceback."""
+    st = FutureState(key)
+    st.status = "error"
+    st.set_error(exception, tb_records)
+    return st.error()
 
-    __slots__ = ("key", "client", "_state", "__weakref__")
+
+class Future:
+    """A remote computation's result: ``result()``, ``status``, ``done()``, callbacks, ``await``.
+
+    ``state`` is the ``FutureState`` of its key that every handle for the key shares."""
+
+    __slots__ = ("key", "client", "state", "__weakref__")
 
     def __init__(self, key: str, client: Client | None = None):
         if client is None:
-            from .client import default_client
-
             client = default_client()
         self.key = key
         self.client = client
-        self._state = client._state_for(key)
-        client._inc_ref(key)
+        self.state = client.futures.hold(key)
 
     def __del__(self) -> None:
         if not isinstance(self.client, _Released):
             try:
-                self.client._dec_ref(self.key)
+                self.client.futures.drop(self.key)
             except Exception:
                 pass
 
     @property
     def status(self) -> str:
         """'pending', 'running', 'finished', 'error', 'cancelled' or 'lost'."""
-        return self._state.status
+        return self.state.status
 
     def done(self) -> bool:
         """True once the task finished, erred, was cancelled or was lost."""
-        return self._state.done()
+        return self.state.done()
 
     def cancelled(self) -> bool:
         """True if the task was cancelled."""
-        return self._state.status == "cancelled"
+        return self.state.status == "cancelled"
 
     def result(self, timeout: float | None = None) -> Any:
         """The task's value; re-raises its exception. Blocks until done (or ``timeout`` seconds)."""
-        return self.client._result(self, timeout)
+        return self.client.result_of(self, timeout)
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
         """The task's exception, or None if it succeeded. Blocks until done."""
-        return self.client._exception(self, timeout)
+        return self.client.exception_of(self, timeout)
 
     def traceback(self, timeout: float | None = None):
         """The remote traceback of a failed task (a real traceback object), else None."""
-        return self.client._traceback(self, timeout)
+        return self.client.traceback_of(self, timeout)
 
     def add_done_callback(self, fn: Callable[[Future], Any]) -> None:
         """Call ``fn(future)`` once done (right away if already done), in a callback thread."""
-        self.client._add_done_callback(self, fn)
+        self.client.call_when_done(self, fn)
 
     def cancel(self, **kwargs) -> Any:
         """Cancel this task (and the tasks that depend on it)."""
@@ -170,11 +225,11 @@ class Future:
         """Drop this handle now rather than at garbage collection."""
         if isinstance(self.client, _Released):
             return
-        self.client._dec_ref(self.key)
+        self.client.futures.drop(self.key)
         self.client = _Released()
 
     def __await__(self):
-        return self.client._await_result(self).__await__()
+        return self.client.await_result_of(self).__await__()
 
     def __reduce__(self):
         return (_rebuild_future, (self.key,))
@@ -186,7 +241,7 @@ class Future:
         return isinstance(other, Future) and other.key == self.key
 
     def __repr__(self) -> str:
-        st = self._state
+        st = self.state
         if st.status == "finished":
             return f"<Future: finished, type: {st.type_name}, key: {self.key}>"
         if st.status == "error":
@@ -195,19 +250,15 @@ class Future:
         return f"<Future: {st.status}, key: {self.key}>"
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        """Jupyter display: a live widget in a kernel, else static HTML and text (see jupyter_futures.notebook)."""
-        from ..notebook.reprs import future_bundle
-
-        return future_bundle(self)
+        """Jupyter display: a live widget in a kernel, else static HTML and text (the notebook layer's)."""
+        return hooks.display("future", self)
 
 
 def _rebuild_future(key: str) -> Future:
     """A future unpickled in another process (a task's argument or result, a queue item...)."""
     client = adopter()
     if client is None:
-        from .tasks import get_client
-
-        client = get_client()
+        client = task_client()
     return client.adopt_future(key)
 
 

@@ -2,15 +2,29 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any, Callable
 
 from ..protocol import serialize
-from .future import FutureState
+from ..protocol.comm import Comm
+from ..protocol.eventloop import in_loop_thread
+from .future import error_from
 from .structure import find_futures
+
+logger = logging.getLogger("jupyter_futures.client")
 
 
 class ClusterInspection:
     """The part of ``Client`` that queries the scheduler and workers and runs functions on them."""
+
+    # What this part uses of the rest of the Client:
+    status: str
+    loop: asyncio.AbstractEventLoop
+    scheduler_comm: Comm | None
+    _scheduler_info: dict
+    request: Callable[..., Any]
+    sync: Callable[..., Any]
+    loads: Callable[[serialize.Serialized], Any]
 
     def who_has(self, futures: Any = None) -> dict:
         """{key: [worker addresses]} for these futures (or all keys)."""
@@ -19,10 +33,10 @@ class ClusterInspection:
         def add_known(out: dict) -> dict:
             for f in found or ():
                 # A worker may have told us of a result before it told the scheduler.
-                if not out.get(f.key) and f._state.status == "finished" and f._state.who_has:
-                    out[f.key] = list(f._state.who_has)
+                if not out.get(f.key) and f.state.status == "finished" and f.state.who_has:
+                    out[f.key] = list(f.state.who_has)
             return out
-        return self._request("who_has", None if found is None else [f.key for f in found], post=add_known)
+        return self.request("who_has", None if found is None else [f.key for f in found], post=add_known)
 
     def has_what(self, workers: Any = None) -> dict:
         """{worker address: [keys it holds]}."""
@@ -39,22 +53,41 @@ class ClusterInspection:
     def _per_worker(self, op: str, workers: Any) -> dict:
         """The scheduler's {worker address: ...} answer to ``op``, for ``workers`` (all if None)."""
         if not workers:
-            return self._request(op)
-        return self._request(op, post=lambda out: {w: v for w, v in out.items() if w in workers})
+            return self.request(op)
+        return self.request(op, post=lambda out: {w: v for w, v in out.items() if w in workers})
 
     ncores = nthreads
 
     def scheduler_info(self) -> dict:
         """The scheduler's address, id, and a description of each worker."""
-        return self._request("identity", post=self._keep_info)
+        return self.request("identity", post=self._keep_info)
 
     def _keep_info(self, info: dict) -> dict:
         self._scheduler_info = info
         return info
 
+    def latest_scheduler_info(self, timeout: float = 5.0) -> dict | None:
+        """The scheduler's identity now, from any thread (for displays of the client): asked anew, except on
+        the client's own loop thread, where it is the last one fetched; None when the client is not running
+        or no answer came within ``timeout`` s."""
+        if self.status != "running" or self.scheduler_comm is None:
+            return None
+        if in_loop_thread(self.loop):  # an asynchronous client shown from its own loop: use what we have
+            return dict(self._scheduler_info or {})
+
+        async def identity() -> dict:
+            return await self.scheduler_comm.request("identity")
+        try:
+            info = asyncio.run_coroutine_threadsafe(identity(), self.loop).result(timeout)
+        except Exception as exc:  # noqa: BLE001 - a display shows what it can
+            logger.debug("could not fetch the scheduler's identity: %s", exc)
+            return None
+        self._scheduler_info = info
+        return info
+
     def run_on_scheduler(self, function: Callable, *args: Any, **kwargs: Any) -> Any:
         """Run ``function`` in the scheduler process (it may take a ``dask_scheduler`` argument)."""
-        return self._request("run_on_scheduler", serialize.dumps(function), serialize.dumps(args),
+        return self.request("run_on_scheduler", serialize.dumps(function), serialize.dumps(args),
                              serialize.dumps(kwargs), post=self.loads)
 
     def run(self, function: Callable, *args: Any, workers: list | None = None, wait: bool = True,
@@ -62,6 +95,9 @@ class ClusterInspection:
         """Run ``function`` on every worker (or ``workers``); returns {worker address: result}."""
         if on_error not in ("raise", "return", "ignore"):
             raise ValueError(f"run(on_error={on_error!r}): use 'raise', 'return' or 'ignore'")
+        if not wait:
+            raise ValueError("run(wait=False): here every worker runs the function to its end and sends back "
+                             "its result; leave out wait= (and ignore the result if you do not need it)")
 
         def results(replies: dict) -> dict:
             out = {}
@@ -72,17 +108,14 @@ class ClusterInspection:
                     out[worker] = self.loads(reply[1])
                     continue
                 else:
-                    st = FutureState(f"run-{worker}")
-                    st.exception, st.tb_records = reply[1]
-                    st.status = "error"
-                    value = st.error()
+                    value = error_from(f"run-{worker}", *reply[1])
                 if on_error == "raise":
                     raise value
                 if on_error == "return":
                     out[worker] = value
             return out
         payload = (serialize.dumps(function), serialize.dumps(args), serialize.dumps(kwargs))
-        return self._request("broadcast", "run", payload, workers, post=results)
+        return self.request("broadcast", "run", payload, workers, post=results)
 
     def get_task_stream(self, start: float | None = None, stop: float | None = None) -> list[dict]:
         """Records of finished tasks (started after ``start``, ended before ``stop``, epoch seconds):
@@ -90,7 +123,7 @@ class ClusterInspection:
         def records(rows: list) -> list[dict]:
             return [{"key": k, "worker": w, "start": s, "stop": e, "status": status}
                     for k, w, s, e, status in rows if stop is None or e <= stop]
-        return self._request("task_stream", start or 0.0, post=records)
+        return self.request("task_stream", start or 0.0, post=records)
 
     def profile(self, start: Any = None, stop: Any = None, key: str | None = None, workers: Any = None,
                 filename: str | None = None, merge_workers: bool = True) -> Any:

@@ -8,7 +8,7 @@ attaches to it. Nothing here imports Jupyter; the worker needs ipykernel.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Callable
 
 KERNEL_DIR_ENV = "JUPYTER_FUTURES_KERNEL_DIR"
 
@@ -25,6 +25,10 @@ def default_kernel_dir() -> str:
 
 class WorkerKernels:
     """The part of ``Client`` that opens Jupyter kernels in worker processes."""
+
+    # What this part uses of the rest of the Client (``_ask_worker`` uses its scheduler_comm):
+    scheduler_comm: Any
+    sync: Callable[..., Any]
 
     def open_worker_kernel(self, worker: str, connection_dir: str | None = None) -> str:
         """Start a Jupyter kernel inside ``worker`` (its address or name) and return its connection file.

@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from ..protocol.calltree import empty_tree, merge
+from .current import default_client
 
 logger = logging.getLogger("jupyter_futures.client")
 
@@ -77,8 +78,6 @@ class performance_report:
         self.profile: dict = empty_tree()
 
     def _get_client(self) -> Any:
-        from .client import default_client
-
         return default_client(self._client)
 
     def __enter__(self) -> performance_report:

@@ -5,6 +5,7 @@ import contextlib
 from typing import Any, Iterator
 
 from ..protocol.context import current_task, process_worker
+from .current import task_client
 
 
 def get_worker() -> Any:
@@ -16,17 +17,13 @@ def get_worker() -> Any:
 
 
 def get_client(address: str | None = None, timeout: float | None = None) -> Any:
-    """In a worker process: the worker's client (one per worker process, reused). Elsewhere: the default
-    client."""
-    ctx = current_task()
-    worker = ctx.worker if ctx is not None else process_worker()
-    if worker is not None:
-        return worker.get_client()
-    from .client import Client, default_client
+    """In a worker process: the worker's client (one per worker process, reused). Elsewhere: a new client
+    of the scheduler at ``address``, or the default client."""
+    if address is not None and current_task() is None and process_worker() is None:
+        from .client import Client
 
-    if address is not None:
         return Client(address, timeout=timeout or 10.0)
-    return default_client()
+    return task_client()
 
 
 def secede() -> None:

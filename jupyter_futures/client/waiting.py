@@ -9,6 +9,7 @@ from typing import Any, Iterable, Iterator
 
 from ..protocol.context import blocking_wait
 from ..protocol.eventloop import in_loop_thread
+from .current import default_client
 from .future import Future
 from .structure import find_futures
 
@@ -20,8 +21,6 @@ DoneAndNotDoneFutures = collections.namedtuple("DoneAndNotDoneFutures", "done no
 
 
 def _client_of(futures: list[Future]):
-    from .client import default_client
-
     return futures[0].client if futures else default_client()
 
 
@@ -51,13 +50,18 @@ def wait(fs: Any, timeout: float | None = None, return_when: str = ALL_COMPLETED
             return result()
         return _wait()
     deadline = None if timeout is None else time.monotonic() + timeout
-    with blocking_wait(), client._cond:
-        while not _finished(futures, return_when):
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                raise TimeoutError(f"wait(): {sum(not f.done() for f in futures)} of {len(futures)} futures "
-                                   f"not done after {timeout} s")
-            client._cond.wait(remaining)
+    table = client.futures
+    with blocking_wait():
+        if return_when == ALL_COMPLETED:
+            finished = table.wait([f.state for f in futures], timeout)
+        else:
+            finished = True
+            while finished and not _finished(futures, return_when):
+                remaining = None if deadline is None else deadline - time.monotonic()
+                finished = table.wait_any([f.state for f in futures if not f.done()], remaining)
+    if not finished and not _finished(futures, return_when):
+        raise TimeoutError(f"wait(): {sum(not f.done() for f in futures)} of {len(futures)} futures "
+                           f"not done after {timeout} s")
     return result()
 
 
@@ -70,7 +74,7 @@ async def _wait_async(client, futures: list[Future], timeout: float | None, retu
 
     for f in futures:
         if not f.done():
-            f._state.callbacks.append(poke)
+            f.state.callbacks.append(poke)
     deadline = None if timeout is None else loop.time() + timeout
     while not _finished(futures, return_when):
         changed.clear()
@@ -88,7 +92,7 @@ def fire_and_forget(obj: Any) -> None:
     for f in futures:
         by_client.setdefault(f.client, []).append(f.key)
     for client, keys in by_client.items():
-        client._fire_and_forget(keys)
+        client.outbox.send(("fire-and-forget", keys))
 
 
 class as_completed:
@@ -153,7 +157,7 @@ class as_completed:
             if f.done():
                 done.append(f)
             else:
-                f._state.callbacks.append(lambda st, f=f: self._on_done(f))
+                f.state.callbacks.append(lambda st, f=f: self._on_done(f))
         if done:
             self._on_done(*done)
 

@@ -1,25 +1,22 @@
 """How live displays learn of changes: one subscription per client, one throttled flusher thread.
 
-The client calls ``Hub._on_states`` on its loop thread with the states that changed;
-the hub only marks the views that show them as dirty (a set insert). A single
-flusher thread then renders dirty views at most ``INTERVAL`` apart, so a widget
+The client calls the hub's subscription (``client.subscribe``) on its loop thread with
+the states that changed; the hub only marks the views that show them as dirty (a set
+insert). A single flusher thread then renders dirty views at most ``INTERVAL`` apart, so a widget
 sends at most ~10 updates a second however fast tasks finish, and rendering and
 comm traffic never run on the client's loop. Views that show a clock (pending
 and running futures, unfinished progress) also get a tick every ``TICK`` seconds.
 
-A view is any object with ``_flush()``; multi-key views (progress) also have
+A view is any object with ``flush_view()``; multi-key views (progress) also have
 ``on_states(states) -> bool``. Nothing here imports Jupyter.
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
 import weakref
 from typing import Any, Callable, Iterable
-
-from ..protocol.eventloop import in_loop_thread
 
 logger = logging.getLogger("jupyter_futures.notebook")
 
@@ -102,7 +99,7 @@ class Flusher:
 
 def _flush_one(view: Any) -> None:
     try:
-        view._flush()
+        view.flush_view()
     except Exception:
         logger.exception("could not update the display of %r", view)
 
@@ -207,23 +204,3 @@ def settle_hubs() -> None:
         hubs = list(_hubs.values())
     for hub in hubs:
         hub.settle()
-
-
-def fetch_scheduler_info(client: Any, timeout: float = 5.0) -> dict | None:
-    """The scheduler's ``identity`` (workers, metrics, task counts) from any thread but the client's loop,
-    for synchronous and asynchronous clients alike; None when the client is not running."""
-    if getattr(client, "status", None) != "running" or client.scheduler_comm is None:
-        return None
-
-    async def _identity() -> dict:
-        return await client.scheduler_comm.request("identity")
-
-    if in_loop_thread(client.loop):  # on the client's own loop (an asynchronous client in a kernel): use what we have
-        return dict(getattr(client, "_scheduler_info", {}) or {})
-    try:
-        info = asyncio.run_coroutine_threadsafe(_identity(), client.loop).result(timeout)
-    except Exception as exc:  # noqa: BLE001 - a display shows what it can
-        logger.debug("could not fetch scheduler info: %s", exc)
-        return None
-    client._scheduler_info = info
-    return info

@@ -6,11 +6,12 @@
   even after the cell finished.
 * A KeyboardInterrupt (the stop button, Ctrl-C) that ends a cell cancels the
   unfinished futures that cell submitted, running ones included.
-* Lists, tuples, sets and dicts of futures display as one aggregate widget.
+* Lists, tuples, sets and dicts of futures display as one aggregate widget (``formatters``).
 
-``attach(client)`` wires a client in (idempotent); it is called on the first display of a
-future or client, by the ``%futures`` magics, by ``%load_ext jupyter_futures`` for every
-client, and at the start of each cell for clients made since.
+``attach(client)`` wires a client in (idempotent); it is called when a client starts in a kernel
+(the hook ``jupyter_futures/__init__.py`` plugs into the client), on the first display of a future
+or client, by the ``%futures`` magics, by ``%load_ext jupyter_futures`` for every client, and at the
+start of each cell for clients made since.
 """
 from __future__ import annotations
 
@@ -23,9 +24,14 @@ import weakref
 from collections import OrderedDict
 from typing import Any
 
+from ..client import current
+from ..client.future import Future
+from ..client.identity import kernel_info
+from ..client.output import line_mark
+from . import render, shells
 from .displays import Displays
 from .env import ipython_shell, kernel_shell
-from . import render
+from .formatters import register_formatters, unregister_formatters
 from .hub import FLUSHER, hub_for, settle_hubs
 from .render import short_address
 
@@ -83,16 +89,14 @@ class _Annotations:
         for keys, cell_id in batch:
             cells.update(dict.fromkeys(keys, cell_id))
         try:
-            client._send(("annotate-keys", cells))
+            client.outbox.send(("annotate-keys", cells))
         except Exception:  # closing: nobody needs to know any more
             logger.debug("could not send the cells of submitted keys", exc_info=True)
 
 
 def _kernel_id() -> str | None:
     """This kernel's id (from its connection file's name), if it has one."""
-    from ..client.client import _kernel_info
-
-    return _kernel_info().get("kernel_id")
+    return kernel_info().get("kernel_id")
 
 
 def _header(parent: Any) -> dict:
@@ -125,7 +129,7 @@ class _OutputSink:
         self._tokens = float(self.BURST)
 
     def add(self, parent: dict, key: str, worker: str, stream: str, text: str) -> None:
-        prefix = f"[{key} @ {short_address(worker)}] "
+        prefix = line_mark(key, short_address(worker))
         ident = (key, stream)
         with self._lock:
             buf = self._partial.pop(ident, None)
@@ -153,11 +157,11 @@ class _OutputSink:
             FLUSHER.start_ticking(self)
         if direct:
             # Now, on the client's loop: the text is published before the task's result can be shown.
-            self._flush()
+            self.flush_view()
         else:  # a burst: batched, at most ~10 messages a second
             FLUSHER.mark((self,))
 
-    def _flush(self, force: bool = False) -> None:
+    def flush_view(self, force: bool = False) -> None:
         now = time.monotonic()
         with self._lock:
             for ident, (parent, prefix, text, since) in list(self._partial.items()):
@@ -274,10 +278,7 @@ class Integration:
 
     def attach_all(self) -> None:
         """Attach every running client of this process (clients made since the last cell)."""
-        mod = sys.modules.get("jupyter_futures.client.client")
-        if mod is None:
-            return
-        for client in list(mod._clients):
+        for client in current.clients():
             if client.status in ("running", "connecting"):
                 self.attach(client)
 
@@ -345,14 +346,12 @@ class Integration:
         err = getattr(result, "error_in_exec", None)
         if isinstance(err, KeyboardInterrupt) and cell is not None:
             self.cancel_cell(cell)
-        self._sink._flush(force=True)  # output that arrived while the cell ran lands before its reply
+        self._sink.flush_view(force=True)  # output that arrived while the cell ran lands before its reply
         settle_hubs()
         FLUSHER.flush_pending()  # and so do the updates of displays
 
     def cancel_cell(self, cell: _Cell) -> int:
         """Cancel the unfinished futures ``cell`` submitted; returns how many."""
-        from ..client.future import Future
-
         total = running = 0
         by_client: dict[Any, dict] = {}
         for ref, keys in cell.batches:
@@ -362,10 +361,10 @@ class Integration:
         for client, keys in by_client.items():
             if client.status != "running":
                 continue
-            states = client._states
+            table = client.futures
             futures = []
             for k in keys:
-                st = states.get(k)
+                st = table.get(k)
                 if st is not None and not st.done():
                     futures.append(Future(k, client))
                     running += st.status == "running"
@@ -419,23 +418,19 @@ class Integration:
             logger.debug("could not send task output", exc_info=True)
 
 
-_integrations: dict[int, Integration] = {}
-
-
 def integration(shell: Any = None, create: bool = True) -> Integration | None:
     """The integration for ``shell`` (default: the running IPython shell), made on first use if ``create``."""
     shell = shell or kernel_shell() or ipython_shell()
     if shell is None:
         return None
-    it = _integrations.get(id(shell))
-    if it is None or it.shell is not shell:
-        if not create:
-            return None
-        it = _integrations[id(shell)] = Integration(shell)
+    it = shells.find(shell)
+    if it is None and create:
+        it = Integration(shell)
+        shells.keep(shell, it)
     return it
 
 
-def ensure_attached(client: Any) -> None:
+def attach(client: Any) -> None:
     """In a Jupyter kernel: wire ``client`` into the notebook layer (a no-op elsewhere or when done)."""
     shell = kernel_shell()
     if shell is None:
@@ -443,89 +438,3 @@ def ensure_attached(client: Any) -> None:
     it = integration(shell)
     if it is not None:
         it.attach(client)
-
-
-attach = ensure_attached
-
-
-# -- displays of containers of futures -------------------------------------------------------------------
-
-_CONTAINERS = (list, tuple, set, frozenset, dict)
-_saved_plain: dict[type, Any] = {}
-
-
-def _container_mimebundle(obj: Any) -> Any:
-    if kernel_shell() is None:
-        return None
-    from .reprs import container_bundle
-
-    try:
-        return container_bundle(obj)
-    except Exception:  # never break the display of a list
-        logger.exception("could not display a container of futures")
-        return None
-
-
-def _plain_printer(original: Any):
-    def printer(obj: Any, p: Any, cycle: bool) -> None:
-        text = None
-        if not cycle:
-            from .reprs import container_text
-
-            try:
-                text = container_text(obj)
-            except Exception:
-                text = None
-        if text is not None:
-            p.text(text)
-        elif original is not None:
-            original(obj, p, cycle)
-        else:
-            p.text(repr(obj))
-    printer._jupyter_futures = True
-    return printer
-
-
-def _formatters(shell: Any) -> tuple[Any, Any] | None:
-    """(the shell's display formatter, its text/plain formatter or None), or None without one."""
-    fmt = getattr(shell, "display_formatter", None)
-    return None if fmt is None else (fmt, fmt.formatters.get("text/plain"))
-
-
-def register_formatters(shell: Any) -> None:
-    """Containers of futures display as one aggregate (widget in a kernel, summary text elsewhere)."""
-    found = _formatters(shell)
-    if found is None:
-        return
-    from IPython.lib import pretty
-
-    fmt, plain = found
-    for t in _CONTAINERS:
-        fmt.mimebundle_formatter.for_type(t, _container_mimebundle)
-        if plain is None:
-            continue
-        try:
-            original = plain.lookup_by_type(t)
-        except KeyError:
-            original = pretty._type_pprinters.get(t)
-        if getattr(original, "_jupyter_futures", False):
-            continue
-        _saved_plain[t] = original
-        plain.for_type(t, _plain_printer(original))
-
-
-def unregister_formatters(shell: Any) -> None:
-    """Undo ``register_formatters``: containers display as IPython shows them by itself."""
-    found = _formatters(shell)
-    if found is None:
-        return
-    fmt, plain = found
-    for t in _CONTAINERS:
-        fmt.mimebundle_formatter.pop(t, None)
-        if plain is None or t not in _saved_plain:
-            continue
-        original = _saved_plain.pop(t)
-        if original is not None:
-            plain.for_type(t, original)  # IPython's own printer (one item a line for long lists) again
-        else:
-            plain.pop(t, None)

@@ -27,7 +27,7 @@ from typing import Any
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.display import display
 
-from .kernel import ensure_attached, integration
+from .kernel import attach, integration
 from .render import short_address
 
 USAGE = """usage:
@@ -92,7 +92,7 @@ def _threads(text: str) -> int:
 
 
 def _memory(text: str) -> str:
-    from ..worker.store import parse_memory
+    from ..protocol.sizes import parse_memory
 
     if text.lower() in ("auto", "none", "0"):
         return text.lower()
@@ -147,7 +147,7 @@ class FuturesMagics(Magics):
     def _current(self) -> Any:
         if self._own_running():
             return self.client
-        from ..client.client import default_client
+        from ..client.current import default_client
 
         try:
             return default_client()
@@ -169,7 +169,7 @@ class FuturesMagics(Magics):
         self.params = params
         self.client = client
         self.shell.user_ns["client"] = client
-        ensure_attached(client)
+        attach(client)
         display(client)
 
     # -- %futures ----------------------------------------------------------------------------------------
@@ -315,7 +315,7 @@ class FuturesMagics(Magics):
                      if n in ns and n not in _IGNORED_NAMES and not _is_history_name(n)}
         filename = f"<%%remote cell {self.shell.execution_count}-{next(_remote_counter)}>"
         remember_source(filename, cell)  # this kernel shows the cell's lines in the task's traceback
-        ensure_attached(client)
+        attach(client)
         try:
             future = client.submit(remote, cell, namespace, filename, workers=workers, pure=False)
         except Exception as exc:  # noqa: BLE001

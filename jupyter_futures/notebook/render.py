@@ -89,10 +89,10 @@ def _e(text: Any) -> str:
 # -- futures ---------------------------------------------------------------------------------------------
 
 
-def is_released(state: Any, states: dict | None) -> bool:
-    """True when the future's client no longer holds its key (``states``: the client's, None for a
-    released handle) though it never finished here: nothing will tell the display how it ends."""
-    return states is None or (not state.done() and states.get(state.key) is not state)
+def is_released(state: Any, table: Any) -> bool:
+    """True when the future's client no longer holds its key (``table``: the client's ``FutureTable``,
+    None for a released handle) though it never finished here: nothing will tell the display how it ends."""
+    return table is None or (not state.done() and not table.holds(state))
 
 
 def future_snapshot(state: Any, released: bool = False, now: float | None = None) -> dict:

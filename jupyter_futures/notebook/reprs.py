@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import shells
+from .counts import ProgressModel
 from .displays import MARK
-from .env import widgets_available
+from .env import ipython_shell, kernel_shell, widgets_available
 from .render import (client_html, client_snapshot, client_text, future_html, future_snapshot, future_text,
                      is_released)
 
@@ -24,9 +26,7 @@ def _widget_bundle(widget: Any) -> dict:
     data = dict(data or {})
     data["text/html"] = widget.value
     data["text/plain"] = widget.text
-    from .kernel import integration
-
-    it = integration(create=False)
+    it = shells.find(kernel_shell() or ipython_shell())
     if it is not None and it.displays is not None:
         it.displays.register(widget.display_id, widget)
         widget.displays = it.displays
@@ -34,33 +34,37 @@ def _widget_bundle(widget: Any) -> dict:
     return data
 
 
+def _attach(client: Any) -> None:
+    """In a kernel: ``client``'s task output goes to its cells (see ``kernel.attach``; a client starting in
+    a kernel is attached already, so this only makes sure)."""
+    it = shells.find(kernel_shell())
+    if it is not None:
+        it.attach(client)
+
+
 def future_bundle(future: Any) -> dict:
     """The display of one future."""
     try:
-        states = future.client._states
+        table = future.client.futures
     except Exception:  # a released future (its client is a stand-in that refuses every use)
-        states = None
-    if states is not None and widgets_available():
-        from .kernel import ensure_attached
+        table = None
+    if table is not None and widgets_available():
         from .widgets import FutureWidget
 
-        ensure_attached(future.client)
+        _attach(future.client)
         return _widget_bundle(FutureWidget(future))
-    st = future._state
-    snap = future_snapshot(st, released=is_released(st, states))
+    st = future.state
+    snap = future_snapshot(st, released=is_released(st, table))
     return {"text/plain": future_text(snap), "text/html": future_html(snap)}
 
 
 def client_bundle(client: Any) -> dict:
     """The display of a client."""
-    from .hub import fetch_scheduler_info
-
-    info = fetch_scheduler_info(client) if client.status == "running" else {}
+    info = client.latest_scheduler_info() if client.status == "running" else {}
     if widgets_available():
-        from .kernel import ensure_attached
         from .widgets import ClientWidget
 
-        ensure_attached(client)
+        _attach(client)
         return _widget_bundle(ClientWidget(client, info))
     snap = client_snapshot(client, info)
     return {"text/plain": client_text(snap), "text/html": client_html(snap)}
@@ -68,15 +72,12 @@ def client_bundle(client: Any) -> dict:
 
 def progress_bundle(futures: list, title: str = "") -> dict:
     """Progress bars for many futures: live in a kernel with widgets, else a snapshot."""
-    from .progress import ProgressModel
-
     model = ProgressModel(futures, title=title)
     if widgets_available():
-        from .kernel import ensure_attached
         from .widgets import ProgressWidget
 
         for client in model.clients:
-            ensure_attached(client)
+            _attach(client)
         return _widget_bundle(ProgressWidget(model))
     return {"text/plain": model.text(), "text/html": model.html()}
 
@@ -114,6 +115,4 @@ def container_text(obj: Any) -> str | None:
     found = container_summary(obj)
     if found is None:
         return None
-    from .progress import ProgressModel
-
     return ProgressModel(found[0], title=found[1]).text()

@@ -15,8 +15,8 @@ from traitlets import Dict, Float, Int, List, Unicode
 
 from ..client.future import DONE_STATES
 from .displays import new_display_id
-from .hub import FLUSHER, fetch_scheduler_info, hub_for
-from .progress import ProgressModel
+from .hub import FLUSHER, hub_for
+from .counts import ProgressModel
 from .render import (client_html, client_snapshot, client_text, future_html, future_snapshot, future_text,
                      is_released, not_live_html, not_live_text, progress_html, progress_text, progress_totals)
 
@@ -43,7 +43,7 @@ class _LiveHTML(W.HTML):
     def _render(self) -> None:
         raise NotImplementedError
 
-    def _flush(self) -> None:
+    def flush_view(self) -> None:
         self._render()
 
     def _show(self, text: str, html: str, **traits: Any) -> None:
@@ -102,7 +102,7 @@ class FutureWidget(_LiveHTML):
 
     def __init__(self, future: Any, **kwargs: Any):
         super().__init__("jf-future-widget", **kwargs)
-        self._state = future._state
+        self._state = future.state
         self._client_ref = weakref.ref(future.client)
         self._hub = hub_for(future.client)
         self._render()
@@ -120,7 +120,7 @@ class FutureWidget(_LiveHTML):
         if st is None:
             return
         client = self._client_ref()
-        snap = future_snapshot(st, released=is_released(st, client._states if client is not None else None))
+        snap = future_snapshot(st, released=is_released(st, client.futures if client is not None else None))
         self._show(future_text(snap), future_html(snap), key=snap["key"], name=snap["name"],
                    status=snap["status"], worker=snap["worker"], elapsed=snap["elapsed"],
                    result_type=snap["type"], nbytes=snap["nbytes"], exception=snap["exception"])
@@ -216,7 +216,7 @@ class ClientWidget(_LiveHTML):
             return
         running = client.status == "running"
         if running and time.monotonic() - self._fetched >= CLIENT_REFRESH:
-            info = fetch_scheduler_info(client)
+            info = client.latest_scheduler_info()
             if info is not None:
                 self._info = info
             self._fetched = time.monotonic()

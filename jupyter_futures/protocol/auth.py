@@ -14,6 +14,8 @@ import hmac
 import os
 import secrets
 
+from .address import format_address, parse_address
+
 MAGIC = b"JFUTv001"
 NONCE_SIZE = 16
 MAC_SIZE = 32
@@ -68,8 +70,6 @@ def find_token(token: str | None = None, address: str | None = None) -> str:
     if token:
         return token
     if address is not None:
-        from .comm import format_address, parse_address
-
         known = _local_tokens.get(format_address(*parse_address(address)))
         if known:
             return known

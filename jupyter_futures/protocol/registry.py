@@ -126,7 +126,7 @@ def get(cluster_id: str) -> dict | None:
 
 def find_by_address(address: str) -> dict | None:
     """The record of the running scheduler at ``address`` (as ``tcp://host:port``), or None."""
-    from .comm import format_address, parse_address
+    from .address import format_address, parse_address
 
     wanted = format_address(*parse_address(address))
     for record in list_records():

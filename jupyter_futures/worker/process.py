@@ -8,12 +8,12 @@ import signal
 import sys
 
 from ..protocol import auth
-from ..protocol.comm import parse_address
+from ..protocol.address import parse_address
 from ..protocol.logs import configure as configure_logging
 from ..protocol.lifeline import CLEAN_EXIT, RESTART, say_clean_exit, watch_parent
+from ..protocol.sizes import parse_memory
 from .logs import let_info_through
 from .server import Worker
-from .store import parse_memory
 
 
 def _address(text: str) -> str:

@@ -11,26 +11,11 @@ from collections import OrderedDict
 from typing import Any
 
 from ..protocol import serialize
+from ..protocol.sizes import parse_memory  # noqa: F401 - where the cluster and the server extension find it
 
 logger = logging.getLogger("jupyter_futures.worker")
 
 SPILL_FRACTION = 0.6
-
-
-def parse_memory(text: str | int | None) -> int:
-    """``"4GB"``, ``"512MiB"``, ``"1e9"`` or an int -> bytes (0 means no limit)."""
-    if text in (None, "", 0, "0", "none", "None"):
-        return 0
-    if isinstance(text, (int, float)):
-        return int(text)
-    units = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
-             "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
-    s = text.strip().lower().replace(" ", "")
-    num = s.rstrip("abcdefghijklmnopqrstuvwxyz")
-    unit = s[len(num):]
-    if unit not in units or not num:
-        raise ValueError(f"bad memory size {text!r}: use a number of bytes or e.g. '4GB', '512MiB'")
-    return int(float(num) * units[unit])
 
 
 def sizeof(value: Any, ser: serialize.Serialized | None = None) -> int:

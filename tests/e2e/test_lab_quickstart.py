@@ -23,17 +23,18 @@ def test_quickstart_runs_in_jupyterlab(lab_server, browser, artifacts):
 
         # The client widget appears with its workers.
         page.locator(".jf-client[data-status=running]").first.wait_for(timeout=60_000)
-        # The progress bar of the cell that starts the map (drawn while its tasks are pending) is a live
-        # widget and reaches 100 %: a static display could only show the state it was drawn in.
+        # The progress bar of the cell that starts the map (drawn while its tasks are pending) reaches
+        # 100 %: live, then replaced by the record of its end (a display that never changed could only
+        # show the state it was drawn in).
         progress_cell = page.locator(".jp-CodeCell", has_text="progress(squares)")
-        done = progress_cell.locator(".jupyter-widgets .jf-progress[data-state=done]").first
+        done = progress_cell.locator(".jf-progress[data-state=done]").first
         done.wait_for(timeout=90_000)
         bar = done.locator(".jf-progress-bar").first
         assert bar.get_attribute("data-pct") == "100.0"
         assert bar.evaluate("e => e.style.width") == "100%"
         # The erred future shows its traceback, with the failing function and line.
         err = page.locator(".jp-CodeCell", has_text="def might_fail").locator(
-            ".jupyter-widgets .jf-future[data-status=error]").first
+            ".jf-future[data-status=error]").first
         err.wait_for(timeout=60_000)
         err.scroll_into_view_if_needed()
         assert "might_fail" in err.locator(".jf-traceback").text_content()
