@@ -11,12 +11,13 @@ from jupyter_futures.client import hooks
 from jupyter_futures.client.options import check_direct, check_mode
 from jupyter_futures.client.outbox import Outbox
 from jupyter_futures.client.table import FutureTable
+from jupyter_futures.protocol import messages
 
 W1, W2 = "tcp://127.0.0.1:1", "tcp://127.0.0.1:2"
 
 
 def finished(key: str, worker: str = W1) -> tuple:
-    return ("task-finished", key, "int", 28, [worker], b"small", 1.0, 2.0)
+    return messages.task_finished(key, "int", 28, [worker], b"small", 1.0, 2.0)
 
 
 def apply(table: FutureTable, msgs: list) -> tuple[list, list]:
@@ -31,7 +32,7 @@ class FakeComm:
     def __init__(self):
         self.frames: list[list] = []
 
-    def send_now(self, msgs):
+    def write_now(self, msgs):
         self.frames.append(list(msgs))
 
 
@@ -73,13 +74,13 @@ def test_the_outbox_folds_releases_and_drops_keys_held_again():
     comm = outbox.comm
     for key in ("a", "b", "c"):
         table.hold(key)
-    outbox.send(("update-graph", ["a", "b", "c"]))
+    outbox.send(messages.update_graph(["a", "b", "c"]))
     for key in ("a", "b", "c"):
         table.drop(key)
     table.hold("c")  # held again before the flush: not released
-    outbox.send_later(("coord-ref", "queue", "q", -1))
+    outbox.send_later(messages.coord_ref("queue", "q", -1))
     outbox.flush()
-    assert comm.frames[-1] == [("release-keys", ["a", "b"]), ("coord-ref", "queue", "q", -1)]
+    assert comm.frames[-1] == [messages.release_keys(["a", "b"]), messages.coord_ref("queue", "q", -1)]
     assert table.get("a") is None and table.get("c") is not None
     assert not outbox.pending()
 
@@ -91,7 +92,7 @@ def test_a_closed_connection_drops_what_waits_to_be_sent():
     comm.closed = True
     outbox.open(comm)
     outbox.loop_ident = -1
-    outbox.send(("want-keys", ["x"]))
+    outbox.send(messages.want_keys(["x"]))
     assert comm.frames == [] and not outbox.pending()
 
 
@@ -103,11 +104,12 @@ def test_task_events_change_states_in_order_and_other_messages_pass_through():
     table = FutureTable(on_new_worker=met.append)
     table.subscribe(seen.append)
     x, y = table.hold("x"), table.hold("y")
-    touched, others = apply(table, [("task-running", "x", W1), ("task-output", "x", W1, "stdout", "hi\n"),
+    output = messages.task_output("x", W1, "stdout", "hi\n")
+    touched, others = apply(table, [messages.task_running("x", W1), output,
                                     finished("x"), ("rpc-reply", 1, True, None), finished("y", W2),
-                                    finished("y", W2), ("task-finished", "unknown", "int", 1, [W1], None, 1, 2)])
+                                    finished("y", W2), messages.task_finished("unknown", "int", 1, [W1], None, 1, 2)])
     assert [st.key for st in touched] == ["x", "y"] and seen == [touched]
-    assert others == [("task-output", "x", W1, "stdout", "hi\n"), ("rpc-reply", 1, True, None)]
+    assert others == [output, ("rpc-reply", 1, True, None)]
     assert x.status == "finished" and x.worker == W1 and x.type_name == "int" and x.nbytes == 28
     assert x.who_has == [W1] and x.small == b"small" and x.ran == (1.0, 2.0) and y.done()
     assert met == [W1, W2]  # each holder once, however many results name it
@@ -116,9 +118,9 @@ def test_task_events_change_states_in_order_and_other_messages_pass_through():
 def test_an_error_reported_again_is_not_the_one_cached():
     table = FutureTable()
     st = table.hold("x")
-    apply(table, [("task-erred", "x", "first", None, W1, None, None)])
+    apply(table, [messages.task_erred("x", "first", None, W1, None, None)])
     assert str(st.error()) == "first"
-    apply(table, [("task-erred", "x", "second", None, "", None, None)])
+    apply(table, [messages.task_erred("x", "second", None, "", None, None)])
     assert str(st.error()) == "second" and st.worker == W1
 
 
@@ -127,9 +129,9 @@ def test_a_restart_cancels_finished_results_too():
     done, pending = table.hold("done"), table.hold("pending")
     apply(table, [finished("done")])
     done.value, done.has_value = 3, True
-    apply(table, [("task-cancelled", "done"), ("task-cancelled", "pending"), ("task-cancelled", "done", False)])
+    apply(table, [messages.task_cancelled("done", False), messages.task_cancelled("pending", False)])
     assert done.status == "finished" and pending.status == "cancelled"  # a plain cancel: the result stays
-    apply(table, [("task-cancelled", "done", True)])
+    apply(table, [messages.task_cancelled("done", True)])
     assert done.status == "cancelled" and not done.has_value and done.value is None
 
 

@@ -17,6 +17,7 @@ import tornado.websocket
 
 from jupyter_futures import Client, LocalCluster
 from jupyter_futures.client.monitor import TOPICS, FeedMonitor
+from jupyter_futures.protocol import messages
 from jupyter_futures.protocol.eventloop import background_loop, sync
 
 from procs import Gate, blocked, wait_until
@@ -162,7 +163,7 @@ def test_clients_topic_lists_held_futures_and_leaves_out_the_monitor(cluster, wa
         assert all(f["worker"] and f["cell"] is None for f in mine["futures"])
         assert watcher.monitor.id not in {h["client"] for h in data}
         # Cells come from the notebook layer's batched annotations.
-        c.outbox.send(("annotate-keys", {held[0].key: "cell-abc"}))
+        c.outbox.send(messages.annotate_keys({held[0].key: "cell-abc"}))
         watcher.wait_for("clients", lambda d: any(
             f["cell"] == "cell-abc" for h in d if h["client"] == c.id for f in h["futures"]))
         client_id = c.id

@@ -34,6 +34,7 @@ from jupyter_futures import (
     get_worker,
     wait,
 )
+from jupyter_futures.protocol import messages
 
 from procs import (JF, Gate, blocked, clean_env, kill_tree, refused_address, settle_releases, start_process, stop,
                    wait_until)
@@ -442,21 +443,32 @@ def test_map_key_prefix(client):
 def spy_update_graph(client_id, dask_scheduler):
     """On the scheduler: record the number of tasks of each update-graph message from ``client_id``
     (the scheduler still handles every message itself)."""
-    state = dask_scheduler.state
-    real = type(state).update_graph
-    sizes = []
-
-    def update_graph(client, records):
-        records = list(records)
-        if client == client_id:
-            sizes.append(len(records))
-        return real(state, client, records)
-    state.update_graph = update_graph
-    dask_scheduler.test_update_graph_sizes = sizes
+    dask_scheduler.test_update_graph_sizes = spy_messages(
+        dask_scheduler, client_id, messages.UPDATE_GRAPH, lambda records: len(list(records)))
 
 
-def unspy_update_graph(dask_scheduler):
-    del dask_scheduler.state.update_graph
+def spy_messages(dask_scheduler, client_id: str, op: str, note) -> list:
+    """On the scheduler: ``note(*fields)`` of each ``op`` message from ``client_id`` lands in the list
+    returned, as the connection delivers it (``unspy_messages`` ends it)."""
+    comm = dask_scheduler.client_comms[client_id]
+    real = comm.handler
+    seen = []
+
+    def handler(c, msgs):
+        seen.extend(note(*msg[1:]) for msg in msgs if msg[0] == op)
+        return real(c, msgs)
+    comm.handler = handler
+    comm.test_real_handler = real
+    return seen
+
+
+def unspy_messages(dask_scheduler, client_id: str) -> None:
+    comm = dask_scheduler.client_comms[client_id]
+    comm.handler = comm.__dict__.pop("test_real_handler")
+
+
+def unspy_update_graph(client_id, dask_scheduler):
+    unspy_messages(dask_scheduler, client_id)
     return dask_scheduler.__dict__.pop("test_update_graph_sizes")
 
 
@@ -467,7 +479,7 @@ def update_graph_sizes(client, submit):
         futures = submit()
         barrier(client)
     finally:
-        sizes = client.run_on_scheduler(unspy_update_graph)
+        sizes = client.run_on_scheduler(unspy_update_graph, client.id)
     return futures, sizes
 
 
@@ -1210,21 +1222,11 @@ def test_key_released_after_last_future_deleted(client):
 
 def spy_release_keys(client_id, dask_scheduler):
     """On the scheduler: record the keys of each release message from ``client_id`` (still handled)."""
-    state = dask_scheduler.state
-    real = type(state).release_keys
-    calls = []
-
-    def release_keys(client, keys, known=True):
-        keys = list(keys)
-        if client == client_id:
-            calls.append(keys)
-        return real(state, client, keys, known)
-    state.release_keys = release_keys
-    dask_scheduler.test_release_calls = calls
+    dask_scheduler.test_release_calls = spy_messages(dask_scheduler, client_id, messages.RELEASE_KEYS, list)
 
 
-def unspy_release_keys(dask_scheduler):
-    del dask_scheduler.state.release_keys
+def unspy_release_keys(client_id, dask_scheduler):
+    unspy_messages(dask_scheduler, client_id)
     return dask_scheduler.__dict__.pop("test_release_calls")
 
 
@@ -1239,7 +1241,7 @@ def test_dropped_futures_are_released_in_batches(client):
         gc.collect()
         settle_releases(client)
     finally:
-        calls = client.run_on_scheduler(unspy_release_keys)
+        calls = client.run_on_scheduler(unspy_release_keys, client.id)
     ours = [c for c in calls if keys & set(c)]
     assert set().union(*ours) >= keys, "some dropped futures were never released"
     assert len(ours) <= 5, f"{len(ours)} release messages for 500 futures: {[len(c) for c in ours]}"
@@ -1327,7 +1329,7 @@ def test_map_of_a_non_iterable_names_the_fix(client):
 
 def test_a_malformed_message_is_dropped_and_the_rest_of_its_batch_still_runs(client):
     """A message the scheduler cannot handle is logged and dropped; the others of its batch still count."""
-    client.outbox.send(("update-graph", [("bad-record",)]))  # not a task record at all
+    client.outbox.send(messages.update_graph([("bad-record",)]))  # not a task record at all
     assert client.submit(inc, 41, pure=False).result(timeout=TIMEOUT) == 42
 
 

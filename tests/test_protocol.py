@@ -41,7 +41,7 @@ def test_messages_sent_in_one_turn_arrive_as_one_batch_in_order():
         server.start(on)
         client.start(lambda c, m: None)
         for i in range(10_000):
-            client.send(("m", i))
+            client.queue(("m", i))
         await asyncio.wait_for(done.wait(), 10)
         assert [m[1] for b in batches for m in b] == list(range(10_000))
         assert len(batches) == 1
@@ -57,7 +57,7 @@ def test_large_numpy_buffers_arrive_intact_out_of_band():
         arr = np.arange(4_000_000, dtype="float64")  # 32 MB
         ser = serialize.dumps(arr)
         assert len(ser.header) < 1000, "the array's bytes are not inside the pickle stream"
-        client.send(("data", ser, "small"))
+        client.queue(("data", ser, "small"))
         msg = await asyncio.wait_for(q.get(), 20)
         got = serialize.loads(msg[1])
         assert msg[2] == "small"

@@ -4,6 +4,7 @@ import logging
 
 import pytest
 
+from jupyter_futures.protocol import messages
 from jupyter_futures.protocol.story import STRICT_ENV, InvalidTransition, Story
 from jupyter_futures.scheduler.state import (
     ERRED, FORGOTTEN, LOST, MEMORY, NO_WORKER, PROCESSING, QUEUED, RELEASED, TRANSITIONS, WAITING,
@@ -18,7 +19,8 @@ def record(key, deps=(), options=None):
 
 
 def computes(out):
-    return {m[1]: addr for addr, msgs in out.items() for m in msgs if m[0] == "compute"}
+    key = messages.fields(messages.COMPUTE).index("key") + 1  # after the op
+    return {m[key]: addr for addr, msgs in out.items() for m in msgs if m[0] == messages.COMPUTE}
 
 
 def make(workers=("w1", "w2"), nthreads=1):
@@ -395,7 +397,7 @@ def test_a_report_of_a_task_cancelled_meanwhile_is_recorded_and_its_value_freed(
     s.cancel(["a"])
     s.take_outgoing()
     s.task_finished(worker, "a", 8, "int", None, 0.0, 0.1)
-    assert s.take_outgoing()[worker] == [("free", ["a"])]
+    assert s.take_outgoing()[worker] == [messages.free(["a"])]
     key, stimulus, start, finish, _ = s.story.of(["a"])[-1]
     assert stimulus.startswith("task-finished ignored: ") and start == finish == FORGOTTEN
 

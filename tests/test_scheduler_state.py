@@ -1,4 +1,7 @@
 """The scheduler's state machine, driven directly: no sockets, no processes."""
+from types import SimpleNamespace
+
+from jupyter_futures.protocol import messages
 from jupyter_futures.protocol.errors import KilledWorker, LostDependency
 from jupyter_futures.scheduler.state import ALLOWED_FAILURES, FIRE_AND_FORGET, SchedulerState
 
@@ -13,8 +16,13 @@ def sent(out, recipient, op):
     return [m for m in out.get(recipient, []) if m[0] == op]
 
 
+def named(msg):
+    """A message's fields by name (protocol/messages.py)."""
+    return SimpleNamespace(**dict(zip(messages.fields(msg[0]), msg[1:])))
+
+
 def computes(out):
-    return {m[1]: addr for addr, msgs in out.items() for m in msgs if m[0] == "compute"}
+    return {named(m).key: addr for addr, msgs in out.items() for m in msgs if m[0] == messages.COMPUTE}
 
 
 def make(workers=("w1", "w2"), nthreads=1):
@@ -33,10 +41,11 @@ def test_root_task_goes_to_a_worker_and_finishes():
     worker = computes(out)["a"]
     assert s.tasks["a"].state == "processing"
     s.task_started(worker, "a")
-    assert sent(s.take_outgoing(), C, "task-running") == [("task-running", "a", worker)]
+    assert sent(s.take_outgoing(), C, messages.TASK_RUNNING) == [messages.task_running("a", worker)]
     s.task_finished(worker, "a", 8, "int", b"small", 0.0, 0.001)
     out = s.take_outgoing()
-    assert sent(out, C, "task-finished") == [("task-finished", "a", "int", 8, [worker], b"small", 0.0, 0.001)]
+    assert sent(out, C, messages.TASK_FINISHED) == [
+        messages.task_finished("a", "int", 8, [worker], b"small", 0.0, 0.001)]
     assert s.tasks["a"].state == "memory"
     assert s.who_has(["a"]) == {"a": [worker]}
 
@@ -51,8 +60,8 @@ def test_dependent_waits_then_runs_where_its_input_is():
     s.task_finished(wa, "a", 10_000_000, "ndarray", None, 0, 0.1)
     out = s.take_outgoing()
     assert computes(out) == {"b": wa}  # 10 MB already there: no transfer
-    compute = [m for m in out[wa] if m[0] == "compute"][0]
-    assert compute[5] == {"a": [wa]}  # the worker is told where the input lives
+    compute = named(sent(out, wa, messages.COMPUTE)[0])
+    assert compute.deps == {"a": [wa]}  # the worker is told where the input lives
 
 
 def test_tasks_spread_over_idle_workers():
@@ -79,9 +88,9 @@ def test_error_propagates_to_dependents():
     wa = computes(s.take_outgoing())["a"]
     s.task_erred(wa, "a", "EXC", [("f.py", 1, "f", "")], 0, 0)
     out = s.take_outgoing()
-    erred = {m[1] for m in sent(out, C, "task-erred")}
-    assert erred == {"a", "b", "c"}
-    assert all(m[2] == "EXC" for m in sent(out, C, "task-erred"))
+    erred = [named(m) for m in sent(out, C, messages.TASK_ERRED)]
+    assert {m.key for m in erred} == {"a", "b", "c"}
+    assert all(m.exception == "EXC" for m in erred)
 
 
 def test_retries_rerun_a_failed_task():
@@ -101,7 +110,7 @@ def test_releasing_last_reference_frees_data_on_workers():
     s.take_outgoing()
     s.release_keys(C, ["a"])
     out = s.take_outgoing()
-    assert ("free", ["a"]) in out[wa]
+    assert messages.free(["a"]) in out[wa]
     assert "a" not in s.tasks
 
 
@@ -116,7 +125,7 @@ def test_input_kept_while_a_dependent_needs_it():
     s.task_finished(wb, "b", 8, "int", None, 0, 0)
     out = s.take_outgoing()
     assert "a" not in s.tasks
-    assert ("free", ["a"]) in out[wa]
+    assert messages.free(["a"]) in out[wa]
 
 
 def test_fire_and_forget_keeps_task_until_done():
@@ -152,9 +161,9 @@ def test_task_that_kills_three_workers_fails_with_killed_worker():
         s.remove_worker(worker)
         s.add_worker(f"w{i + 2}", 1)
     out = s.take_outgoing()
-    erred = sent(out, C, "task-erred")
-    assert len(erred) == 1 and isinstance(erred[0][2], KilledWorker)
-    assert "'a'" in str(erred[0][2])
+    erred = [named(m) for m in sent(out, C, messages.TASK_ERRED)]
+    assert len(erred) == 1 and isinstance(erred[0].exception, KilledWorker)
+    assert "'a'" in str(erred[0].exception)
 
 
 def test_lost_data_is_recomputed_for_waiting_dependents():
@@ -175,9 +184,9 @@ def test_scattered_data_on_dead_worker_is_lost():
     s.take_outgoing()
     s.remove_worker("w1")
     out = s.take_outgoing()
-    assert ("task-lost", "x") in out[C]
-    erred = sent(out, C, "task-erred")
-    assert erred and isinstance(erred[0][2], LostDependency)
+    assert messages.task_lost("x") in out[C]
+    erred = [named(m) for m in sent(out, C, messages.TASK_ERRED)]
+    assert erred and isinstance(erred[0].exception, LostDependency)
 
 
 def test_no_worker_then_worker_arrives():
@@ -205,9 +214,9 @@ def test_cancel_cancels_dependents_for_every_client():
     wa = computes(s.take_outgoing())["a"]
     s.cancel(["a"])
     out = s.take_outgoing()
-    assert {m[1] for m in sent(out, C, "task-cancelled")} == {"a", "b"}
-    assert ("task-cancelled", "a") in out["client-b"]
-    assert ("free", ["a"]) in out[wa]
+    assert {named(m).key for m in sent(out, C, messages.TASK_CANCELLED)} == {"a", "b"}
+    assert messages.task_cancelled("a", False) in out["client-b"]
+    assert messages.free(["a"]) in out[wa]
     assert not s.tasks
 
 
@@ -220,7 +229,7 @@ def test_equal_keys_run_once_and_late_client_learns_result():
     s.update_graph("client-b", [record("a")])
     out = s.take_outgoing()
     assert not computes(out)
-    assert sent(out, "client-b", "task-finished")[0][5] == b"v"
+    assert named(sent(out, "client-b", messages.TASK_FINISHED)[0]).small == b"v"
 
 
 def test_client_disconnect_releases_its_keys():
@@ -245,11 +254,13 @@ def test_idle_worker_steals_tasks_not_started_from_a_busy_one():
     assert on_busy, "some short tasks were buffered behind the long one"
     for key in [k for k, w in assigned.items() if w == idle]:  # the idle worker finishes its share
         s.task_finished(idle, key, 8, "int", None, 0, 1e-4)
-    steal = [m for m in s.take_outgoing()[busy] if m[0] == "steal"]
-    assert steal and set(steal[0][1]) <= set(on_busy)
-    s.steal_response(busy, [(k, True) for k in steal[0][1]])
+    steal = sent(s.take_outgoing(), busy, messages.STEAL)
+    assert steal
+    stolen = named(steal[0]).keys
+    assert set(stolen) <= set(on_busy)
+    s.steal_response(busy, [(k, True) for k in stolen])
     moved = computes(s.take_outgoing())
-    assert set(moved) == set(steal[0][1]) and set(moved.values()) == {idle}
+    assert set(moved) == set(stolen) and set(moved.values()) == {idle}
     assert all(s.tasks[k].processing_on.address == idle for k in moved)
 
 
@@ -274,8 +285,8 @@ def test_a_client_asking_for_a_finished_key_hears_when_it_ran_not_when_it_asked(
     s.take_outgoing()
     s.add_client("client-b")
     s.update_graph("client-b", [record("a")])
-    (msg,) = sent(s.take_outgoing(), "client-b", "task-finished")
-    assert msg[-2:] == (100.0, 101.5)
+    (msg,) = sent(s.take_outgoing(), "client-b", messages.TASK_FINISHED)
+    assert (named(msg).start, named(msg).stop) == (100.0, 101.5)
 
 
 def test_an_erred_task_reports_its_run_and_its_dependents_report_none():
@@ -283,6 +294,6 @@ def test_an_erred_task_reports_its_run_and_its_dependents_report_none():
     s.update_graph(C, [record("a"), record("b", deps=["a"])])
     worker = computes(s.take_outgoing())["a"]
     s.task_erred(worker, "a", "EXC", "TB", 5.0, 6.0)
-    erred = {m[1]: m for m in sent(s.take_outgoing(), C, "task-erred")}
-    assert erred["a"][-3:] == (worker, 5.0, 6.0)
-    assert erred["b"][-3:] == (None, None, None)
+    erred = {named(m).key: named(m) for m in sent(s.take_outgoing(), C, messages.TASK_ERRED)}
+    assert (erred["a"].worker, erred["a"].start, erred["a"].stop) == (worker, 5.0, 6.0)
+    assert (erred["b"].worker, erred["b"].start, erred["b"].stop) == (None, None, None)

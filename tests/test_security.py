@@ -16,7 +16,7 @@ import pytest
 
 import jupyter_futures
 from jupyter_futures import AuthenticationError, Client
-from jupyter_futures.protocol import auth
+from jupyter_futures.protocol import auth, messages
 from jupyter_futures.protocol import comm as comm_module
 from jupyter_futures.protocol.comm import connect, parse_address
 from jupyter_futures.scheduler.server import Scheduler
@@ -95,7 +95,7 @@ class Evil:
 
 def evil_frame(path) -> bytes:
     """A well-formed frame (one part) whose pickle creates ``path`` when loaded."""
-    payload = pickle.dumps([("register-client", Evil(path))], protocol=5)
+    payload = pickle.dumps([messages.register_client(Evil(path), None)], protocol=5)
     return struct.pack("!IQ", 1, len(payload)) + payload
 
 
@@ -275,7 +275,7 @@ def test_authenticated_peer_that_does_not_register_is_closed(logs):
         try:
             comm = await connect(scheduler.address, TOKEN)
             comm.start(lambda c, msgs: None)
-            comm.send(("hello", "i am not a client"))
+            comm.queue(("hello", "i am not a client"))
             await asyncio.wait_for(comm.wait_closed(), 5)
             assert not scheduler.client_comms and not scheduler.worker_comms
             assert any("did not register" in r.getMessage() for r in logs.records)

@@ -5,6 +5,7 @@ import threading
 
 import pytest
 
+from jupyter_futures.protocol import messages
 from jupyter_futures.protocol.story import STRICT_ENV, InvalidTransition
 from jupyter_futures.worker.claims import Claims
 from jupyter_futures.worker.state import (
@@ -187,7 +188,7 @@ def test_a_compute_of_a_value_held_here_is_answered_at_once_and_recorded():
     w = make()
     w.data.put("a", 5, 28)
     assert w.compute("a", "tok", b"f", b"args", {}, (0, 1), None) == [
-        ("send", ("finished", "a", 28, "int", None, 0.0, 0.0))]
+        ("send", messages.finished("a", 28, "int", None, 0.0, 0.0, []))]
     assert "a" not in w.tasks and "held here" not in w.story.of(["a"])[-1][1]
     assert w.story.of(["a"])[-1][1].startswith("compute ignored: its value is here already")
 
@@ -196,7 +197,7 @@ def test_the_loop_learns_of_a_claim_when_a_steal_asks_and_refuses_the_steal():
     w = make()
     task = compute(w, "a")
     assert w.claims.claim(task)
-    assert w.steal(["a"]) == [("send", ("steal-response", [("a", False)]))]
+    assert w.steal(["a"]) == [("send", messages.steal_response([("a", False)]))]
     assert task.state == EXECUTING and w.tasks["a"] is task
     assert [r[1:4] for r in w.story.of(["a"])][-2:] == [
         ("steal", "ready", "executing"), ("steal ignored: a thread has claimed it", "executing", "executing")]

@@ -4,6 +4,7 @@ import numpy as np
 
 from procs import wait_until
 
+from jupyter_futures.protocol import messages
 from jupyter_futures.worker.state import SMALL_RESULT, WorkerState, finished_message
 from jupyter_futures.worker.store import DataStore, parse_memory
 
@@ -57,7 +58,7 @@ def test_fetch_tries_next_holder_then_reports_missing():
     out = w.fetch_failed(PEER, ["a"])
     assert out == [("fetch", "tcp://other:1", ["a"])]
     out = w.fetched("tcp://other:1", ["a"], {})
-    assert out == [("send", ("missing-data", "c", "a", ["tcp://other:1"]))]
+    assert out == [("send", messages.missing_data("c", "a", ["tcp://other:1"]))]
     assert "c" not in w.tasks
 
 
@@ -68,22 +69,27 @@ def test_an_input_that_cannot_be_unpickled_fails_the_tasks_waiting_for_it():
     w.compute("d", "tok", b"f", b"ab", {"a": [PEER], "b": [PEER]}, (0, 2), None)
     w.compute("e", "tok", b"f", b"b", {"b": [PEER]}, (0, 3), None)
     out = w.fetched(PEER, ["a", "b"], {"b": (2, 8)}, {"a": ("EXC", "TB")})
-    sent = sorted((i[1][0], i[1][1], i[1][2], i[1][3]) for i in out if i[0] == "send")
-    assert sent == [("erred", "c", "EXC", "TB"), ("erred", "d", "EXC", "TB")]
+    sent = sorted(msg for kind, msg in (i[:2] for i in out) if kind == "send")
+    assert [op for op, *_ in sent] == [messages.ERRED, messages.ERRED]
+    assert [(key, exception, traceback) for _, key, exception, traceback, _start, _stop in sent] == [
+        ("c", "EXC", "TB"), ("d", "EXC", "TB")]
     assert [i[1].key for i in out if i[0] == "execute"] == ["e"]
     assert set(w.tasks) == {"e"} and "a" not in w.data and w.copied == {"b": 1}
 
 
 def test_finished_message_carries_small_results_only():
-    assert finished_message("a", 3, 28, 0.0, 1.0, "SER") == ("finished", "a", 28, "int", "SER", 0.0, 1.0)
-    assert finished_message("b", b"x", SMALL_RESULT + 1, 0.0, 1.0, "SER")[4] is None
+    assert finished_message("a", 3, 28, 0.0, 1.0, "SER", ["c"]) == messages.finished("a", 28, "int", "SER", 0.0, 1.0,
+                                                                                     ["c"])
+    _, key, nbytes, type_name, small, start, stop, told = finished_message("b", b"x", SMALL_RESULT + 1, 0.0, 1.0,
+                                                                           "SER", [])
+    assert small is None
 
 
 def test_a_task_a_thread_ran_is_stored_reported_started_once_and_dropped():
     w = make()
     task = w.compute("a", "tok", b"f", b"args", {}, (0, 1), None)[0][1]
     assert w.claims.claim(task)
-    assert w.started(task) == [("send", ("started", "a"))]
+    assert w.started(task) == [("send", messages.started("a"))]
     assert w.started(task) == []  # reported once
     assert w.claims.finish(task, True, b"x", SMALL_RESULT + 1)
     w.executed(task, True, 0.0, 1.0)
@@ -136,7 +142,7 @@ def test_a_task_abandoned_for_a_missing_input_releases_only_what_it_counted():
     w = make()
     w.compute("c1", "tok", b"f", b"a", {"a": [PEER]}, (0, 1), None)
     out = w.compute("c2", "tok", b"f", b"ab", {"a": [PEER], "b": [ME]}, (0, 2), None)
-    assert out == [("send", ("missing-data", "c2", "b", [ME]))]
+    assert out == [("send", messages.missing_data("c2", "b", [ME]))]
     assert w.copied == {"a": 1} and "c2" not in w.tasks
     task = w.fetched(PEER, ["a"], {"a": (1, 8)})[0][1]
     assert task.key == "c1" and "a" in w.data
@@ -170,7 +176,7 @@ def test_steal_gives_up_only_tasks_not_started():
     w.compute("c", "tok", b"f", b"a", {"x": [PEER]}, (0, 3), None)
     assert w.claims.claim(first)
     out = w.steal(["a", "b", "c", "gone"])
-    assert out == [("send", ("steal-response", [("a", False), ("b", True), ("c", True), ("gone", False)]))]
+    assert out == [("send", messages.steal_response([("a", False), ("b", True), ("c", True), ("gone", False)]))]
     assert set(w.tasks) == {"a"}
     assert not w.waiting_for.get("x")
 

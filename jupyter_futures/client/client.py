@@ -31,7 +31,7 @@ import threading
 import uuid
 from typing import Any, Callable, Iterable
 
-from ..protocol import auth
+from ..protocol import auth, messages
 from ..protocol.comm import Comm, CommClosedError, connect, probe
 from ..protocol.eventloop import background_loop, sync, wait_in_task
 from . import current, hooks
@@ -106,6 +106,7 @@ class Client(FutureResults, DataMovement, ClusterInspection, PublishedDatasets, 
         self.futures = FutureTable(on_new_worker=self._meet_worker)
         self.outbox = Outbox(self.loop, self.futures)
         self.output = TaskOutput()
+        self.handlers = message_handlers(self.output)
         current.register(self, as_default=set_as_default)
         if not asynchronous:
             self.status = "connecting"
@@ -159,7 +160,7 @@ class Client(FutureResults, DataMovement, ClusterInspection, PublishedDatasets, 
         comm.on_close.append(self._scheduler_lost)
         comm.start(self._on_batch)
         info = kernel_info()
-        comm.send(("register-client", self.id, info) if info else ("register-client", self.id))
+        comm.queue(messages.register_client(self.id, info or None))
         self._scheduler_info = await comm.request("identity")
         await self._connect_workers(self._scheduler_info["workers"])
         self.status = "running"
@@ -293,10 +294,10 @@ class Client(FutureResults, DataMovement, ClusterInspection, PublishedDatasets, 
         self.futures.apply(msgs, lambda msg: self._on_message(comm, msg))
 
     def _on_message(self, comm: Comm, msg: tuple) -> None:
-        op = msg[0]
-        if op == "task-output":
-            self.output.deliver(*msg[1:])
-        elif op != "registered":
+        handler = self.handlers.get(msg[0])
+        if handler is not None:
+            handler(*msg[1:])
+        else:
             comm.handle_rpc_message(msg)
 
     def subscribe(self, callback: Callable[[list], None]) -> Callable[[], None]:
@@ -393,10 +394,10 @@ class Client(FutureResults, DataMovement, ClusterInspection, PublishedDatasets, 
         size = batch_size or n
         if size >= n:
             if n:
-                self.outbox.send(("update-graph", records))
+                self.outbox.send(messages.update_graph(records))
         else:
             for start in range(0, n, size):
-                self.outbox.send(("update-graph", records[start:start + size]))
+                self.outbox.send(messages.update_graph(records[start:start + size]))
         return futures
 
     def on_submit(self, callback: Callable[[list[str]], None]) -> Callable[[], None]:
@@ -417,7 +418,7 @@ class Client(FutureResults, DataMovement, ClusterInspection, PublishedDatasets, 
         known = key in self.futures
         fut = Future(key, self)
         if not known:
-            self.outbox.send(("want-keys", [key]))
+            self.outbox.send(messages.want_keys([key]))
         return fut
 
     # -- control ----------------------------------------------------------------
@@ -480,3 +481,13 @@ def _close_clients_at_exit() -> None:
                 client.close(timeout=5)
             except Exception:
                 pass
+
+
+def message_handlers(output: TaskOutput) -> dict[str, Callable]:
+    """What the scheduler and workers send a client besides task events (``FutureTable.apply``) and
+    replies: op -> handler of the message's fields."""
+    return {messages.TASK_OUTPUT: output.deliver, messages.REGISTERED: _registered}
+
+
+def _registered(scheduler_id: str) -> None:
+    """The scheduler accepted the registration (its id is asked for with ``identity``)."""

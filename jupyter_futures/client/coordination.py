@@ -13,7 +13,7 @@ from typing import Any
 
 import cloudpickle
 
-from ..protocol import serialize
+from ..protocol import messages, serialize
 from .actor import Actor, actor_key
 from .current import task_client
 from .future import Future
@@ -51,12 +51,12 @@ class _Primitive:
     def __init__(self, name: str | None = None, client: Any = None):
         self.name = name or f"{self.kind}-{uuid.uuid4().hex}"
         self.client = client or task_client()
-        self.client.outbox.send(("coord-ref", self.kind, self.name, 1))
+        self.client.outbox.send(messages.coord_ref(self.kind, self.name, 1))
 
     def __del__(self) -> None:
         try:
             if self.client.status == "running":
-                self.client.outbox.send_later(("coord-ref", self.kind, self.name, -1))
+                self.client.outbox.send_later(messages.coord_ref(self.kind, self.name, -1))
         except Exception:
             pass
 
@@ -100,7 +100,7 @@ class Queue(_Primitive):
                 return await self._call("queue_put", self.name, blob, keys, timeout)
             return settle_then_put()
         if not self.maxsize:
-            self.client.outbox.send(("queue-put", self.name, blob, keys))  # one-way: nothing to wait for
+            self.client.outbox.send(messages.queue_put(self.name, blob, keys))  # one-way: nothing to wait for
             return None
         return self._call("queue_put", self.name, blob, keys, timeout)
 

@@ -6,7 +6,7 @@ import logging
 from collections import defaultdict
 from typing import Any, Callable
 
-from ..protocol import serialize
+from ..protocol import messages, serialize
 from ..protocol.comm import Comm, cached_connection, connect
 from ..protocol.eventloop import sync
 from .future import Future, FutureState
@@ -46,7 +46,7 @@ class DataMovement:
     async def _connect_worker(self, address: str) -> Comm:
         comm = await connect(address, self._token, timeout=self.timeout)
         comm.start(self._on_batch)  # workers also send task-finished notes
-        comm.send(("register-client", self.id))
+        comm.queue(messages.register_client(self.id, None))
         return comm
 
     def _meet_worker(self, address: str) -> None:

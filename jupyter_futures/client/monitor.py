@@ -15,7 +15,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, Callable
 
-from ..protocol import auth
+from ..protocol import auth, messages
 from ..protocol.comm import Comm, connect
 
 TOPICS = ("tasks", "progress", "workers", "clients", "logs")
@@ -33,31 +33,37 @@ class FeedMonitor:
         self.id = f"monitor-{uuid.uuid4().hex[:12]}"
         self.comm: Comm | None = None
         self.scheduler_id: str | None = None
+        self.handlers = {messages.FEED: self._feed, messages.REGISTERED: self._registered}  # and replies
 
     async def start(self) -> FeedMonitor:
         """Connect and register as a monitor."""
         token = auth.find_token(self.token, self.address)
         self.comm = await connect(self.address, token, timeout=self.timeout)
         self.comm.start(self._on_batch)
-        self.comm.send(("register-client", self.id, {"monitor": True}))
+        self.comm.queue(messages.register_client(self.id, {"monitor": True}))
         self.scheduler_id = (await self.comm.request("identity"))["id"]
         return self
 
     def _on_batch(self, comm: Comm, msgs: list) -> None:
+        handlers = self.handlers
         for msg in msgs:
-            if msg[0] == "feed":
-                if self.on_delta is not None:
-                    self.on_delta(msg[1], msg[2])
-            elif msg[0] != "registered":
+            if not messages.dispatch(handlers, msg):
                 comm.handle_rpc_message(msg)
+
+    def _feed(self, topic: str, data: Any) -> None:
+        if self.on_delta is not None:
+            self.on_delta(topic, data)
+
+    def _registered(self, scheduler_id: str) -> None:
+        pass
 
     def subscribe(self, topics: Any = TOPICS) -> None:
         """Receive deltas of these topics (on the loop thread)."""
-        self.comm.send(("feed-subscribe", list(topics)))
+        self.comm.queue(messages.feed_subscribe(list(topics)))
 
     def unsubscribe(self, topics: Any = None) -> None:
         """Stop receiving these topics (all when None)."""
-        self.comm.send(("feed-unsubscribe", None if topics is None else list(topics)))
+        self.comm.queue(messages.feed_unsubscribe(None if topics is None else list(topics)))
 
     async def query(self, what: str, args: dict | None = None) -> Any:
         """``dashboard_query``: "profile", "stacks" or "logs" with ``args`` (docs/jupyter-api.md)."""

@@ -12,6 +12,7 @@ import asyncio
 import collections
 import threading
 
+from ..protocol import messages
 from ..protocol.comm import Comm, CommClosedError
 from .table import FutureTable
 
@@ -72,13 +73,13 @@ class Outbox:
         try:
             released = self.futures.settle_drops()
             if released:
-                self._queue.append(("release-keys", released))
+                self._queue.append(messages.release_keys(released))
             while self._deferred:
                 self._queue.append(self._deferred.popleft())
             while self._queue:
                 msgs, self._queue = self._queue, []
                 try:
-                    comm.send_now(self._fold_releases(msgs))
+                    comm.write_now(self._fold_releases(msgs))
                 except CommClosedError:
                     return
         finally:
@@ -89,13 +90,15 @@ class Outbox:
         again since (``FutureTable.forget``: their states go as the release leaves)."""
         out: list[tuple] = []
         for msg in msgs:
-            if msg[0] == "release-keys":
-                keys = self.futures.forget(msg[1])
+            if msg[0] == messages.RELEASE_KEYS:
+                _, keys = msg
+                keys = self.futures.forget(keys)
                 if not keys:
                     continue
-                if out and out[-1][0] == "release-keys":
-                    out[-1][1].extend(keys)
+                if out and out[-1][0] == messages.RELEASE_KEYS:
+                    _, held = out[-1]
+                    held.extend(keys)
                     continue
-                msg = ("release-keys", keys)
+                msg = messages.release_keys(keys)
             out.append(msg)
         return out

@@ -16,11 +16,13 @@ import time
 from collections import deque
 from typing import Callable, Iterable, Iterator
 
+from ..protocol.messages import TASK_CANCELLED, TASK_ERRED, TASK_FINISHED, TASK_LOST, TASK_RUNNING
 from .future import DONE_STATES, FutureState
 
 logger = logging.getLogger("jupyter_futures.client")
 
-_STATE_OPS = frozenset({"task-finished", "task-erred", "task-cancelled", "task-lost"})
+EVENTS = (TASK_FINISHED, TASK_RUNNING, TASK_ERRED, TASK_CANCELLED, TASK_LOST)  # what apply handles
+_STATE_OPS = frozenset({TASK_FINISHED, TASK_ERRED, TASK_CANCELLED, TASK_LOST})  # the ones that end a future
 
 
 class FutureTable:
@@ -110,45 +112,53 @@ class FutureTable:
         return lambda: self._listeners.remove(callback) if callback in self._listeners else None
 
     def apply(self, msgs: list, other: Callable[[tuple], None]) -> list[FutureState]:
-        """Apply a batch of messages in order: task events change states (waking who waits for their end),
-        every other message goes to ``other``. Returns the states changed; subscribers hear of them."""
+        """Apply a batch of messages in order: task events (``EVENTS``) change states (waking who waits for
+        their end), every other message goes to ``other``. Returns the states changed; subscribers hear
+        of them.
+
+        The hottest loop of the client: a chain of tests, most frequent op first, is cheaper here than a
+        table of handlers (a call per message). Each branch unpacks its message into variables named as
+        the message's fields (protocol/messages.py; tests/test_messages.py checks the names)."""
         states = self._states
         touched: list[FutureState] = []
         for msg in msgs:
             op = msg[0]
             st = states.get(msg[1]) if len(msg) > 1 and isinstance(msg[1], str) else None
-            if op == "task-finished":
+            if op == TASK_FINISHED:
                 if st is not None:
-                    _, _, st.type_name, st.nbytes, st.who_has, st.small, start, stop = msg
+                    _, key, st.type_name, st.nbytes, who_has, st.small, start, stop = msg
+                    st.who_has = who_has
                     st.set_ran(start, stop)
                     st.set_status("finished")
-                    for address in msg[4]:
+                    for address in who_has:
                         if address not in self._workers:
                             self._workers.add(address)
                             self._on_new_worker(address)
-            elif op == "task-running":
+            elif op == TASK_RUNNING:
                 if st is not None and not st.done():
-                    st.worker = msg[2]
+                    _, key, worker = msg
+                    st.worker = worker
                     st.status = "running"
                     st.started = time.time()
                     touched.append(st)
-            elif op == "task-erred":
+            elif op == TASK_ERRED:
                 if st is not None:
-                    _, _, exception, tb_records, worker, start, stop = msg
-                    st.set_error(exception, tb_records)
+                    _, key, exception, traceback, worker, start, stop = msg
+                    st.set_error(exception, traceback)
                     if worker:
                         st.worker = worker
                     st.set_ran(start, stop)
                     st.set_status("error")
-            elif op == "task-cancelled":
-                restarted = len(msg) > 2 and bool(msg[2])  # a restart: finished results are gone too
+            elif op == TASK_CANCELLED:
+                _, key, restarted = msg  # restarted: finished results are gone too
                 if st is not None and (restarted or not st.done()):
                     if restarted:
                         st.value = st.small = None
                         st.has_value = False
                     st.set_status("cancelled")
-            elif op == "task-lost":
+            elif op == TASK_LOST:
                 if st is not None:
+                    _, key = msg
                     st.set_status("lost")
             else:
                 other(msg)

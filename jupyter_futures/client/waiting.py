@@ -7,6 +7,7 @@ import threading
 import time
 from typing import Any, Iterable, Iterator
 
+from ..protocol import messages
 from ..protocol.context import blocking_wait
 from ..protocol.eventloop import in_loop_thread
 from .current import default_client
@@ -92,7 +93,7 @@ def fire_and_forget(obj: Any) -> None:
     for f in futures:
         by_client.setdefault(f.client, []).append(f.key)
     for client, keys in by_client.items():
-        client.outbox.send(("fire-and-forget", keys))
+        client.outbox.send(messages.fire_and_forget(keys))
 
 
 class as_completed:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from ..protocol import messages
 from ..protocol.comm import Comm, connect
 from .adaptive import Adaptive
 
@@ -26,8 +27,8 @@ class ClusterControl:
         self.comm = comm = await connect(cluster.scheduler_address, cluster.token)
         comm.serve_rpc({"scale": self._scale, "adapt": self._adapt, "cluster_info": self._info})
         comm.start(lambda c, msgs: [c.handle_rpc_message(m) for m in msgs])
-        comm.send(("register-client", f"manager-{cluster.id}", {"monitor": True}))
-        comm.send(("register-manager",))
+        comm.queue(messages.register_client(f"manager-{cluster.id}", {"monitor": True}))
+        comm.queue(messages.register_manager())
         await comm.request("ping")  # answered after the line above is handled: the cluster is scalable from now on
 
     async def request(self, op: str, *args: Any) -> Any:

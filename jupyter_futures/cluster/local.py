@@ -11,7 +11,7 @@ import weakref
 
 import psutil
 
-from ..protocol import auth
+from ..protocol import auth, messages
 from .control import ClusterControl
 from ..protocol.comm import connect, format_address, listening_socket
 from ..protocol.eventloop import background_loop, in_loop_thread, sync
@@ -173,7 +173,7 @@ class LocalCluster:
         if n:
             comm = await connect(self.scheduler_address, self.token)
             comm.start(lambda c, msgs: [c.handle_rpc_message(m) for m in msgs])
-            comm.send(("register-client", f"cluster-{id(self):x}", {"monitor": True}))
+            comm.queue(messages.register_client(f"cluster-{id(self):x}", {"monitor": True}))
             try:
                 await asyncio.wait_for(comm.request("wait_for_workers", n), self.timeout)
             except asyncio.TimeoutError:

@@ -25,6 +25,7 @@ from collections import OrderedDict
 from typing import Any
 
 from ..client import current
+from ..protocol import messages
 from ..client.future import Future
 from ..client.identity import kernel_info
 from ..client.output import line_mark
@@ -89,7 +90,7 @@ class _Annotations:
         for keys, cell_id in batch:
             cells.update(dict.fromkeys(keys, cell_id))
         try:
-            client.outbox.send(("annotate-keys", cells))
+            client.outbox.send(messages.annotate_keys(cells))
         except Exception:  # closing: nobody needs to know any more
             logger.debug("could not send the cells of submitted keys", exc_info=True)
 

@@ -2,10 +2,35 @@
 
 A frame is ``u32 nparts``, ``u64 length`` per part, then the parts. Part 0 is a
 pickle (protocol 5) of a *list of messages*; the other parts are its out-of-band
-buffers. Everything ``send()`` queues for a peer within one loop turn leaves as
+buffers. Everything ``queue()`` queues for a peer within one loop turn leaves as
 one frame. Sockets are driven directly with ``add_reader``/``add_writer`` so
 large buffers are sent from their own memory (``sendmsg``) and received straight
 into memory of their own (``recv_into``): no copy on either side.
+
+Threads
+-------
+A ``Comm`` belongs to the event loop it was made on. What each thread may call:
+
+* The loop thread only: ``queue`` (append to the outbox; a ``call_soon`` writes the outbox as one
+  frame at the end of this loop turn), ``flush`` (write the outbox now), ``write_batch`` (the outbox
+  and these messages, as one frame now), ``request``, ``start``, ``serve_rpc``, ``close``, and every
+  handler: batches are delivered and RPCs answered on the loop. The outbox is a plain list: it has
+  no lock, so it is the loop's alone.
+* Any thread: ``write_now`` (one frame, written to the socket by the calling thread), ``reply`` and
+  ``request_from_thread``. A user or executor thread writes the socket itself instead of handing
+  the frame to the loop: that saves a hop (a loop wake-up, a thread switch) per result, which is
+  most of a small task's round trip. Writers meet in ``_write_frame`` under ``_send_lock``: whole
+  frames enter the write queue in one piece, so frames of two threads never interleave; bytes the
+  socket does not take at once are left to the loop's writer callback (``add_writer`` is reached
+  through ``call_soon_threadsafe`` from other threads).
+* ``_pending_rpc`` (request id -> future) is filled by ``request`` on the loop and by
+  ``request_from_thread`` on other threads, and emptied by a reply or ``close`` on the loop. It has
+  no lock, and relies on this: each access is one ``dict`` set or ``pop`` of one id, atomic under the
+  GIL, and ids come from ``itertools.count``, whose ``next`` is atomic too, so no two threads touch
+  one entry but through ``pop``; whoever pops an entry settles its future (a reply, ``close``, or a
+  ``request_from_thread`` whose write found the comm closed), so a future is settled once. ``close``
+  sets ``closed`` before it walks a snapshot of the ids: a request entered after the snapshot finds
+  ``closed`` set when it writes, and fails at once.
 """
 from __future__ import annotations
 
@@ -76,7 +101,7 @@ class Comm:
         self._loop_thread = threading.get_ident()  # comms are made on their loop's thread
 
     # -- sending ------------------------------------------------------------
-    def send(self, msg: Any) -> None:
+    def queue(self, msg: Any) -> None:
         """Queue one message (loop thread); all queued in this loop turn go out as one frame."""
         if self.closed:
             raise CommClosedError(f"connection to {self.peer} is closed")
@@ -96,15 +121,15 @@ class Comm:
         msgs, self._outbox = self._outbox, []
         self._write_frame(msgs)
 
-    def send_batch(self, msgs: list) -> None:
-        """Write what ``send`` queued, then ``msgs``, as one frame now (loop thread)."""
+    def write_batch(self, msgs: list) -> None:
+        """Write what ``queue`` queued, then ``msgs``, as one frame now (loop thread)."""
         if self.closed:
             raise CommClosedError(f"connection to {self.peer} is closed")
         if self._outbox:
             msgs, self._outbox = self._outbox + msgs, []
         self._write_frame(msgs)
 
-    def send_now(self, msgs: list) -> None:
+    def write_now(self, msgs: list) -> None:
         """Write ``msgs`` as one frame right away; safe from any thread (no hop to the loop)."""
         if self.closed:
             raise CommClosedError(f"connection to {self.peer} is closed")
@@ -284,7 +309,7 @@ class Comm:
         rid = next(self._rpc_ids)
         fut = self.loop.create_future()
         self._pending_rpc[rid] = fut
-        self.send(("rpc", rid, op, args))
+        self.queue(("rpc", rid, op, args))
         return await fut
 
     def request_from_thread(self, op: str, *args: Any) -> concurrent.futures.Future:
@@ -293,16 +318,16 @@ class Comm:
         fut: concurrent.futures.Future = concurrent.futures.Future()
         self._pending_rpc[rid] = fut
         try:
-            self.send_now([("rpc", rid, op, args)])
+            self.write_now([("rpc", rid, op, args)])
         except CommClosedError as exc:
-            self._pending_rpc.pop(rid, None)
-            fut.set_exception(exc)
+            if self._pending_rpc.pop(rid, None) is not None:  # else close() popped it and failed it
+                fut.set_exception(exc)
         return fut
 
     def reply(self, rid: int, ok: bool, value: Any) -> None:
         """Answer request ``rid`` from any thread (for handlers that finish off the loop)."""
         try:
-            self.send_now([("rpc-reply", rid, ok, value)])
+            self.write_now([("rpc-reply", rid, ok, value)])
         except CommClosedError:
             pass
 
@@ -339,7 +364,7 @@ class Comm:
             logger.debug("rpc %s from %s failed", op, self.peer, exc_info=True)
             reply = ("rpc-reply", rid, False, _portable_error(exc))
         if not self.closed:
-            self.send(reply)
+            self.queue(reply)
 
     # -- closing ------------------------------------------------------------
     def _lost(self, exc: BaseException | None) -> None:
@@ -366,10 +391,10 @@ class Comm:
         except OSError:
             pass
         err = CommClosedError(f"connection to {self.peer} closed")
-        for fut in self._pending_rpc.values():
-            if not fut.done():
+        for rid in list(self._pending_rpc):  # a snapshot: other threads may add ids (see Threads)
+            fut = self._pending_rpc.pop(rid, None)
+            if fut is not None and not fut.done():
                 fut.set_exception(err)
-        self._pending_rpc.clear()
         if not self._closed_future.done():
             self._closed_future.set_result(None)
         for cb in self.on_close:

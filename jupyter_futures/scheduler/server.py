@@ -5,9 +5,10 @@ import asyncio
 import logging
 import time
 import uuid
+from functools import partial
 from typing import Any, Callable
 
-from ..protocol import serialize
+from ..protocol import messages, serialize
 from ..protocol.comm import Comm, Listener, format_address
 from ..protocol.remote_call import call_with
 from .coordination import Coordination
@@ -71,7 +72,7 @@ class Scheduler:
         self.listener.stop()
         for comm in list(self.worker_comms.values()):
             try:
-                comm.send(("close",))
+                comm.queue(messages.close())
             except Exception:
                 pass
         await asyncio.sleep(0)
@@ -86,19 +87,24 @@ class Scheduler:
         comm.start(self._on_first_batch)
 
     def _on_first_batch(self, comm: Comm, msgs: list) -> None:
+        """The first message on a connection says who is there; the handlers of the rest follow from it."""
         first, rest = msgs[0], msgs[1:]
-        op = first[0] if isinstance(first, tuple) and first else None
-        if op == "register-worker":
-            self._register_worker(comm, *first[1:])
-        elif op == "register-client":
-            self._register_client(comm, first[1], first[2] if len(first) > 2 else None)
-        else:
+        registered = (isinstance(first, tuple) and first and isinstance(first[0], str)
+                      and messages.dispatch(self._registration_handlers(comm), first))
+        if not registered:
             logger.warning("closing connection from %s: it did not register (first message %r)",
                            comm.peer, str(first)[:80])
             comm.close()
             return
         if rest:
             comm.handler(comm, rest)
+
+    def _registration_handlers(self, comm: Comm) -> dict[str, Callable]:
+        """The first message of a connection: who is there."""
+        return {
+            messages.REGISTER_WORKER: partial(self._register_worker, comm),
+            messages.REGISTER_CLIENT: partial(self._register_client, comm),
+        }
 
     def _register_worker(self, comm: Comm, address: str, nthreads: int, memory_limit: int, name: str,
                          pid: int, resources: dict | None) -> None:
@@ -109,10 +115,10 @@ class Scheduler:
         comm.info = {"kind": "worker", "address": address}
         self.worker_comms[address] = comm
         comm.serve_rpc(self._rpc_handlers())
-        comm.handler = self._on_worker_batch
+        comm.handler = partial(self._on_worker_batch, self._worker_handlers(address))
         comm.on_close.append(lambda c: self._worker_lost(address, c))
         self.state.add_worker(address, nthreads, memory_limit, name, pid, resources)
-        comm.send(("registered", self.id))
+        comm.queue(messages.registered(self.id))
         logger.info("worker %s joined (%d threads)", address, nthreads)
         self._flush()
         self._wake_worker_waiters()
@@ -152,7 +158,7 @@ class Scheduler:
         logger.info("restarting %d workers", len(old))
         for address in old:
             worker = self.worker_comms[address]
-            worker.send(("restart",))
+            worker.queue(messages.restart())
             worker.flush()
         if not wait_for_workers:
             return len(self.worker_comms)
@@ -190,17 +196,18 @@ class Scheduler:
 
     def _register_client(self, comm: Comm, client_id: str, info: dict | None = None) -> None:
         """A client connected; ``info`` may say {"kernel_id", "notebook"} of a notebook's client, or
-        {"monitor": True} of a connection that only watches (the Jupyter extension)."""
+        {"monitor": True} of a connection that only watches (the Jupyter extension). Our clients always
+        send ``info``; the 2-field form of other clients (docs/jupyter-api.md) is still accepted."""
         comm.info = {"kind": "client", "id": client_id}
         self.client_comms[client_id] = comm
         info = info if isinstance(info, dict) else {}
         self.client_info[client_id] = {"kernel_id": info.get("kernel_id"), "notebook": info.get("notebook"),
                                        "monitor": bool(info.get("monitor"))}
         comm.serve_rpc(self._rpc_handlers())
-        comm.handler = self._on_client_batch
+        comm.handler = partial(self._on_client_batch, self._client_handlers(comm, client_id))
         comm.on_close.append(lambda c: self._client_lost(client_id, c))
         self.state.add_client(client_id)
-        comm.send(("registered", self.id))
+        comm.queue(messages.registered(self.id))
 
     def _worker_lost(self, address: str, comm: Comm) -> None:
         if self.worker_comms.get(address) is comm:
@@ -221,86 +228,89 @@ class Scheduler:
             self._flush()
 
     # -- events -------------------------------------------------------------
-    def _on_worker_batch(self, comm: Comm, msgs: list) -> None:
+    def _worker_handlers(self, address: str) -> dict[str, Callable]:
+        """What worker ``address`` may send: op -> handler of the message's fields (protocol/messages.py)."""
         state = self.state
-        address = comm.info["address"]
-        for msg in msgs:
-            op = msg[0]
-            if op == "finished":
-                state.task_finished(address, *msg[1:])
-            elif op == "started":
-                state.task_started(address, msg[1])
-            elif op == "erred":
-                state.task_erred(address, *msg[1:])
-            elif op == "missing-data":
-                state.missing_data(address, *msg[1:])
-            elif op == "steal-response":
-                state.steal_response(address, msg[1])
-            elif op == "task-output":
-                state.task_output(address, *msg[1:])
-                self.feed.task_output(address, *msg[1:])
-            elif op == "seceded":
-                state.task_seceded(address, msg[1])
-            elif op == "tell-clients":
-                state.tell_clients(msg[1], msg[2])
-            elif op == "metrics":
-                self._worker_metrics(address, msg[1])
-            elif not comm.handle_rpc_message(msg):
-                self._dispatch_extension(comm, msg)
-        self._flush()
+        return {
+            messages.FINISHED: partial(state.task_finished, address),
+            messages.STARTED: partial(state.task_started, address),
+            messages.ERRED: partial(state.task_erred, address),
+            messages.MISSING_DATA: partial(state.missing_data, address),
+            messages.STEAL_RESPONSE: partial(state.steal_response, address),
+            messages.WORKER_OUTPUT: partial(self._worker_output, address),
+            messages.SECEDED: partial(state.task_seceded, address),
+            messages.TELL_CLIENTS: state.tell_clients,
+            messages.METRICS: partial(self._worker_metrics, address),
+        }
 
-    def _worker_metrics(self, address: str, metrics: dict) -> None:
-        """A worker's once-a-second report: its metrics, plus log records and transfers for the feed."""
-        logs = metrics.pop("logs", None)
-        transfers = metrics.pop("transfers", None)
-        ws = self.state.workers.get(address)
-        if ws is not None:
-            ws.metrics = metrics
-        self.feed.worker_metrics(address, logs, transfers)
-
-    def _on_client_batch(self, comm: Comm, msgs: list) -> None:
-        client = comm.info["id"]
+    def _on_worker_batch(self, handlers: dict[str, Callable], comm: Comm, msgs: list) -> None:
         for msg in msgs:
             try:
-                self._handle_client_message(comm, client, msg)
-            except Exception:  # one bad message is logged and dropped; the rest of the batch still counts
-                logger.exception("could not handle a %r message from client %s", msg[0], client)
+                handler = handlers[msg[0]]
+            except KeyError:
+                if not comm.handle_rpc_message(msg):
+                    self._unknown_message(comm, msg)
+                continue
+            handler(*msg[1:])
         self._flush()
 
-    def _handle_client_message(self, comm: Comm, client: str, msg: tuple) -> None:
-        state = self.state
-        op = msg[0]
-        if op == "update-graph":
-            state.update_graph(client, msg[1])
-        elif op == "release-keys":
-            state.release_keys(client, msg[1])
-        elif op == "fire-and-forget":
-            state.fire_and_forget(msg[1])
-        elif op == "want-keys":
-            state.want_keys(client, msg[1])
-        elif op == "coord-ref":
-            self.coordination.ref(client, *msg[1:])
-        elif op == "queue-put":
-            self.coordination.queue_put_nowait(*msg[1:])
-        elif op == "annotate-keys":
-            self.feed.annotate(client, msg[1])
-        elif op == "feed-subscribe":
-            self.feed.subscribe(comm, lambda topic, data: comm.send(("feed", topic, data)), msg[1])
-        elif op == "feed-unsubscribe":
-            self.feed.unsubscribe(comm, msg[1] if len(msg) > 1 else None)
-        elif op == "register-manager":
-            self.manager_comm = comm
-        elif not comm.handle_rpc_message(msg):
-            self._dispatch_extension(comm, msg)
+    def _worker_output(self, address: str, key: str, stream: str, text: str) -> None:
+        """What a task printed, relayed by a worker that cannot reach the task's clients: to them and the feed."""
+        self.state.task_output(address, key, stream, text)
+        self.feed.task_output(address, key, stream, text)
 
-    def _dispatch_extension(self, comm: Comm, msg: tuple) -> None:
+    def _worker_metrics(self, address: str, report: dict) -> None:
+        """A worker's once-a-second report: its metrics, plus log records and transfers for the feed."""
+        logs = report.pop("logs", None)
+        transfers = report.pop("transfers", None)
+        ws = self.state.workers.get(address)
+        if ws is not None:
+            ws.metrics = report
+        self.feed.worker_metrics(address, logs, transfers)
+
+    def _client_handlers(self, comm: Comm, client: str) -> dict[str, Callable]:
+        """What client ``client`` may send on ``comm``: op -> handler of the message's fields."""
+        state, co, feed = self.state, self.coordination, self.feed
+        return {
+            messages.UPDATE_GRAPH: partial(state.update_graph, client),
+            messages.RELEASE_KEYS: partial(state.release_keys, client),
+            messages.WANT_KEYS: partial(state.want_keys, client),
+            messages.FIRE_AND_FORGET: state.fire_and_forget,
+            messages.COORD_REF: partial(co.ref, client),
+            messages.QUEUE_PUT: co.queue_put_nowait,
+            messages.ANNOTATE_KEYS: partial(feed.annotate, client),
+            messages.FEED_SUBSCRIBE: partial(self._feed_subscribe, comm),
+            messages.FEED_UNSUBSCRIBE: partial(feed.unsubscribe, comm),
+            messages.REGISTER_MANAGER: partial(self._register_manager, comm),
+        }
+
+    def _on_client_batch(self, handlers: dict[str, Callable], comm: Comm, msgs: list) -> None:
+        for msg in msgs:
+            try:
+                handler = handlers.get(msg[0])
+                if handler is not None:
+                    handler(*msg[1:])
+                elif not comm.handle_rpc_message(msg):
+                    self._unknown_message(comm, msg)
+            except Exception:  # one bad message is logged and dropped; the rest of the batch still counts
+                logger.exception("could not handle a %r message from client %s", msg[0], comm.info["id"])
+        self._flush()
+
+    def _feed_subscribe(self, comm: Comm, topics: list) -> None:
+        self.feed.subscribe(comm, lambda topic, data: comm.queue(messages.feed(topic, data)), topics)
+
+    def _register_manager(self, comm: Comm) -> None:
+        """This connection answers scale/adapt/cluster_info (cluster/control.py)."""
+        self.manager_comm = comm
+
+    def _unknown_message(self, comm: Comm, msg: tuple) -> None:
         logger.warning("unknown message %r from %s ignored", msg[0], comm.peer)
 
     def _flush(self) -> None:
         for recipient, msgs in self.state.take_outgoing().items():
             comm = self.worker_comms.get(recipient) or self.client_comms.get(recipient)
             if comm is not None and not comm.closed:
-                comm.send_batch(msgs)
+                comm.write_batch(msgs)
 
     # -- requests -----------------------------------------------------------
     def _rpc_handlers(self) -> dict:

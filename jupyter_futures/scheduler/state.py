@@ -54,6 +54,7 @@ import sys
 from collections import defaultdict
 from typing import Any, Iterable
 
+from ..protocol import messages
 from ..protocol.errors import KilledWorker, LostDependency
 from ..protocol.keys import key_split
 from ..protocol.story import Story, impossible, now
@@ -282,10 +283,11 @@ class SchedulerState:
         """Tell worker ``address`` to drop ``key``: added to the "free" message just queued for it, if
         that is the last one (a release of 10,000 keys is one message, not 10,000)."""
         out = self.outgoing[address]
-        if out and out[-1][0] == "free":
-            out[-1][1].append(key)
+        if out and out[-1][0] == messages.FREE:
+            _, keys = out[-1]
+            keys.append(key)
         else:
-            out.append(("free", [key]))
+            out.append(messages.free([key]))
 
     def _tell_wanters(self, ts: TaskState, msg: tuple, told: Iterable[str] = ()) -> None:
         for client in ts.who_wants:
@@ -355,9 +357,9 @@ class SchedulerState:
         if ts.state == MEMORY:
             self.outgoing[client].append(self._finished_msg(ts))
         elif ts.state == ERRED:
-            self.outgoing[client].append(("task-erred", ts.key, ts.exception, ts.traceback, None, *ts.ran))
+            self.outgoing[client].append(messages.task_erred(ts.key, ts.exception, ts.traceback, None, *ts.ran))
         elif ts.state == PROCESSING and ts.running:
-            self.outgoing[client].append(("task-running", ts.key, ts.processing_on.address))
+            self.outgoing[client].append(messages.task_running(ts.key, ts.processing_on.address))
 
     def _enter_waiting(self, ts: TaskState) -> None:
         self._move(ts, WAITING)
@@ -462,8 +464,8 @@ class SchedulerState:
             self.idle.pop(ws.address, None)
         deps = {dep.key: [w.address for w in dep.who_has] for dep in ts.dependencies} if ts.dependencies else {}
         self.outgoing[ws.address].append(
-            ("compute", ts.key, ts.func_token, ts.func, ts.args, deps, ts.priority, ts.options,
-             [c for c in ts.who_wants if c != FIRE_AND_FORGET]))
+            messages.compute(ts.key, ts.func_token, ts.func, ts.args, deps, ts.priority, ts.options,
+                             [c for c in ts.who_wants if c != FIRE_AND_FORGET]))
 
     def _fill(self, ws: WorkerState) -> None:
         """Hand queued root tasks to ``ws`` while it has room; with none queued, steal for it."""
@@ -498,7 +500,7 @@ class SchedulerState:
             ts.stealing = thief
             self._note(ts, "steal")
         thief.stealing_in += len(take)
-        self.outgoing[best.address].append(("steal", [ts.key for ts in take]))
+        self.outgoing[best.address].append(messages.steal([ts.key for ts in take]))
 
     def steal_response(self, address: str, results: list[tuple[str, bool]]) -> None:
         """The victim gave up (True) or had already started (False) each task asked for."""
@@ -561,7 +563,7 @@ class SchedulerState:
             return
         ts.running = True
         self._note(ts)
-        self._tell_wanters(ts, ("task-running", key, address))
+        self._tell_wanters(ts, messages.task_running(key, address))
 
     def task_seceded(self, address: str, key: str) -> None:
         """A task left its worker's thread pool to wait on other tasks: its thread is free for them."""
@@ -621,7 +623,7 @@ class SchedulerState:
         """What a task printed, for the clients that wait for it."""
         ts = self.tasks.get(key)
         if ts is not None:
-            self._tell_wanters(ts, ("task-output", key, address, stream, text))
+            self._tell_wanters(ts, messages.task_output(key, address, stream, text))
 
     def tell_clients(self, key: str, clients: list[str]) -> None:
         """A worker could not reach these clients to say ``key`` finished: tell them from here."""
@@ -644,8 +646,8 @@ class SchedulerState:
                 self.outgoing[client].append(msg)
 
     def _finished_msg(self, ts: TaskState) -> tuple:
-        return ("task-finished", ts.key, ts.type_name, ts.nbytes, [w.address for w in ts.who_has], ts.small,
-                *ts.ran)
+        return messages.task_finished(ts.key, ts.type_name, ts.nbytes, [w.address for w in ts.who_has], ts.small,
+                                      *ts.ran)
 
     def task_erred(self, address: str, key: str, exception: Any, traceback: Any, start: float, stop: float) -> None:
         """A task raised: retry it if it may, else fail it and everything waiting on it."""
@@ -685,7 +687,8 @@ class SchedulerState:
             t.small = None
             t.ran = ran if t is ts and ran is not None else NOT_RUN
             # The worker it failed on (for the task that raised; its dependents never ran).
-            self._tell_wanters(t, ("task-erred", t.key, exception, traceback, worker if t is ts else None, *t.ran))
+            self._tell_wanters(t, messages.task_erred(t.key, exception, traceback, worker if t is ts else None,
+                                                     *t.ran))
             for dep in t.dependencies:
                 self._drop_waiter(dep, t)
             stack.extend(d for d in t.dependents if d.state not in (MEMORY, ERRED, FORGOTTEN))
@@ -762,7 +765,7 @@ class SchedulerState:
     def _lose(self, ts: TaskState) -> None:
         """Data nobody can recompute is gone (scattered data on a dead worker)."""
         self._move(ts, LOST)
-        self._tell_wanters(ts, ("task-lost", ts.key))
+        self._tell_wanters(ts, messages.task_lost(ts.key))
         for dependent in list(ts.waiters):
             if dependent.state in (WAITING, PROCESSING, QUEUED, NO_WORKER):
                 self._err(dependent, LostDependency(
@@ -770,10 +773,10 @@ class SchedulerState:
                     f"recomputed (it was scattered): scatter it again and resubmit"), None)
 
     # -- releasing ----------------------------------------------------------
-    def release_keys(self, client: str, keys: Iterable[str], known: bool = True) -> None:
+    def release_keys(self, client: str, keys: Iterable[str]) -> None:
         """``client`` holds no more futures for these keys."""
         self.stimulus, self.when = "release-keys", now()
-        self._release(client, keys, self.clients.get(client) if known else None)
+        self._release(client, keys, self.clients.get(client))
 
     def _release(self, client: str, keys: Iterable[str], held: set | None) -> None:
         for key in keys:
@@ -791,7 +794,7 @@ class SchedulerState:
         for key in keys:
             ts = self.tasks.get(key)
             if ts is None:
-                self.outgoing[client].append(("task-lost", key))
+                self.outgoing[client].append(messages.task_lost(key))
                 continue
             self._want(client, ts)
             self._report_current(client, ts)
@@ -872,8 +875,7 @@ class SchedulerState:
         for ts in order:
             for client in ts.who_wants:
                 if client != FIRE_AND_FORGET:
-                    self.outgoing[client].append(("task-cancelled", ts.key, True) if results_too
-                                                 else ("task-cancelled", ts.key))
+                    self.outgoing[client].append(messages.task_cancelled(ts.key, results_too))
                     self.clients.get(client, set()).discard(ts)
             ts.who_wants = EMPTY
             ts.waiters = EMPTY

@@ -11,7 +11,7 @@ stop)`` or ``("skipped", task)``, which the loop applies to the state machine a 
 
 Rule 3: a thread reaches the loop only through ``loop.call_soon_threadsafe`` or through objects made
 to be shared, each with its own lock: ``Claims``, ``ReadyQueue``, ``ResultReports``, ``TaskOutput``,
-``DataStore``, and ``Comm.send_now`` (never ``Comm.send``, which is the loop's).
+``DataStore``, and ``Comm.write_now`` (never ``Comm.queue``, which is the loop's).
 
 Rule 4: task output leaves from whichever thread flushes it (``_send_output``); it finds the task in
 the executor's ``executing``, not in the state machine.
@@ -25,11 +25,12 @@ import threading
 import time
 import uuid
 from collections import OrderedDict, deque
+from functools import partial
 from typing import Any
 
 import psutil
 
-from ..protocol import buffers, serialize
+from ..protocol import buffers, messages, serialize
 from ..protocol.comm import (
     Comm,
     CommClosedError,
@@ -128,6 +129,7 @@ class Worker:
         self.log_buffer.worker = self.output_copies.worker = self.address
         logging.getLogger().addHandler(self.log_buffer)
         self.state = WorkerState(self.address, self.data, self.claims)
+        self._handlers = self._scheduler_handlers()
         self.executor = Executor(self.nthreads, self._run_task, self._on_reports, self.loop,
                                  resources=self.resources)
         self.actors = ActorRunner(self.loop, _error_record, self.has_client, self.ensure_client)
@@ -140,8 +142,8 @@ class Worker:
         self.scheduler.serve_rpc(self._rpc_handlers())
         self.scheduler.on_close.append(self._scheduler_lost)
         self.scheduler.start(self._on_scheduler_batch)
-        self.scheduler.send(("register-worker", self.address, self.nthreads, self.memory_limit, self.name,
-                             os.getpid(), self.resources))
+        self.scheduler.queue(messages.register_worker(self.address, self.nthreads, self.memory_limit, self.name,
+                                                      os.getpid(), self.resources))
         self.loop.call_later(METRICS_INTERVAL, self._send_metrics)
         if self.memory_limit:
             self.loop.call_later(MEMORY_CHECK_INTERVAL, self._check_memory)
@@ -184,26 +186,40 @@ class Worker:
             self.loop.create_task(self.close())
 
     # -- from the scheduler ---------------------------------------------------
-    def _on_scheduler_batch(self, comm: Comm, msgs: list) -> None:
+    def _scheduler_handlers(self) -> dict:
+        """What the scheduler may send: op -> handler of the message's fields (protocol/messages.py).
+        A handler may return instructions of the state machine, which ``_do`` carries out."""
         state = self.state
+        return {
+            messages.COMPUTE: state.compute,
+            messages.FREE: self._free,
+            messages.STEAL: state.steal,
+            messages.CLOSE: self._close_soon,
+            messages.RESTART: self._restart,
+            messages.REGISTERED: lambda scheduler_id: None,
+        }
+
+    def _on_scheduler_batch(self, comm: Comm, msgs: list) -> None:
+        handlers = self._handlers
         for msg in msgs:
-            op = msg[0]
-            if op == "compute":
-                self._do(state.compute(*msg[1:]))
-            elif op == "free":
-                self._free(msg[1])
-            elif op == "steal":
-                self._do(state.steal(msg[1]))
-            elif op == "close":
-                self.loop.create_task(self.close())
-            elif op == "restart":  # Client.restart(): this process ends, its nanny starts a new one
-                self.restart_requested = True
-                self.loop.create_task(self.close())
-            elif op == "registered":
-                pass
-            elif not comm.handle_rpc_message(msg):
-                logger.warning("unknown message %r from the scheduler", op)
+            try:
+                handler = handlers[msg[0]]
+            except KeyError:
+                if not comm.handle_rpc_message(msg):
+                    logger.warning("unknown message %r from the scheduler", msg[0])
+                continue
+            instructions = handler(*msg[1:])
+            if instructions:
+                self._do(instructions)
         comm.flush()
+
+    def _close_soon(self) -> None:
+        self.loop.create_task(self.close())
+
+    def _restart(self) -> None:
+        """Client.restart(): this process ends, its nanny starts a new one."""
+        self.restart_requested = True
+        self.loop.create_task(self.close())
 
     def _free(self, keys: list[str]) -> None:
         """The scheduler released these keys here (one message may carry thousands)."""
@@ -226,7 +242,7 @@ class Worker:
                     self._running_tick = self.loop.call_later(RUNNING_TICK, self._watch_running)
             elif kind == "send":
                 if not self.scheduler.closed:
-                    self.scheduler.send(ins[1])
+                    self.scheduler.queue(ins[1])
             elif kind == "fetch":
                 self.loop.create_task(self._fetch(ins[1], ins[2]))
 
@@ -271,9 +287,10 @@ class Worker:
                 self._relayed_output.discard(task.key)
             else:
                 clients = [c for c in task.clients if c in self.clients and not self.clients[c].closed]
-            msg = finished_message(task.key, value, nbytes, start, stop, ser) + (clients,)
+            msg = finished_message(task.key, value, nbytes, start, stop, ser, clients)
         else:
-            msg = ("erred", task.key, value[0], value[1], start, stop)
+            exception, traceback = value
+            msg = messages.erred(task.key, exception, traceback, start, stop)
         # A lone task's result leaves now, from this thread; while more tasks wait, results are
         # batched and the loop sends them (one frame per peer instead of one per task).
         self.reports.add(msg, clients, now=not len(self.executor.ready))
@@ -285,7 +302,7 @@ class Worker:
         if ctx.key not in self._seceded_keys:  # the scheduler needs telling once per task
             self._seceded_keys.add(ctx.key)
             try:
-                self.scheduler.send_now([("seceded", ctx.key)])
+                self.scheduler.write_now([messages.seceded(ctx.key)])
             except CommClosedError:
                 pass
 
@@ -366,13 +383,13 @@ class Worker:
             if all(comm is not None and not comm.closed for comm in comms):
                 for comm in comms:
                     try:
-                        comm.send_now([("task-output", key, self.address, stream, text)])
+                        comm.write_now([messages.task_output(key, self.address, stream, text)])
                     except CommClosedError:
                         pass
                 self.output_copies.add(key, stream, text)  # the scheduler's feed never saw it: a copy
             elif not self.scheduler.closed:
                 self._relayed_output.add(key)
-                self.scheduler.send_now([("task-output", key, stream, text)])
+                self.scheduler.write_now([messages.worker_output(key, stream, text)])
 
     def _running_task(self, key: str) -> WorkerTask | None:
         """Any thread: the task a thread runs under ``key`` (the executor's ``executing``; a task only
@@ -449,20 +466,25 @@ class Worker:
 
     def _on_peer(self, comm: Comm) -> None:
         comm.serve_rpc(self._rpc_handlers())
-        comm.start(self._on_peer_batch)
+        comm.start(partial(self._on_peer_batch, self._peer_handlers(comm)))
 
-    def _on_peer_batch(self, comm: Comm, msgs: list) -> None:
+    def _peer_handlers(self, comm: Comm) -> dict:
+        """What a client may send on a connection to this worker, besides requests."""
+        return {messages.REGISTER_CLIENT: partial(self._client_connected, comm)}
+
+    def _on_peer_batch(self, handlers: dict, comm: Comm, msgs: list) -> None:
+        """A batch from a peer worker or a client: requests, actor calls, a client's registration."""
         for msg in msgs:
             if msg[0] == "rpc" and msg[2] == "actor_call":
                 self.actors.call(comm, msg[1], *msg[3])
-            elif msg[0] == "register-client":
-                # This client wants to hear directly when its tasks finish here.
-                client = msg[1]
-                self.clients[client] = comm
-                comm.on_close.append(lambda c: self.clients.pop(client, None) if self.clients.get(client) is c
-                                     else None)
-            else:
-                comm.handle_rpc_message(msg)
+            elif not comm.handle_rpc_message(msg):
+                messages.dispatch(handlers, msg)
+
+    def _client_connected(self, comm: Comm, client_id: str, info: dict | None = None) -> None:
+        """This client wants to hear directly when its tasks finish here."""
+        self.clients[client_id] = comm
+        comm.on_close.append(lambda c: self.clients.pop(client_id, None) if self.clients.get(client_id) is c
+                             else None)
 
     # -- requests -------------------------------------------------------------
     def _rpc_handlers(self) -> dict:
@@ -525,7 +547,7 @@ class Worker:
             mem, cpu = 0, 0.0
         managed = self.data.fast_bytes
         transfers, self._transfers = list(self._transfers), deque(maxlen=MAX_TRANSFERS)
-        self.scheduler.send(("metrics", {
+        self.scheduler.queue(messages.metrics({
             "memory": mem, "cpu": cpu, "managed_bytes": self.data.nbytes, "managed": managed,
             "spilled": self.data.spilled_bytes, "spilled_keys": len(self.data.spilled),
             "unmanaged": max(mem - managed, 0), "memory_limit": self.memory_limit, "thresholds": THRESHOLDS,
@@ -579,8 +601,8 @@ class ResultReports:
         with self._lock:
             self._to_scheduler.append(msg)
             if clients:
-                _, key, nbytes, type_name, small, start, stop, _ = msg
-                note = ("task-finished", key, type_name, nbytes, [self.worker.address], small, start, stop)
+                _, key, nbytes, type_name, small, start, stop, _told = msg  # a finished message
+                note = messages.task_finished(key, type_name, nbytes, [self.worker.address], small, start, stop)
                 for client in clients:
                     self._to_clients.setdefault(client, []).append(note)
             if now:
@@ -599,16 +621,16 @@ class ResultReports:
         if not reports or worker.scheduler.closed:
             return
         try:
-            worker.scheduler.send_now(reports)  # the scheduler first: who_has is right when clients ask
+            worker.scheduler.write_now(reports)  # the scheduler first: who_has is right when clients ask
         except CommClosedError:
             return
         for client, batch in notes.items():
             comm = worker.clients.get(client)
             try:
-                comm.send_now(batch)
+                comm.write_now(batch)
             except (CommClosedError, AttributeError):  # the scheduler tells it instead
                 try:
-                    worker.scheduler.send_now([("tell-clients", note[1], [client]) for note in batch])
+                    worker.scheduler.write_now([messages.tell_clients(key, [client]) for _, key, *_rest in batch])
                 except CommClosedError:
                     pass
 

@@ -38,6 +38,7 @@ import logging
 from collections import defaultdict
 from typing import Any
 
+from ..protocol import messages
 from ..protocol.story import Story, impossible, now
 from .claims import Claims
 from .store import DataStore
@@ -102,10 +103,12 @@ class WorkerTask:
         return f"<WorkerTask {self.key!r} {self.state}>"
 
 
-def finished_message(key: str, value: Any, nbytes: int, start: float, stop: float, ser: Any = None) -> tuple:
-    """The ``finished`` message for a key held here: small values travel with it (any thread)."""
+def finished_message(key: str, value: Any, nbytes: int, start: float, stop: float, ser: Any,
+                     told: list[str]) -> tuple:
+    """The ``finished`` message for a key held here: small values travel with it; ``told``: the
+    clients the worker tells itself (any thread)."""
     small = ser if ser is not None and nbytes <= SMALL_RESULT else None
-    return ("finished", key, nbytes, type(value).__name__, small, start, stop)
+    return messages.finished(key, nbytes, type(value).__name__, small, start, stop, told)
 
 
 class WorkerState:
@@ -168,7 +171,8 @@ class WorkerState:
         self.stimulus = "compute"
         if key in self.data:
             self._stale(key, self.tasks.get(key), "its value is here already: reported at once")
-            return [("send", finished_message(key, self.data.get(key), self.data.sizes.get(key, 0), 0.0, 0.0))]
+            return [("send", finished_message(key, self.data.get(key), self.data.sizes.get(key, 0), 0.0, 0.0,
+                                                      None, []))]
         old = self.tasks.get(key)
         if old is not None and old.state in (WAITING, READY, EXECUTING):
             if old.state == WAITING or not self.claims.ran(old):
@@ -196,7 +200,7 @@ class WorkerState:
                 continue
             candidates = [h for h in holders if h != self.address]
             if not candidates:
-                instructions.append(("send", ("missing-data", key, dep, list(holders))))
+                instructions.append(("send", messages.missing_data(key, dep, list(holders))))
                 self._move(task, RELEASED)
                 self._drop(task, counted)  # only the inputs counted so far
                 return instructions
@@ -255,7 +259,7 @@ class WorkerState:
                 continue
             self._move(task, RELEASED)
             self._drop(task, task.deps)
-            instructions.append(("send", ("missing-data", key, dep, [failed_peer])))
+            instructions.append(("send", messages.missing_data(key, dep, [failed_peer])))
         return instructions
 
     def _fail_waiting(self, dep: str, error: tuple) -> list:
@@ -269,7 +273,7 @@ class WorkerState:
                 continue
             self._move(task, ERRED)
             self._drop(task, task.deps)
-            instructions.append(("send", ("erred", key, error[0], error[1], stamp, stamp)))
+            instructions.append(("send", messages.erred(key, *error, stamp, stamp)))
         return instructions
 
     def _dep_arrived(self, dep: str) -> list:
@@ -302,7 +306,7 @@ class WorkerState:
                 self._stale(key, task, "a thread has claimed it")
                 ok = False
             results.append((key, ok))
-        return [("send", ("steal-response", results))]
+        return [("send", messages.steal_response(results))]
 
     def free(self, keys: list[str]) -> list:
         """The scheduler no longer needs these keys here."""
@@ -335,7 +339,7 @@ class WorkerState:
             return []
         self._claimed(task)
         task.reported = True
-        return [("send", ("started", task.key))]
+        return [("send", messages.started(task.key))]
 
     def executed(self, task: WorkerTask, ok: bool, start: float, stop: float) -> None:
         """A thread ran ``task`` from ``start`` to ``stop`` (its clock): it returned (``ok``) or raised.
