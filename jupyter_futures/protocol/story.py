@@ -53,6 +53,15 @@ def _clock(when: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(when)) + f"{when % 1:.3f}"[1:]
 
 
+def legal_moves(transitions: dict[tuple[str, str], str]) -> dict[str, frozenset]:
+    """A transitions table ``{(start, finish): why}`` as ``{start: the states it may move to}``."""
+    moves: dict[str, set] = {}
+    for start, finish in transitions:
+        moves.setdefault(start, set()).add(finish)
+        moves.setdefault(finish, set())
+    return {state: frozenset(finishes) for state, finishes in moves.items()}
+
+
 def strict() -> bool:
     """Whether an impossible move raises (tests) rather than logs (production). Read only on such a
     move, so the environment may change it at any time."""

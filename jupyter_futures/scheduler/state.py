@@ -57,7 +57,7 @@ from typing import Any, Iterable
 from ..protocol import messages
 from ..protocol.errors import KilledWorker, LostDependency
 from ..protocol.keys import key_split
-from ..protocol.story import Story, impossible, now
+from ..protocol.story import Story, impossible, legal_moves, now
 
 logger = logging.getLogger("jupyter_futures.scheduler")
 
@@ -110,10 +110,7 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     (LOST, MEMORY): "update-data scattered it again",
     (LOST, FORGOTTEN): "nobody holds it any more",
 }
-_NEXT: dict[str, frozenset] = {
-    state: frozenset(finish for start, finish in TRANSITIONS if start == state)
-    for state in (RELEASED, WAITING, NO_WORKER, QUEUED, PROCESSING, MEMORY, ERRED, LOST, FORGOTTEN)
-}
+_NEXT = legal_moves(TRANSITIONS)
 
 FIRE_AND_FORGET = "fire-and-forget"
 ALLOWED_FAILURES = 3

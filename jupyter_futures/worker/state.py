@@ -39,7 +39,7 @@ from collections import defaultdict
 from typing import Any
 
 from ..protocol import messages
-from ..protocol.story import Story, impossible, now
+from ..protocol.story import Story, impossible, legal_moves, now
 from .claims import Claims
 from .store import DataStore
 
@@ -74,10 +74,7 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     (EXECUTING, ERRED): "executed: it raised",
     (EXECUTING, CANCELLED): "free while a thread runs it: its result is dropped",
 }
-_NEXT: dict[str, frozenset] = {
-    state: frozenset(finish for start, finish in TRANSITIONS if start == state)
-    for state in (NEW, WAITING, READY, EXECUTING, MEMORY, ERRED, RELEASED, STOLEN, CANCELLED)
-}
+_NEXT = legal_moves(TRANSITIONS)
 
 
 class WorkerTask:
