@@ -414,6 +414,26 @@ def test_result_held_by_a_killed_worker_is_recomputed(client):
     client._test_pids.update(w.pid for w in client.cluster.workers)
 
 
+def test_a_task_whose_only_input_dies_with_the_worker_running_it_is_computed_again(client, tmp_path):
+    """x lives only on the worker that runs y; that worker is SIGKILLed while y runs: x is computed
+    again elsewhere and y after it (y used to be placed back on the dead worker and hang)."""
+    x = client.submit(inc, 1, pure=False)
+    x.result(timeout=TIMEOUT)
+    [holder] = client.who_has(x)[x.key]
+    pid = client.scheduler_info()["workers"][holder]["pid"]
+    started, gate = tmp_path / "started", tmp_path / "gate"
+    started.mkdir()
+    y = client.submit(record_and_wait, x, str(started), str(gate), pure=False)
+    wait_for_file(str(started / str(pid)))  # y runs where its input is
+    os.kill(pid, signal.SIGKILL)
+    assert wait_gone([pid], timeout=10) == []
+    gate.touch()
+    assert y.result(timeout=TIMEOUT) == 3
+    assert x.result(timeout=TIMEOUT) == 2
+    assert wait_until(lambda: sum(w.restarts for w in client.cluster.workers) == 1)
+    client._test_pids.update(w.pid for w in client.cluster.workers)
+
+
 def test_scattered_data_lost_with_its_worker_fails_clearly(client):
     from jupyter_futures import FutureLostError, LostDependency
 

@@ -442,9 +442,6 @@ def test_the_story_is_one_bounded_ring():
     assert SchedulerState().story.records.maxlen == 100_000
 
 
-@pytest.mark.xfail(strict=True, reason="known bug, left alone (nothing here changes behaviour): remove_worker "
-                   "places a dying worker's tasks before it drops that worker's replicas, so decide_worker may "
-                   "choose the dying worker itself for a task whose input only it held")
 def test_a_task_whose_input_died_with_its_worker_is_not_placed_on_that_worker():
     s = make()
     s.update_graph(C, [record("a")])

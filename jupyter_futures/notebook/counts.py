@@ -77,9 +77,12 @@ class ProgressModel:
         changed = False
         for st in states:
             if st.status in DONE_STATES:
-                item = pending.pop(st.key, None)
+                item = pending.get(st.key)
                 if item is not None:
+                    # Counted before it leaves ``pending``: a render that sees the model complete
+                    # (another thread) sees every count.
                     _count(item[0], st.status)
+                    del pending[st.key]
                     changed = True
         if changed:
             self.last_change = time.monotonic()

@@ -173,11 +173,12 @@ class ProgressWidget(_LiveHTML):
             # No event for a while: check once for futures that ended without one (client.cancel...).
             for hub in self._hubs:
                 hub.call_soon(self._reconcile)
+        complete = model.complete  # read first: the counts read next are then final (counts.on_states)
         groups, elapsed = model.groups(), model.elapsed()
         self._show(progress_text(groups, elapsed, model.title, model.note),
                    progress_html(groups, elapsed, model.title, model.note),
                    groups=groups, elapsed=round(elapsed, 3), **progress_totals(groups))
-        if model.complete:
+        if complete:  # what was shown is the end (an end reached meanwhile marks this view dirty again)
             self._stop()
 
     def _unwatch(self) -> None:

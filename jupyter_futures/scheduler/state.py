@@ -466,6 +466,8 @@ class SchedulerState:
 
     def _fill(self, ws: WorkerState) -> None:
         """Hand queued root tasks to ``ws`` while it has room; with none queued, steal for it."""
+        if not ws.alive:  # a worker being removed frees threads no task may take
+            return
         queue = self.queue
         cap = ws.capacity
         while queue and len(ws.processing) < cap:
@@ -725,7 +727,13 @@ class SchedulerState:
             if len(running) >= ws.nthreads:
                 break
             running.add(ts)
+        # Its data first: a task placed again must not count on an input only this worker held.
+        for ts in list(ws.has_what):
+            self._drop_replica(ts, ws)
+        ws.has_what.clear()
         for ts in processing:
+            if ts.processing_on is not ws:  # erred meanwhile: an input of it was lost with this worker
+                continue
             was_running = ts in running
             self._unassign(ts)
             self._move(ts, RELEASED)
@@ -737,10 +745,10 @@ class SchedulerState:
                         f"(the last was {address}); it probably crashes the worker process (segfault, "
                         f"os._exit, out of memory)"), None)
                     continue
-            self._schedule(ts)
-        for ts in list(ws.has_what):
-            self._drop_replica(ts, ws)
-        ws.has_what.clear()
+            if all(dep.state == MEMORY for dep in ts.dependencies):
+                self._schedule(ts)
+            else:
+                self._enter_waiting(ts)  # an input is being recomputed: wait for it
 
     def _drop_replica(self, ts: TaskState, ws: WorkerState) -> None:
         if ts.who_has:
