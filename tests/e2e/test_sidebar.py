@@ -126,7 +126,8 @@ def test_cluster_made_in_a_notebook_is_listed(lab):
     lab["worker_pid"] = int(re.search(r"WORKER_PID (\d+)", pid_out.text_content()).group(1))
     kernel_card = card(page, "kernel")
     kernel_card.wait_for(timeout=30_000)
-    assert kernel_card.get_attribute("data-workers") == "1"
+    # Listed as soon as its scheduler is up; its worker shows by the next listing.
+    kernel_card.locator("xpath=self::*[@data-workers='1']").wait_for(timeout=30_000)
     lab["nb_cluster"] = kernel_card.get_attribute("data-id")
     assert page.locator(".jf-cluster").count() == 2
 
