@@ -66,8 +66,8 @@ def lost(s):
 # -- one scenario per move in the table: each returns the scheduler and the key that made the move ----------
 def released_to_waiting():
     s = make()
-    s.update_graph(C, [record("a")])
-    return s, "a"
+    s.update_graph(C, [record("a"), record("b", deps=["a"])])
+    return s, "b"
 
 
 def released_to_queued():
@@ -104,17 +104,24 @@ def released_to_memory():
 
 
 def waiting_to_queued():
-    return full(make()), "t4"
+    s = make()
+    s.update_graph(C, [record("a")])
+    holder = finished(s, "a")
+    other = next(w for w in s.workers if w != holder)
+    s.update_graph(C, [record(f"t{i}", options={"workers": [other]}) for i in range(4)])  # other is full
+    s.remove_worker(holder)  # "a" is needed again: recomputed, and no worker has room
+    return s, "a"
 
 
 def waiting_to_no_worker():
-    s = make(workers=())
+    s = make(workers=("w1",))
     s.update_graph(C, [record("a")])
+    s.remove_worker(finished(s, "a"))  # "a" is needed again: recomputed, and no worker is left
     return s, "a"
 
 
 def waiting_to_processing():
-    return released_to_waiting()
+    return memory_to_waiting()
 
 
 def waiting_to_erred():
@@ -361,7 +368,7 @@ def test_every_move_is_in_the_story_with_its_stimulus():
     finished(s, "a")
     s.release_keys(C, ["a"])
     assert [r[1:4] for r in s.story.of(["a"])] == [
-        ("update-graph", "released", "waiting"), ("update-graph", "waiting", "processing"),
+        ("update-graph", "released", "processing"),
         ("task-finished", "processing", "memory"), ("release-keys", "memory", "forgotten")]
     assert all(isinstance(r[4], float) for r in s.story.of(["a"]))
 
@@ -375,7 +382,7 @@ def test_a_move_the_table_does_not_list_raises_with_the_keys_story(monkeypatch):
         s._move(s.tasks["a"], QUEUED)
     text = str(raised.value)
     assert "'a': memory -> queued (stimulus 'task-finished')" in text
-    assert "update-graph: released -> waiting" in text and "task-finished: processing -> memory" in text
+    assert "update-graph: released -> processing" in text and "task-finished: processing -> memory" in text
 
 
 def test_in_production_an_impossible_move_is_logged_with_the_story_and_made(monkeypatch, caplog):

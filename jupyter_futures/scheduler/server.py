@@ -340,10 +340,7 @@ class Scheduler:
 
     def _keep_keys(self, holder: str, keys: list[str]) -> None:
         """A queue, variable or client holds futures for these keys: keep them."""
-        for key in keys:
-            ts = self.state.tasks.get(key)
-            if ts is not None:
-                self.state._want(holder, ts)
+        self.state.hold_keys(holder, keys)
         self._flush_soon()
 
     def _drop_keys(self, holder: str, keys: list[str]) -> None:

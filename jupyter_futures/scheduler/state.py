@@ -74,12 +74,12 @@ FORGOTTEN = "forgotten"  # gone from ``tasks``; a key the scheduler does not kno
 TRANSITIONS: dict[tuple[str, str], str] = {
     # (start, finish): the events that make the move
     (RELEASED, WAITING): "update-graph; an input needed again (recomputed); missing-data",
-    (RELEASED, QUEUED): "task-erred with retries left, remove-worker: placed afresh",
-    (RELEASED, NO_WORKER): "task-erred with retries left, remove-worker: placed afresh",
-    (RELEASED, PROCESSING): "task-erred with retries left, remove-worker: placed afresh",
+    (RELEASED, QUEUED): "update-graph of a root task; task-erred with retries left, remove-worker: placed afresh",
+    (RELEASED, NO_WORKER): "update-graph of a root task; task-erred with retries left, remove-worker: placed afresh",
+    (RELEASED, PROCESSING): "update-graph of a root task; task-erred with retries left, remove-worker: placed afresh",
     (RELEASED, ERRED): "update-graph with an input gone; task-erred, no retry left; KilledWorker",
     (RELEASED, MEMORY): "update-data: a new key scattered",
-    (WAITING, QUEUED): "its last input arrived; a root task and no worker has room",
+    (WAITING, QUEUED): "a root task recomputed (its value was lost) and no worker has room",
     (WAITING, NO_WORKER): "its last input arrived; no worker meets its restrictions",
     (WAITING, PROCESSING): "its last input arrived",
     (WAITING, ERRED): "an input erred, was lost or was released",
@@ -346,8 +346,10 @@ class SchedulerState:
             if missing is not None:
                 self._err(ts, LostDependency(f"task {key!r} depends on {missing!r}, which the cluster no "
                                              f"longer has: keep a reference to that future until it is used"), None)
-                continue
-            self._enter_waiting(ts)
+            elif ts.dependencies:
+                self._enter_waiting(ts)
+            else:  # a root task waits for nothing: placed at once
+                self._schedule(ts)
 
     def _report_current(self, client: str, ts: TaskState) -> None:
         """Tell a client who asks for an existing key where that key stands."""
@@ -803,6 +805,14 @@ class SchedulerState:
                 continue
             self._want(client, ts)
             self._report_current(client, ts)
+
+    def hold_keys(self, holder: str, keys: Iterable[str]) -> None:
+        """A queue, variable or client holds futures for these keys: keep them (keys unknown here are
+        skipped: their holder hears of them when it asks)."""
+        for key in keys:
+            ts = self.tasks.get(key)
+            if ts is not None:
+                self._want(holder, ts)
 
     def fire_and_forget(self, keys: Iterable[str]) -> None:
         """Keep computing these keys even when no client holds them."""
