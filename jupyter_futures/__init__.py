@@ -27,7 +27,7 @@ _EXPORTS = {
     "Queue": "client.coordination", "Lock": "client.coordination", "Event": "client.coordination",
     "Variable": "client.coordination", "Semaphore": "client.coordination",
     "Actor": "client.actor", "ActorFuture": "client.actor",
-    "AuthenticationError": "protocol.auth",
+    "AuthenticationError": "protocol.auth", "Security": "protocol.security",
     "FutureCancelledError": "protocol.errors", "FutureLostError": "protocol.errors",
     "KilledWorker": "protocol.errors", "LostDependency": "protocol.errors",
     "SerializationError": "protocol.serialize",

@@ -49,6 +49,7 @@ def handler_tables() -> dict[str, dict]:
         "scheduler: first message": scheduler._registration_handlers(FakeComm()),
         "scheduler: from a worker": scheduler._worker_handlers("tcp://127.0.0.1:2"),
         "scheduler: from a client": scheduler._client_handlers(FakeComm(), "client-a"),
+        "scheduler: from a nanny": scheduler._nanny_handlers(),
         "worker: from the scheduler": worker._scheduler_handlers(),
         "worker: from a client": worker._peer_handlers(FakeComm()),
         "client: from the scheduler and workers": message_handlers(TaskOutput()),
@@ -72,9 +73,10 @@ def test_the_scheduler_hears_every_op_workers_and_clients_send_it():
                     messages.TELL_CLIENTS, messages.METRICS, messages.REGISTER_CLIENT, messages.UPDATE_GRAPH,
                     messages.RELEASE_KEYS, messages.WANT_KEYS, messages.FIRE_AND_FORGET, messages.ANNOTATE_KEYS,
                     messages.COORD_REF, messages.QUEUE_PUT, messages.FEED_SUBSCRIBE, messages.FEED_UNSUBSCRIBE,
-                    messages.REGISTER_MANAGER}
+                    messages.REGISTER_MANAGER, messages.HEARTBEAT, messages.REGISTER_NANNY, messages.WORKER_WATCHED,
+                    messages.WORKER_DIED}
     heard = (set(tables["scheduler: first message"]) | set(tables["scheduler: from a worker"])
-             | set(tables["scheduler: from a client"]))
+             | set(tables["scheduler: from a client"]) | set(tables["scheduler: from a nanny"]))
     assert heard == to_scheduler
     assert set(tables["worker: from the scheduler"]) == {messages.COMPUTE, messages.FREE, messages.STEAL,
                                                          messages.CLOSE, messages.RESTART, messages.REGISTERED}
@@ -141,7 +143,7 @@ def test_a_client_registering_without_info_is_still_accepted():
     """docs/jupyter-api.md: other clients may send the 2-field ``("register-client", id)``."""
     import asyncio
 
-    from jupyter_futures.protocol.comm import connect
+    from jupyter_futures.protocol.connect import connect
 
     async def main():
         scheduler = await Scheduler("127.0.0.1", 0, "t" * 64).start()

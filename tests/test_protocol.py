@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from jupyter_futures.protocol import serialize
-from jupyter_futures.protocol.comm import Comm, CommClosedError, Listener, connect, parse_address
+from jupyter_futures.protocol.address import parse_address
+from jupyter_futures.protocol.comm import Comm, CommClosedError
+from jupyter_futures.protocol.connect import Listener, connect
 from jupyter_futures.protocol.tracebacks import dump_traceback, rebuild_traceback
 
 TOKEN = "t" * 64

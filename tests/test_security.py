@@ -18,7 +18,9 @@ import jupyter_futures
 from jupyter_futures import AuthenticationError, Client
 from jupyter_futures.protocol import auth, messages
 from jupyter_futures.protocol import comm as comm_module
-from jupyter_futures.protocol.comm import connect, parse_address
+from jupyter_futures.protocol import connect as connect_module
+from jupyter_futures.protocol.address import parse_address
+from jupyter_futures.protocol.connect import connect
 from jupyter_futures.scheduler.server import Scheduler
 from jupyter_futures.worker.server import Worker
 from procs import TIMEOUT, clean_env, start_scheduler, stop
@@ -244,7 +246,7 @@ def test_client_refuses_a_server_without_the_token():
 
 @pytest.mark.parametrize("sends", [b"", b"GET / HTTP/1.1\r\n\r\n"], ids=["silent", "short-request"])
 def test_silent_connection_dropped_after_handshake_timeout(logs, monkeypatch, sends):
-    monkeypatch.setattr(comm_module, "HANDSHAKE_TIMEOUT", 0.5)
+    monkeypatch.setattr(connect_module, "HANDSHAKE_TIMEOUT", 0.5)
 
     async def main():
         scheduler = await start_scheduler_here()

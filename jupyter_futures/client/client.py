@@ -32,7 +32,8 @@ import uuid
 from typing import Any, Callable, Iterable
 
 from ..protocol import auth, messages
-from ..protocol.comm import Comm, CommClosedError, connect, probe
+from ..protocol.comm import Comm, CommClosedError
+from ..protocol.connect import connect, probe
 from ..protocol.eventloop import background_loop, sync, wait_in_task
 from . import current, hooks
 from .data import DataMovement
@@ -52,6 +53,8 @@ from .structure import find_futures
 from .table import FutureTable
 
 logger = logging.getLogger("jupyter_futures.client")
+
+HEARTBEAT_INTERVAL = 2.0  # seconds: the scheduler takes a client silent past its client TTL for dead
 
 
 def _selected_cluster_address() -> str | None:
@@ -78,8 +81,10 @@ class Client(FutureResults, DataMovement, ClusterInspection, PublishedDatasets, 
 
     def __init__(self, address: Any = None, *, asynchronous: bool = False, timeout: float = 10.0,
                  token: str | None = None, set_as_default: bool = True, name: str | None = None,
-                 direct_to_workers: bool = True, **cluster_kwargs: Any):
+                 direct_to_workers: bool = True, security: Any = None, **cluster_kwargs: Any):
         self.id = name or f"client-{uuid.uuid4().hex[:12]}"
+        # TLS (protocol/security.py): for a tls:// address, or passed on to the LocalCluster started here.
+        self.security = security
         self.asynchronous = asynchronous
         self.timeout = timeout
         self.status = "newly-created"
@@ -131,10 +136,11 @@ class Client(FutureResults, DataMovement, ClusterInspection, PublishedDatasets, 
             if address is None:
                 from ..cluster.local import LocalCluster
 
-                self.cluster = LocalCluster(asynchronous=True, **self._cluster_kwargs)
+                self.cluster = LocalCluster(asynchronous=True, security=self.security, **self._cluster_kwargs)
                 await self.cluster
                 self._own_cluster = True
                 address, token = self.cluster.scheduler_address, self.cluster.token
+                self.security = self.cluster.security
             elif isinstance(address, str):
                 if self._cluster_kwargs:
                     raise TypeError(f"Client({address!r}) connects to an existing scheduler; cluster options "
@@ -147,8 +153,9 @@ class Client(FutureResults, DataMovement, ClusterInspection, PublishedDatasets, 
             else:
                 self.cluster = address
                 address, token = address.scheduler_address, address.token
+                self.security = self.security or getattr(self.cluster, "security", None)
             self._token = token
-            self.scheduler_comm = await connect(address, token, timeout=self.timeout)
+            self.scheduler_comm = await connect(address, token, timeout=self.timeout, security=self.security)
         except BaseException:
             self.status = "closed"
             if self._own_cluster and self.cluster is not None:
@@ -159,8 +166,9 @@ class Client(FutureResults, DataMovement, ClusterInspection, PublishedDatasets, 
         self.outbox.open(comm)
         comm.on_close.append(self._scheduler_lost)
         comm.start(self._on_batch)
-        info = kernel_info()
-        comm.queue(messages.register_client(self.id, info or None))
+        info = {**(kernel_info() or {}), "heartbeat": HEARTBEAT_INTERVAL}
+        comm.queue(messages.register_client(self.id, info))
+        self._next_heartbeat = self.loop.time() + HEARTBEAT_INTERVAL
         self._scheduler_info = await comm.request("identity")
         await self._connect_workers(self._scheduler_info["workers"])
         self.status = "running"
@@ -281,9 +289,13 @@ class Client(FutureResults, DataMovement, ClusterInspection, PublishedDatasets, 
         return self.request("ping", post=_nothing)
 
     def _periodic_flush(self) -> None:
-        """Send releases queued by user threads that no other message carried."""
+        """Send releases queued by user threads that no other message carried, and a heartbeat every
+        ``HEARTBEAT_INTERVAL``."""
         if self.status in ("closing", "closed"):
             return
+        if self.loop.time() >= self._next_heartbeat:
+            self._next_heartbeat = self.loop.time() + HEARTBEAT_INTERVAL
+            self.outbox.send_later(messages.heartbeat())
         if self.outbox.pending():
             self.outbox.flush()
         self.loop.call_later(RELEASE_INTERVAL, self._periodic_flush)

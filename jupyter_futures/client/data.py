@@ -7,7 +7,8 @@ from collections import defaultdict
 from typing import Any, Callable
 
 from ..protocol import messages, serialize
-from ..protocol.comm import Comm, cached_connection, connect
+from ..protocol.comm import Comm
+from ..protocol.connect import cached_connection, connect
 from ..protocol.eventloop import sync
 from .future import Future, FutureState
 from .keys import data_key
@@ -17,6 +18,7 @@ from .structure import find_futures, map_structure
 from .table import FutureTable
 
 logger = logging.getLogger("jupyter_futures.client")
+GET_DATA_BYTES = 64 * 2**20  # bytes of values asked of a worker in one request
 
 
 class DataMovement:
@@ -31,6 +33,7 @@ class DataMovement:
     scheduler_comm: Comm
     futures: FutureTable
     _token: str | None
+    security: Any
     _worker_comms: dict[str, Comm]
     _worker_locks: dict[str, asyncio.Lock]
     _scheduler_info: dict
@@ -44,7 +47,7 @@ class DataMovement:
         return await cached_connection(self._worker_comms, self._worker_locks, address, self._connect_worker)
 
     async def _connect_worker(self, address: str) -> Comm:
-        comm = await connect(address, self._token, timeout=self.timeout)
+        comm = await connect(address, self._token, timeout=self.timeout, security=self.security)
         comm.start(self._on_batch)  # workers also send task-finished notes
         comm.queue(messages.register_client(self.id, None))
         return comm
@@ -137,7 +140,19 @@ class DataMovement:
         if not worker:
             return {}
         comm = await self._worker(worker)
-        return await comm.request("get_data", [st.key for st in states])
+        # A worker builds a reply in its memory: ask for GET_DATA_BYTES at a time, not for everything it
+        # holds at once (which may be more than its memory limit: its nanny would kill it).
+        out: dict = {}
+        batch: list[str] = []
+        size = 0
+        for st in states:
+            if batch and size + st.nbytes > GET_DATA_BYTES:
+                out.update(await comm.request("get_data", batch))
+                batch, size = [], 0
+            batch.append(st.key)
+            size += st.nbytes
+        out.update(await comm.request("get_data", batch))
+        return out
 
     def gather(self, futures: Any, errors: str = "raise", direct: bool | None = None,
                asynchronous: bool | None = None) -> Any:

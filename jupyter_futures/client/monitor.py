@@ -16,7 +16,8 @@ import uuid
 from typing import Any, Callable
 
 from ..protocol import auth, messages
-from ..protocol.comm import Comm, connect
+from ..protocol.comm import Comm
+from ..protocol.connect import connect
 
 TOPICS = ("tasks", "progress", "workers", "clients", "logs")
 

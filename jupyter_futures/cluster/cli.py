@@ -10,6 +10,7 @@ USAGE = """jupyter-futures COMMAND [options]
 commands:
   scheduler   run a scheduler (jupyter-futures scheduler --host 0.0.0.0 --port 8786)
   worker      run a worker, restarted if it crashes (jupyter-futures worker tcp://HOST:8786 --nthreads 2)
+              with TLS: --tls-cert FILE --tls-key FILE [--tls-ca FILE] on both, and tls://HOST:8786
   demo        run the tour script on a local cluster
   lab         open JupyterLab on the quickstart notebook (needs the notebook extra)
 """
@@ -20,10 +21,15 @@ def run_worker_with_nanny(argv: list[str]) -> None:
     from ..protocol import auth
     from ..worker.nanny import Nanny
     from ..protocol.logs import configure as configure_logging
+    from ..protocol.security import security_from_args
     from ..worker.process import parse_args
 
     args = parse_args(argv)
     configure_logging(args.log_level)
+    security = security_from_args(args, "worker")
+    if args.scheduler.startswith("tls://") and security is None:
+        sys.exit("jupyter-futures worker: a tls:// scheduler needs this worker's certificate: "
+                 "--tls-cert FILE --tls-key FILE --tls-ca FILE")
 
     try:
         token = auth.find_token()
@@ -33,7 +39,9 @@ def run_worker_with_nanny(argv: list[str]) -> None:
                  f"set ${auth.TOKEN_ENV} to its contents, or copy that file to {path} here (mode 0600)")
 
     async def run():
-        nanny = Nanny(args.scheduler, token, args.nthreads, args.memory_limit, args.name, args.host, args.resources)
+        nanny = Nanny(args.scheduler, token, args.nthreads, args.memory_limit, args.name, args.host, args.resources,
+                      security=security, local_directory=args.local_directory,
+                      memory_thresholds=args.memory_thresholds)
         await nanny.start()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

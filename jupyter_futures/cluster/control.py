@@ -7,7 +7,8 @@ import logging
 from typing import Any
 
 from ..protocol import messages
-from ..protocol.comm import Comm, connect
+from ..protocol.comm import Comm
+from ..protocol.connect import connect
 from .adaptive import Adaptive
 
 logger = logging.getLogger("jupyter_futures.cluster")
@@ -24,7 +25,7 @@ class ClusterControl:
     async def start(self) -> None:
         """Connect and register as the manager."""
         cluster = self.cluster
-        self.comm = comm = await connect(cluster.scheduler_address, cluster.token)
+        self.comm = comm = await connect(cluster.scheduler_address, cluster.token, security=cluster.security)
         comm.serve_rpc({"scale": self._scale, "adapt": self._adapt, "cluster_info": self._info})
         comm.start(lambda c, msgs: [c.handle_rpc_message(m) for m in msgs])
         comm.queue(messages.register_client(f"manager-{cluster.id}", {"monitor": True}))

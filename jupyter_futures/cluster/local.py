@@ -13,9 +13,12 @@ import psutil
 
 from ..protocol import auth, messages
 from .control import ClusterControl
-from ..protocol.comm import connect, format_address, listening_socket
+from ..protocol.address import format_address
+from ..protocol.connect import connect, listening_socket
+from ..protocol.security import Security
 from ..protocol.eventloop import background_loop, in_loop_thread, sync
 from ..protocol.lifeline import make_pair, watch
+from ..worker.memory import memory_thresholds as memory_thresholds_of
 from ..worker.nanny import Nanny, child_environment
 from ..worker.store import parse_memory
 
@@ -41,7 +44,8 @@ class LocalCluster:
                  dashboard_address: str | int | None = None, asynchronous: bool = False,
                  processes: bool = True, token: str | None = None, resources: dict | None = None,
                  timeout: float = 60.0, name: str | None = None, made_by: str | None = None,
-                 server_id: str | None = None, **kwargs):
+                 server_id: str | None = None, security=None, local_directory: str | None = None,
+                 memory_thresholds: dict | None = None, **kwargs):
         if not processes:
             logger.info("processes=False is not supported: workers always run in their own processes")
         unknown = set(kwargs) - {"silence_logs", "worker_class", "worker_dashboard_address"}
@@ -60,7 +64,14 @@ class LocalCluster:
         self.scheduler_port = scheduler_port
         self.dashboard_port = _port_of(dashboard_address)
         self.token = token or auth.new_token()
+        # TLS for every connection of the cluster (True: temporary certificates, as dask's Security.temporary()).
+        self.security = Security.coerce(security)
         self.resources = resources
+        # Workers' spill folders go under it (default: $JUPYTER_FUTURES_LOCAL_DIRECTORY, else the temp
+        # directory); shares of memory_limit for spill, pause, terminate (worker/memory.py).
+        self.local_directory = local_directory
+        self.memory_thresholds = memory_thresholds
+        memory_thresholds_of(memory_thresholds)  # a bad one fails here, not in every worker process
         self.timeout = timeout
         self.asynchronous = asynchronous
         self.name = name
@@ -105,7 +116,8 @@ class LocalCluster:
     async def _start_scheduler(self) -> asyncio.Future:
         """Start the scheduler process on a socket bound here; returns a future for its ready line."""
         sock = await listening_socket(self.host, self.scheduler_port)
-        self.scheduler_address = format_address(self.host, sock.getsockname()[1])
+        self.scheduler_address = format_address(self.host, sock.getsockname()[1],
+                                                "tls" if self.security is not None else "tcp")
         auth.remember_token(self.scheduler_address, self.token)
         parent, child = make_pair()
         env = child_environment(self.token)
@@ -120,6 +132,8 @@ class LocalCluster:
             cmd += ["--server-id", self.server_id]
         if self.dashboard_port is not None:
             cmd += ["--dashboard-port", str(self.dashboard_port)]
+        if self.security is not None:
+            cmd += self.security.cli_args("scheduler")
         # Own session: a notebook's stop button (SIGINT to the kernel's process group) must not stop the
         # cluster; the lifeline still ends it when this process ends.
         self.scheduler_proc = subprocess.Popen(cmd, pass_fds=(child.fileno(), sock.fileno()), env=env,
@@ -157,7 +171,8 @@ class LocalCluster:
 
     def _new_nanny(self) -> Nanny:
         return Nanny(self.scheduler_address, self.token, self.threads_per_worker, self.memory_limit,
-                     resources=self.resources)
+                     resources=self.resources, security=self.security, local_directory=self.local_directory,
+                     memory_thresholds=self.memory_thresholds)
 
     async def _scale_to(self, n: int, keep_pids: frozenset = frozenset()) -> None:
         """Run ``n`` workers; stopping some, those whose process is not in ``keep_pids`` go first."""
@@ -171,7 +186,7 @@ class LocalCluster:
             await nanny.start()
         self.workers.extend(new)
         if n:
-            comm = await connect(self.scheduler_address, self.token)
+            comm = await connect(self.scheduler_address, self.token, security=self.security)
             comm.start(lambda c, msgs: [c.handle_rpc_message(m) for m in msgs])
             comm.queue(messages.register_client(f"cluster-{id(self):x}", {"monitor": True}))
             try:

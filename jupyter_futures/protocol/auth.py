@@ -23,6 +23,9 @@ HELLO_SIZE = len(MAGIC) + NONCE_SIZE
 REPLY_SIZE = len(MAGIC) + NONCE_SIZE + MAC_SIZE
 TOKEN_ENV = "JUPYTER_FUTURES_TOKEN"
 TOKEN_FILE_ENV = "JUPYTER_FUTURES_TOKEN_FILE"
+# What a TLS listener sends in clear before the TLS handshake, in place of the greeting: a peer
+# that expected no TLS learns why it is refused, and a TLS client refuses a server without it.
+TLS_GREETING = b"JFUTtls1" + bytes(NONCE_SIZE)
 
 
 class AuthenticationError(ConnectionError):
@@ -56,12 +59,16 @@ _local_tokens: dict[str, str] = {}
 
 def remember_token(address: str, token: str) -> None:
     """Let clients in this process connect to ``address`` without being told its token."""
-    _local_tokens[address] = token
+    _local_tokens[_key(address)] = token
 
 
 def forget_token(address: str) -> None:
     """The cluster at ``address`` stopped: its port may serve another cluster next."""
-    _local_tokens.pop(address, None)
+    _local_tokens.pop(_key(address), None)
+
+
+def _key(address: str) -> str:
+    return format_address(*parse_address(address))  # tcp:// and tls:// name the same port
 
 
 def find_token(token: str | None = None, address: str | None = None) -> str:
@@ -70,7 +77,7 @@ def find_token(token: str | None = None, address: str | None = None) -> str:
     if token:
         return token
     if address is not None:
-        known = _local_tokens.get(format_address(*parse_address(address)))
+        known = _local_tokens.get(_key(address))
         if known:
             return known
     if os.environ.get(TOKEN_ENV):
@@ -107,6 +114,9 @@ def server_hello() -> tuple[bytes, bytes]:
 
 def client_reply(token: str, hello: bytes) -> tuple[bytes, bytes, bytes]:
     """Message 2 from message 1: returns (bytes to send, server nonce, client nonce)."""
+    if hello == TLS_GREETING:
+        raise AuthenticationError("the server uses TLS: connect to its tls://host:port address with "
+                                  "security=Security(tls_ca_file=..., tls_client_cert=..., tls_client_key=...)")
     if len(hello) != HELLO_SIZE or not hello.startswith(MAGIC):
         raise AuthenticationError("the peer is not a jupyter_futures server (bad greeting): check the port")
     server_nonce = hello[len(MAGIC):]

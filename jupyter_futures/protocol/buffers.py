@@ -8,6 +8,10 @@ large part. A buffer is free again when nothing but the pool refers to it: every
 memoryview, PickleBuffer or array over it holds a reference to it, so its reference
 count tells. Free buffers are unmapped after ``IDLE_SECONDS`` without use, and
 whenever they hold more than the pool's byte limit.
+
+A very large part is mapped without populating (``lazy``): its pages are populated in steps as the
+data arrives (``populate``), so a peer that declares a large part and sends little of it reserves
+address space, not memory.
 """
 from __future__ import annotations
 
@@ -27,6 +31,34 @@ _DEFAULT_LIMIT = 512 * MIB
 _MADV_HUGEPAGE = getattr(mmap, "MADV_HUGEPAGE", None)
 _MADV_POPULATE_WRITE = 23  # Linux >= 5.14; the mmap module of Python 3.11 has no name for it
 _MAP_POPULATE = getattr(mmap, "MAP_POPULATE", 0)
+POPULATE_STEP = 32 * MIB  # a lazily mapped part is populated this far ahead of its data
+
+
+def map_lazy(size: int):
+    """Anonymous memory of ``size`` bytes whose pages are mapped when first written (or by ``populate``)."""
+    if not _MAP_POPULATE:
+        return bytearray(size)
+    buf = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    if _MADV_HUGEPAGE is not None:
+        try:
+            buf.madvise(_MADV_HUGEPAGE)
+        except OSError:
+            pass
+    return buf
+
+
+def populate(buf, start: int, length: int) -> None:
+    """Map the pages of ``buf[start:start + length]`` now, in one call rather than a fault each (best
+    effort: where the kernel cannot, pages are mapped as they are written)."""
+    if not isinstance(buf, mmap.mmap):
+        return
+    start -= start % mmap.PAGESIZE
+    length = min(length, len(buf) - start)
+    if length > 0:
+        try:
+            buf.madvise(_MADV_POPULATE_WRITE, start, length)
+        except (OSError, ValueError):
+            pass
 
 
 def map_populated(size: int):
@@ -62,8 +94,9 @@ class BufferPool:
         self._trim_loop: asyncio.AbstractEventLoop | None = None
         self.reused = 0
 
-    def take(self, size: int):
-        """A writable buffer of exactly ``size`` bytes, reused when an unused one is big enough."""
+    def take(self, size: int, lazy: bool = False):
+        """A writable buffer of exactly ``size`` bytes, reused when an unused one is big enough; a new
+        one is populated at once unless ``lazy`` (then see ``populate``)."""
         if size < MIN_POOLED:
             return bytearray(size)
         with self._lock:
@@ -76,7 +109,7 @@ class BufferPool:
                 buf = self._buffers[best]
             else:
                 self._unmap_over_limit(free, size)
-                buf = map_populated(size)
+                buf = map_lazy(size) if lazy else map_populated(size)
                 if isinstance(buf, mmap.mmap):
                     self._buffers[id(buf)] = buf
         self._arm_trim()

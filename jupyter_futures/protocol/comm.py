@@ -31,6 +31,18 @@ A ``Comm`` belongs to the event loop it was made on. What each thread may call:
   ``request_from_thread`` whose write found the comm closed), so a future is settled once. ``close``
   sets ``closed`` before it walks a snapshot of the ids: a request entered after the snapshot finds
   ``closed`` set when it writes, and fails at once.
+
+Limits
+------
+A frame may declare at most ``max_frame`` bytes (``$JUPYTER_FUTURES_MAX_FRAME``, default 4 GiB): a
+larger one closes the connection, with one log line naming the peer, the size and the setting, and
+a sender learns before sending (``FrameTooLarge``). Memory for a part is reserved as its bytes
+arrive (``buffers.pool.take(lazy=True)`` past ``_EAGER``), not when its length is declared.
+
+TLS
+---
+``tls://`` connections are ``tls.TlsComm``, a subclass chosen at connection setup
+(``protocol/connect.py``): the plain-TCP path here has no TLS branch.
 """
 from __future__ import annotations
 
@@ -38,15 +50,16 @@ import asyncio
 import concurrent.futures
 import itertools
 import logging
+import os
 import pickle
 import socket
 import struct
 import threading
 from collections import deque
-from typing import Any, Awaitable, Callable
+from typing import Any, Callable
 
-from . import auth, buffers
-from .address import format_address, parse_address  # noqa: F401 - format_address: for importers of comm
+from . import buffers
+from .sizes import parse_memory
 
 logger = logging.getLogger("jupyter_futures.protocol")
 
@@ -55,7 +68,34 @@ _STAGING = 1 << 18  # receive buffer for small parts
 _DIRECT = 1 << 16  # parts at least this large are received into their own buffer
 _MAX_PARTS = 1 << 20
 _IOV_MAX = 512
-HANDSHAKE_TIMEOUT = 10.0
+MAX_FRAME_ENV = "JUPYTER_FUTURES_MAX_FRAME"
+DEFAULT_MAX_FRAME = 4 << 30
+_EAGER = 64 << 20  # larger parts get memory as their bytes arrive (buffers.populate), not up front
+
+
+def max_frame_from_environment() -> int:
+    """The largest frame a connection accepts or sends: ``$JUPYTER_FUTURES_MAX_FRAME`` ("2GB", "8GiB",
+    bytes), else 4 GiB."""
+    value = os.environ.get(MAX_FRAME_ENV)
+    if not value:
+        return DEFAULT_MAX_FRAME
+    try:
+        limit = parse_memory(value)
+    except ValueError:
+        limit = 0
+    if limit <= 0:
+        raise ValueError(f"{MAX_FRAME_ENV}={value!r} is not a size: set it to e.g. '8GB' or a number of bytes")
+    return limit
+
+
+class FrameTooLarge(ValueError):
+    """A frame is over the connection's size limit (``$JUPYTER_FUTURES_MAX_FRAME``)."""
+
+
+def _too_large_text(nbytes: int, limit: int) -> str:
+    return (f"a frame of {nbytes} bytes, over the limit of {limit} bytes; raise it with "
+            f"{MAX_FRAME_ENV} (e.g. {MAX_FRAME_ENV}=16GB) in the environment of every process of the cluster "
+            f"(scheduler, workers, clients), or send the data in smaller pieces")
 
 
 class CommClosedError(ConnectionError):
@@ -70,6 +110,7 @@ class Comm:
     """One framed connection. ``handler(comm, msgs)`` receives each batch of messages."""
 
     _rpc_ids = itertools.count(1)
+    max_frame = max_frame_from_environment()  # bytes a frame may declare, either way
 
     def __init__(self, sock: socket.socket, loop: asyncio.AbstractEventLoop, peer: str):
         self.sock = sock
@@ -94,6 +135,7 @@ class Comm:
         self._inbox: list = []
         self._direct = None  # the buffer (bytearray, mmap or a view of one) receiving one large part
         self._direct_pos = 0
+        self._direct_ready = 0  # bytes of the large part's buffer known to be populated
         self._pending_rpc: dict[int, asyncio.Future] = {}
         self._rpc_handlers: dict[str, Callable] | None = None
         self._closed_future = loop.create_future()
@@ -119,7 +161,29 @@ class Comm:
         if self.closed or not self._outbox:
             return
         msgs, self._outbox = self._outbox, []
-        self._write_frame(msgs)
+        try:
+            self._write_frame(msgs)
+        except FrameTooLarge as exc:
+            self._fail_batch(msgs, exc)
+
+    def _fail_batch(self, msgs: list, exc: FrameTooLarge) -> None:
+        """A batch from the loop was too large to send: its requests fail here, its replies go as
+        errors, the rest is dropped with an error in the log (no one waits on them)."""
+        errors, dropped = [], 0
+        for msg in msgs:
+            kind = msg[0] if isinstance(msg, tuple) and msg else None
+            if kind == "rpc":
+                fut = self._pending_rpc.pop(msg[1], None)
+                if fut is not None and not fut.done():
+                    fut.set_exception(FrameTooLarge(str(exc)))
+            elif kind == "rpc-reply":
+                errors.append(("rpc-reply", msg[1], False, RemoteError(f"the reply was not sent: {exc}")))
+            else:
+                dropped += 1
+        if dropped:
+            logger.error("%d messages to %s were not sent: %s", dropped, self.peer, exc)
+        if errors and not self.closed:
+            self._write_frame(errors)
 
     def write_batch(self, msgs: list) -> None:
         """Write what ``queue`` queued, then ``msgs``, as one frame now (loop thread)."""
@@ -143,6 +207,9 @@ class Comm:
             logger.exception("could not encode messages for %s: %s", self.peer, exc)
             return
         raws = [b.raw() for b in buffers]
+        nbytes = len(main) + sum(r.nbytes for r in raws) if raws else len(main)
+        if nbytes > self.max_frame:
+            raise FrameTooLarge(f"not sent to {self.peer}: {_too_large_text(nbytes, self.max_frame)}")
         header = struct.pack(f"!I{len(raws) + 1}Q", len(raws) + 1, len(main), *(r.nbytes for r in raws))
         parts = [memoryview(header), memoryview(main), *raws]
         with self._send_lock:  # never taken twice by one thread: nothing here runs user code
@@ -208,6 +275,9 @@ class Comm:
     def _on_readable(self) -> None:
         try:
             if self._direct is not None:
+                if self._direct_pos >= self._direct_ready:
+                    self._direct_ready += buffers.POPULATE_STEP
+                    buffers.populate(self._direct, self._direct_pos, self._direct_ready - self._direct_pos)
                 n = self.sock.recv_into(self._direct_view[self._direct_pos:])
                 if n == 0:
                     return self._lost(None)
@@ -227,6 +297,8 @@ class Comm:
             return
         except OSError as exc:
             return self._lost(exc)
+        except Exception as exc:  # a bug, or no memory: close once rather than fail on every read
+            return self._broken(exc)
         if n == 0:
             return self._lost(None)
         self._rend += n
@@ -256,44 +328,59 @@ class Comm:
         self._rstart += n
         return view
 
+
+    def _broken(self, exc: BaseException) -> None:
+        logger.error("closing the connection to %s: %s: %s", self.peer, type(exc).__name__, exc)
+        self.close()
+
+    def _refuse_frame(self, nbytes: int) -> None:
+        logger.warning("closing the connection to %s: it sent %s", self.peer, _too_large_text(nbytes, self.max_frame))
+        self.close()
+
     def _parse(self) -> None:
-        while not self.closed:
-            if self._nparts < 0:
-                head = self._take(4)
-                if head is None:
-                    break
-                self._nparts = _U32.unpack(head)[0]
-                if not 1 <= self._nparts <= _MAX_PARTS:
-                    return self._lost(ValueError(f"malformed frame ({self._nparts} parts)"))
-                self._lengths = []
-            if not self._lengths and self._nparts > 0:
-                lens = self._take(8 * self._nparts)
-                if lens is None:
-                    break
-                self._lengths = list(struct.unpack(f"!{self._nparts}Q", lens))
-                self._parts = []
-            while len(self._parts) < self._nparts:
-                size = self._lengths[len(self._parts)]
-                avail = self._rend - self._rstart
-                if size >= _DIRECT and avail < size:
-                    target = buffers.pool.take(size)
-                    memoryview(target)[:avail] = self._rview[self._rstart:self._rend]
+        try:
+            while not self.closed:
+                if self._nparts < 0:
+                    head = self._take(4)
+                    if head is None:
+                        break
+                    self._nparts = _U32.unpack(head)[0]
+                    if not 1 <= self._nparts <= _MAX_PARTS:
+                        return self._lost(ValueError(f"malformed frame ({self._nparts} parts)"))
+                    self._lengths = []
+                if not self._lengths and self._nparts > 0:
+                    lens = self._take(8 * self._nparts)
+                    if lens is None:
+                        break
+                    self._lengths = list(struct.unpack(f"!{self._nparts}Q", lens))
+                    self._parts = []
+                    if sum(self._lengths) > self.max_frame:
+                        return self._refuse_frame(sum(self._lengths))
+                while len(self._parts) < self._nparts:
+                    size = self._lengths[len(self._parts)]
+                    avail = self._rend - self._rstart
+                    if size >= _DIRECT and avail < size:
+                        target = buffers.pool.take(size, lazy=size > _EAGER)
+                        memoryview(target)[:avail] = self._rview[self._rstart:self._rend]
+                        self._rstart = self._rend = 0
+                        self._direct, self._direct_pos = target, avail
+                        self._direct_ready = avail if size > _EAGER else size
+                        self._direct_view = memoryview(target)
+                        return
+                    part = self._take(size)
+                    if part is None:
+                        return
+                    self._parts.append(bytes(part) if size < _DIRECT else bytearray(part))
+                parts, self._parts, self._nparts, self._lengths = self._parts, [], -1, []
+                if self._rstart == self._rend:
                     self._rstart = self._rend = 0
-                    self._direct, self._direct_pos = target, avail
-                    self._direct_view = memoryview(target)
-                    return
-                part = self._take(size)
-                if part is None:
-                    return
-                self._parts.append(bytes(part) if size < _DIRECT else bytearray(part))
-            parts, self._parts, self._nparts, self._lengths = self._parts, [], -1, []
-            if self._rstart == self._rend:
-                self._rstart = self._rend = 0
-            try:
-                self._inbox.extend(pickle.loads(parts[0], buffers=parts[1:]))
-            except Exception as exc:
-                logger.warning("undecodable frame from %s, closing: %s", self.peer, exc)
-                return self._lost(exc)
+                try:
+                    self._inbox.extend(pickle.loads(parts[0], buffers=parts[1:]))
+                except Exception as exc:
+                    logger.warning("undecodable frame from %s, closing: %s", self.peer, exc)
+                    return self._lost(exc)
+        except Exception as exc:  # a bug, or no memory: close once rather than fail on every read
+            self._broken(exc)
 
     def _deliver(self) -> None:
         """Hand every message of the frames completed by this read to the handler, as one batch."""
@@ -352,8 +439,8 @@ class Comm:
         self._rpc_handlers = handlers
 
     async def _answer(self, rid: int, op: str, args: tuple) -> None:
-        handler = (self._rpc_handlers or {}).get(op)
         try:
+            handler = (self._rpc_handlers or {}).get(op)
             if handler is None:
                 raise RemoteError(f"unknown operation {op!r}")
             value = handler(self, *args)
@@ -415,175 +502,3 @@ def _portable_error(exc: Exception) -> Exception:
         return exc
     except Exception:
         return RemoteError(f"{type(exc).__name__}: {exc}")
-
-
-def _tune(sock: socket.socket) -> None:
-    sock.setblocking(False)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
-async def _recv_exactly(loop, sock, n: int) -> bytes:
-    data = bytearray()
-    while len(data) < n:
-        chunk = await loop.sock_recv(sock, n - len(data))
-        if not chunk:
-            raise ConnectionError("connection closed during handshake")
-        data += chunk
-    return bytes(data)
-
-
-async def connect(address: str, token: str, timeout: float = 10.0) -> Comm:
-    """Open an authenticated connection to ``address``, with errors that say what to do."""
-    loop = asyncio.get_running_loop()
-    host, port = parse_address(address)
-    try:
-        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        family, _, _, _, sockaddr = infos[0]
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        _tune(sock)
-    except OSError as exc:
-        raise OSError(f"cannot resolve scheduler address {address!r}: {exc}") from None
-    try:
-        async with asyncio.timeout(timeout):
-            await loop.sock_connect(sock, sockaddr)
-            hello = await _recv_exactly(loop, sock, auth.HELLO_SIZE)
-            reply, snonce, cnonce = auth.client_reply(token, hello)
-            await loop.sock_sendall(sock, reply)
-            proof = await _recv_exactly(loop, sock, auth.MAC_SIZE)
-            auth.client_check(token, snonce, cnonce, proof)
-    except (TimeoutError, asyncio.TimeoutError):
-        sock.close()
-        raise OSError(
-            f"timed out after {timeout:g} s connecting to {address}: is a jupyter_futures scheduler running there?"
-        ) from None
-    except ConnectionRefusedError:
-        sock.close()
-        raise OSError(f"nothing listens at {address} (connection refused): is the scheduler running?") from None
-    except auth.AuthenticationError as exc:
-        sock.close()
-        raise auth.AuthenticationError(f"{address}: {exc}") from None
-    except ConnectionError as exc:
-        sock.close()
-        raise auth.AuthenticationError(
-            f"{address} closed the connection during the handshake: wrong cluster token? "
-            f"Set ${auth.TOKEN_ENV} to the scheduler's token ({exc})"
-        ) from None
-    except OSError as exc:
-        sock.close()
-        raise OSError(f"cannot connect to {address}: {exc}") from None
-    return Comm(sock, loop, address)
-
-
-async def cached_connection(comms: dict[str, Comm], locks: dict[str, asyncio.Lock], address: str,
-                            open_comm: Callable[[str], Awaitable[Comm]]) -> Comm:
-    """The open connection to ``address`` in ``comms``, else a new one from ``open_comm(address)``,
-    stored there. Callers asking for the same address at once share one attempt (a lock per
-    address in ``locks``)."""
-    comm = comms.get(address)
-    if comm is not None and not comm.closed:
-        return comm
-    async with locks.setdefault(address, asyncio.Lock()):
-        comm = comms.get(address)
-        if comm is None or comm.closed:
-            comm = comms[address] = await open_comm(address)
-    return comm
-
-
-async def listening_socket(host: str, port: int) -> socket.socket:
-    """A TCP socket bound to (host, port) and listening (port 0: any free port)."""
-    infos = await asyncio.get_running_loop().getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
-                                                         flags=socket.AI_PASSIVE)
-    family, _, _, _, sockaddr = infos[0]
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(sockaddr)
-    sock.listen(1024)
-    return sock
-
-
-async def probe(address: str, timeout: float) -> None:
-    """Raise the same clear OSError as ``connect`` if nothing accepts TCP connections at ``address``."""
-    host, port = parse_address(address)
-    try:
-        async with asyncio.timeout(timeout):
-            _, writer = await asyncio.open_connection(host, port)
-    except (TimeoutError, asyncio.TimeoutError):
-        raise OSError(f"timed out after {timeout:g} s connecting to {address}: is a jupyter_futures scheduler "
-                      f"running there?") from None
-    except ConnectionRefusedError:
-        raise OSError(f"nothing listens at {address} (connection refused): is the scheduler running?") from None
-    except OSError as exc:
-        raise OSError(f"cannot connect to {address}: {exc}") from None
-    writer.close()
-
-
-class Listener:
-    """Accepts connections, authenticates them, and hands each ``Comm`` to ``on_comm``."""
-
-    def __init__(self, host: str, port: int, token: str, on_comm: Callable[[Comm], Any], name: str = "server",
-                 sock: socket.socket | None = None):
-        self.host, self.port, self.token, self.on_comm, self.name = host, port, token, on_comm, name
-        self.sock: socket.socket | None = sock
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self._handshakes: set[asyncio.Task] = set()
-        self.refused = 0
-
-    async def start(self) -> None:
-        """Bind and start accepting."""
-        self.loop = asyncio.get_running_loop()
-        if self.sock is None:
-            self.sock = await listening_socket(self.host, self.port)
-        sock = self.sock
-        sock.setblocking(False)
-        self.port = sock.getsockname()[1]
-        self.loop.add_reader(sock.fileno(), self._accept)
-
-    def _accept(self) -> None:
-        for _ in range(64):
-            try:
-                conn, peer = self.sock.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                logger.warning("%s: accept failed: %s", self.name, exc)
-                return
-            _tune(conn)
-            task = self.loop.create_task(self._handshake(conn, peer))
-            self._handshakes.add(task)
-            task.add_done_callback(self._handshakes.discard)
-
-    async def _handshake(self, sock: socket.socket, peer) -> None:
-        peer_text = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
-        try:
-            async with asyncio.timeout(HANDSHAKE_TIMEOUT):
-                hello, snonce = auth.server_hello()
-                await self.loop.sock_sendall(sock, hello)
-                reply = await _recv_exactly(self.loop, sock, auth.REPLY_SIZE)
-                proof = auth.server_check(self.token, snonce, reply)
-                await self.loop.sock_sendall(sock, proof)
-        except (auth.AuthenticationError, ConnectionError, TimeoutError, asyncio.TimeoutError, OSError) as exc:
-            self.refused += 1
-            reason = "handshake timed out" if isinstance(exc, (TimeoutError, asyncio.TimeoutError)) else str(exc)
-            logger.warning("%s refused a connection from %s: %s", self.name, peer_text, reason)
-            sock.close()
-            return
-        comm = Comm(sock, self.loop, peer_text)
-        try:
-            result = self.on_comm(comm)
-            if asyncio.iscoroutine(result):
-                await result
-        except Exception:
-            logger.exception("%s: error setting up connection from %s", self.name, peer_text)
-            comm.close()
-
-    def stop(self) -> None:
-        """Stop accepting (open connections stay open)."""
-        if self.sock is not None:
-            try:
-                self.loop.remove_reader(self.sock.fileno())
-            except Exception:
-                pass
-            self.sock.close()
-            self.sock = None
-        for task in list(self._handshakes):
-            task.cancel()

@@ -44,6 +44,7 @@ def watch(loop: asyncio.AbstractEventLoop, sock: socket.socket, on_eof: Callable
 
 CLEAN_EXIT = b"bye"
 RESTART = b"again"  # a deliberate exit, to be started again at once (Client.restart)
+READY = b"ready "  # + the worker's address + b"\n": it started and the scheduler accepted it
 
 
 def watch_parent(loop: asyncio.AbstractEventLoop, fd: int | None) -> socket.socket | None:
@@ -53,6 +54,28 @@ def watch_parent(loop: asyncio.AbstractEventLoop, fd: int | None) -> socket.sock
     sock = socket.socket(fileno=fd)
     watch(loop, sock, lambda: os._exit(0))
     return sock
+
+
+def say_ready(sock: socket.socket | None, address: str) -> None:
+    """In a child: tell the parent it is up (a worker: registered with the scheduler, at ``address``);
+    a death after this is not a failure to start."""
+    if sock is not None:
+        try:
+            sock.setblocking(True)
+            sock.sendall(READY + address.encode() + b"\n")
+        except OSError:
+            pass
+        finally:
+            sock.setblocking(False)
+
+
+def ready_address(notes: bytes) -> str | None:
+    """The address in a ``READY`` note among ``notes`` (all bytes received so far), once complete."""
+    start = notes.find(READY)
+    if start < 0:
+        return None
+    end = notes.find(b"\n", start)
+    return notes[start + len(READY):end].decode() if end >= 0 else None
 
 
 def say_clean_exit(sock: socket.socket | None, note: bytes = CLEAN_EXIT) -> None:

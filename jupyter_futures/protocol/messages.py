@@ -30,6 +30,7 @@ QUEUE_PUT = "queue-put"
 FEED_SUBSCRIBE = "feed-subscribe"
 FEED_UNSUBSCRIBE = "feed-unsubscribe"
 REGISTER_MANAGER = "register-manager"
+HEARTBEAT = "heartbeat"
 FEED = "feed"
 TASK_RUNNING = "task-running"
 TASK_FINISHED = "task-finished"
@@ -53,13 +54,23 @@ WORKER_OUTPUT = "worker-output"
 SECEDED = "seceded"
 TELL_CLIENTS = "tell-clients"
 METRICS = "metrics"
+# -- a nanny, its scheduler ----------------------------------------------------------------------------
+REGISTER_NANNY = "register-nanny"
+WORKER_WATCHED = "worker-watched"
+WORKER_DIED = "worker-died"
 
 
 # -- client -> scheduler ------------------------------------------------------------------------------
 def register_client(client_id: str, info: dict | None) -> tuple:
     """client -> scheduler, first on a connection: who it is; ``info`` {"kernel_id", "notebook"} of a
-    notebook's client, {"monitor": True} of a watcher, or None."""
+    notebook's client, {"monitor": True} of a watcher, or None; with {"heartbeat": seconds} the client
+    promises a ``heartbeat`` at least that often, and is taken for dead when it falls silent."""
     return (REGISTER_CLIENT, client_id, info)
+
+
+def heartbeat() -> tuple:
+    """client -> scheduler: still here (sent when nothing else was)."""
+    return (HEARTBEAT,)
 
 
 def update_graph(records: list) -> tuple:
@@ -212,6 +223,23 @@ def metrics(report: dict) -> tuple:
     return (METRICS, report)
 
 
+# -- nanny -> scheduler --------------------------------------------------------------------------------
+def register_nanny() -> tuple:
+    """nanny -> scheduler, first on its connection: it will say how its workers end."""
+    return (REGISTER_NANNY,)
+
+
+def worker_watched(address: str) -> tuple:
+    """nanny -> scheduler: the worker at ``address`` is its process: when it ends, ``worker_died`` says why."""
+    return (WORKER_WATCHED, address)
+
+
+def worker_died(address: str, reason: str) -> tuple:
+    """nanny -> scheduler: the worker process at ``address`` ended; ``reason`` completes "the worker ...",
+    e.g. "was killed by signal SIGSEGV"."""
+    return (WORKER_DIED, address, reason)
+
+
 # -- scheduler -> worker -------------------------------------------------------------------------------
 def compute(key: str, func_token: str, func: Any, args: Any, deps: dict, priority: tuple,
             options: dict | None, clients: list) -> tuple:
@@ -241,11 +269,12 @@ def restart() -> tuple:
 
 CONSTRUCTORS: dict[str, Callable[..., tuple]] = {
     make(*[None] * len(inspect.signature(make).parameters))[0]: make
-    for make in (register_client, update_graph, release_keys, want_keys, fire_and_forget, annotate_keys,
-                 coord_ref, queue_put, feed_subscribe, feed_unsubscribe, register_manager, registered,
+    for make in (register_client, heartbeat, update_graph, release_keys, want_keys, fire_and_forget,
+                 annotate_keys, coord_ref, queue_put, feed_subscribe, feed_unsubscribe, register_manager, registered,
                  task_running, task_finished, task_erred, task_cancelled, task_lost, task_output, feed,
                  register_worker, started, finished, erred, missing_data, steal_response, worker_output,
-                 seceded, tell_clients, metrics, compute, free, steal, close, restart)
+                 seceded, tell_clients, metrics, register_nanny, worker_watched, worker_died, compute, free, steal,
+                 close, restart)
 }
 
 

@@ -11,6 +11,7 @@ import sys
 from ..protocol import auth, registry
 from ..protocol.logs import configure as configure_logging
 from ..protocol.lifeline import watch_parent
+from ..protocol.security import add_tls_arguments, security_from_args
 from .server import Scheduler
 
 
@@ -30,6 +31,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--server-id", default=None, help=argparse.SUPPRESS)
     p.add_argument("--options", default="{}", help=argparse.SUPPRESS)
     p.add_argument("--log-level", default="WARNING")
+    add_tls_arguments(p, "scheduler")
     return p.parse_args(argv)
 
 
@@ -44,7 +46,8 @@ async def run(args: argparse.Namespace) -> None:
         import socket
 
         sock = socket.socket(fileno=args.listen_fd)
-    scheduler = Scheduler(args.host, args.port, token, dashboard_port=args.dashboard_port, sock=sock)
+    scheduler = Scheduler(args.host, args.port, token, dashboard_port=args.dashboard_port, sock=sock,
+                          security=security_from_args(args, "scheduler"))
     await scheduler.start()
     loop = asyncio.get_running_loop()
     watch_parent(loop, args.lifeline_fd)

@@ -9,10 +9,13 @@ from functools import partial
 from typing import Any, Callable
 
 from ..protocol import messages, serialize
-from ..protocol.comm import Comm, Listener, format_address
+from ..protocol.address import format_address
+from ..protocol.comm import Comm
+from ..protocol.connect import Listener
 from ..protocol.remote_call import call_with
 from .coordination import Coordination
 from .feed import Feed
+from .liveness import CLIENT_TTL_ENV, WORKER_TTL_ENV, Liveness, ttl_from_environment
 from . import views
 from .queries import dashboard_query
 from .state import SchedulerState
@@ -22,16 +25,22 @@ logger = logging.getLogger("jupyter_futures.scheduler")
 MANAGER_TIMEOUT = 120.0  # seconds a scale/adapt may take (starting workers)
 MANAGER_INFO_TIMEOUT = 2.0
 STORY_TIMEOUT = 5.0  # seconds each worker has to send its part of a story
+DEATH_REASON_WAIT = 0.5  # seconds a dropped worker with a nanny is kept for the nanny to say why it died
 
 
 class Scheduler:
     """Accepts workers and clients, feeds their events to the state machine, sends what comes out."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, token: str = "", dashboard_port: int | None = None,
-                 sock=None):
+                 sock=None, security=None, worker_ttl: float | None = None, client_ttl: float | None = None):
         self.state = SchedulerState()
         self.token = token
-        self.listener = Listener(host, port, token, self._on_comm, name="scheduler", sock=sock)
+        self.tls = security is not None and security.cert_for("scheduler")[0] is not None
+        if security is not None and security.require_encryption and not self.tls:
+            raise ValueError("this Security requires encryption: give the scheduler a certificate "
+                             "(tls_scheduler_cert/tls_scheduler_key, or --tls-cert/--tls-key)")
+        self.listener = Listener(host, port, token, self._on_comm, name="scheduler", sock=sock,
+                                 ssl_context=security.server_context("scheduler") if self.tls else None)
         self.host = host
         self.dashboard_port = dashboard_port
         self.dashboard = None
@@ -45,13 +54,20 @@ class Scheduler:
         self._stopped = asyncio.Event()
         self._flush_scheduled = False
         self._worker_waiters: list[tuple[Callable[[], bool], asyncio.Future]] = []
+        self._watched: set[str] = set()  # workers whose nanny says why they end (messages.worker_died)
+        self._death_reasons: dict[str, str] = {}  # worker address -> why it died, from its nanny
+        self._dying: dict[str, asyncio.TimerHandle] = {}  # dropped workers waiting for their nanny's word
+        # Workers report once a second, clients send heartbeats: silence past these (seconds) is death.
+        self.worker_liveness = Liveness(worker_ttl or ttl_from_environment(WORKER_TTL_ENV))
+        self.client_liveness = Liveness(client_ttl or ttl_from_environment(CLIENT_TTL_ENV))
+        self._removal_reasons: dict[str, str] = {}  # worker address -> why the scheduler dropped it
         self.coordination = Coordination(self._keep_keys, self._drop_keys, lambda c: c in self.client_comms)
 
     @property
     def address(self) -> str:
-        """``tcp://host:port`` where the scheduler listens."""
+        """``tcp://host:port`` (``tls://`` with TLS) where the scheduler listens."""
         host = self.host if self.host not in ("", "0.0.0.0", "::") else _local_ip()
-        return format_address(host, self.listener.port)
+        return format_address(host, self.listener.port, "tls" if self.tls else "tcp")
 
     async def start(self) -> Scheduler:
         """Start listening (and serving the dashboard, if a port was given)."""
@@ -61,6 +77,7 @@ class Scheduler:
 
             self.dashboard = start_dashboard(self, self.host, self.dashboard_port)
         logger.info("scheduler at %s", self.address)
+        self._check_liveness()
         return self
 
     async def finished(self) -> None:
@@ -81,6 +98,28 @@ class Scheduler:
         if self.dashboard is not None:
             self.dashboard.stop()
         self._stopped.set()
+
+    # -- liveness ---------------------------------------------------------------
+    def _check_liveness(self) -> None:
+        """Close the connections of workers and clients silent past their time-to-live: their work is
+        placed again or released as if the connection had dropped."""
+        if self._stopped.is_set():
+            return
+        now = time.monotonic()
+        for comm, silent in self.worker_liveness.silent(now):
+            address = comm.info["address"]
+            reason = (f"sent nothing for {silent:.0f} s, past the workers' time-to-live of "
+                      f"{self.worker_liveness.ttl:g} s ({WORKER_TTL_ENV}): frozen, or cut off from the scheduler")
+            logger.warning("worker %s is taken for dead: it %s", address, reason)
+            self._removal_reasons[address] = reason
+            comm.close()
+        for comm, silent in self.client_liveness.silent(now):
+            logger.warning("client %s is taken for dead: it sent nothing for %.0f s, past the clients' "
+                           "time-to-live of %g s (%s); its work is released", comm.info["id"], silent,
+                           self.client_liveness.ttl, CLIENT_TTL_ENV)
+            comm.close()
+        interval = min(self.worker_liveness.check_interval, self.client_liveness.check_interval)
+        asyncio.get_running_loop().call_later(interval, self._check_liveness)
 
     # -- connections ----------------------------------------------------------
     def _on_comm(self, comm: Comm) -> None:
@@ -104,6 +143,7 @@ class Scheduler:
         return {
             messages.REGISTER_WORKER: partial(self._register_worker, comm),
             messages.REGISTER_CLIENT: partial(self._register_client, comm),
+            messages.REGISTER_NANNY: partial(self._register_nanny, comm),
         }
 
     def _register_worker(self, comm: Comm, address: str, nthreads: int, memory_limit: int, name: str,
@@ -117,6 +157,7 @@ class Scheduler:
         comm.serve_rpc(self._rpc_handlers())
         comm.handler = partial(self._on_worker_batch, self._worker_handlers(address))
         comm.on_close.append(lambda c: self._worker_lost(address, c))
+        self.worker_liveness.watch(comm, time.monotonic())
         self.state.add_worker(address, nthreads, memory_limit, name, pid, resources)
         comm.queue(messages.registered(self.id))
         logger.info("worker %s joined (%d threads)", address, nthreads)
@@ -203,6 +244,8 @@ class Scheduler:
         info = info if isinstance(info, dict) else {}
         self.client_info[client_id] = {"kernel_id": info.get("kernel_id"), "notebook": info.get("notebook"),
                                        "monitor": bool(info.get("monitor"))}
+        if info.get("heartbeat"):
+            self.client_liveness.watch(comm, time.monotonic())
         comm.serve_rpc(self._rpc_handlers())
         comm.handler = partial(self._on_client_batch, self._client_handlers(comm, client_id))
         comm.on_close.append(lambda c: self._client_lost(client_id, c))
@@ -210,14 +253,65 @@ class Scheduler:
         comm.queue(messages.registered(self.id))
 
     def _worker_lost(self, address: str, comm: Comm) -> None:
+        self.worker_liveness.forget(comm)
         if self.worker_comms.get(address) is comm:
             del self.worker_comms[address]
-            logger.info("worker %s left", address)
-            self.state.remove_worker(address)
-            self._flush()
             self._wake_worker_waiters()
+            reason = self._removal_reasons.pop(address, None) or self._death_reasons.pop(address, None)
+            if reason is None and address in self._watched:
+                # Its nanny saw the process end when this connection dropped: its word on why (for the
+                # log and a KilledWorker) is a moment away; wait for it, briefly.
+                self._dying[address] = asyncio.get_running_loop().call_later(
+                    DEATH_REASON_WAIT, self._remove_worker, address, None)
+                return
+            self._remove_worker(address, reason)
+
+    def _remove_worker(self, address: str, reason: str | None) -> None:
+        timer = self._dying.pop(address, None)
+        if timer is not None:
+            timer.cancel()
+        self._watched.discard(address)
+        if reason:
+            logger.info("worker %s left: it %s", address, reason)
+        else:
+            logger.info("worker %s left", address)
+        self.state.remove_worker(address, reason)
+        self._flush()
+        self._wake_worker_waiters()
+
+    # -- nannies ----------------------------------------------------------------
+    def _register_nanny(self, comm: Comm) -> None:
+        """A nanny will say which worker is its process and why each one ends."""
+        comm.info = {"kind": "nanny"}
+        comm.handler = partial(self._on_nanny_batch, self._nanny_handlers())
+
+    def _nanny_handlers(self) -> dict[str, Callable]:
+        """What a nanny may send: op -> handler of the message's fields (protocol/messages.py)."""
+        return {messages.WORKER_WATCHED: self._worker_watched, messages.WORKER_DIED: self._worker_died}
+
+    def _on_nanny_batch(self, handlers: dict[str, Callable], comm: Comm, msgs: list) -> None:
+        for msg in msgs:
+            if not messages.dispatch(handlers, msg):
+                self._unknown_message(comm, msg)
+
+    def _worker_watched(self, address: str) -> None:
+        """Worker ``address`` has a nanny, which will say why it ends."""
+        if address in self.worker_comms:
+            self._watched.add(address)
+
+    def _worker_died(self, address: str, reason: str) -> None:
+        """The nanny of worker ``address`` saw its process end, for ``reason``."""
+        if address in self._dying:
+            self._remove_worker(address, reason)
+        elif address in self.worker_comms:  # its connection has not dropped here yet: it is dead all the same
+            self._death_reasons[address] = reason
+            self.worker_comms[address].close()  # -> _worker_lost, which finds the reason
+        else:
+            self._watched.discard(address)
+            logger.info("worker %s %s", address, reason)
 
     def _client_lost(self, client_id: str, comm: Comm) -> None:
+        self.client_liveness.forget(comm)
         self.feed.remove(comm)
         if self.client_comms.get(client_id) is comm:
             del self.client_comms[client_id]
@@ -244,14 +338,16 @@ class Scheduler:
         }
 
     def _on_worker_batch(self, handlers: dict[str, Callable], comm: Comm, msgs: list) -> None:
+        self.worker_liveness.heard(comm, time.monotonic())
         for msg in msgs:
             try:
-                handler = handlers[msg[0]]
-            except KeyError:
-                if not comm.handle_rpc_message(msg):
+                handler = handlers.get(msg[0])
+                if handler is not None:
+                    handler(*msg[1:])
+                elif not comm.handle_rpc_message(msg):
                     self._unknown_message(comm, msg)
-                continue
-            handler(*msg[1:])
+            except Exception:  # one bad message is logged and dropped; the rest of the batch still counts
+                logger.exception("could not handle message %.80r from worker %s", msg, comm.info["address"])
         self._flush()
 
     def _worker_output(self, address: str, key: str, stream: str, text: str) -> None:
@@ -272,6 +368,7 @@ class Scheduler:
         """What client ``client`` may send on ``comm``: op -> handler of the message's fields."""
         state, co, feed = self.state, self.coordination, self.feed
         return {
+            messages.HEARTBEAT: _nothing,  # being heard is all it is for
             messages.UPDATE_GRAPH: partial(state.update_graph, client),
             messages.RELEASE_KEYS: partial(state.release_keys, client),
             messages.WANT_KEYS: partial(state.want_keys, client),
@@ -285,6 +382,7 @@ class Scheduler:
         }
 
     def _on_client_batch(self, handlers: dict[str, Callable], comm: Comm, msgs: list) -> None:
+        self.client_liveness.heard(comm, time.monotonic())
         for msg in msgs:
             try:
                 handler = handlers.get(msg[0])
@@ -293,7 +391,7 @@ class Scheduler:
                 elif not comm.handle_rpc_message(msg):
                     self._unknown_message(comm, msg)
             except Exception:  # one bad message is logged and dropped; the rest of the batch still counts
-                logger.exception("could not handle a %r message from client %s", msg[0], comm.info["id"])
+                logger.exception("could not handle message %.80r from client %s", msg, comm.info["id"])
         self._flush()
 
     def _feed_subscribe(self, comm: Comm, topics: list) -> None:
@@ -453,3 +551,7 @@ def _local_ip() -> str:
         return socket.gethostbyname(socket.gethostname())
     except OSError:
         return "127.0.0.1"
+
+
+def _nothing() -> None:
+    pass

@@ -297,10 +297,16 @@ class SchedulerState:
         self.clients.setdefault(client, set())
 
     def remove_client(self, client: str) -> None:
-        """A client disconnected: release everything it held."""
+        """A client is gone: release everything it held, and withdraw from the workers what it was
+        running that nobody else (another client, a waiting task, fire_and_forget) still needs. Unlike
+        a released future, whose task runs to its end, a dead client's work must not keep the
+        cluster busy."""
         self.stimulus, self.when = "remove-client", now()
-        held = self.clients.pop(client, set())
+        held = sorted(self.clients.pop(client, ()), key=_priority, reverse=True)  # dependents first
         self._release(client, [ts.key for ts in held], None)
+        for ts in held:
+            if ts.state == PROCESSING and not ts.who_wants and not ts.waiters:
+                self._forget(ts)
 
     def _want(self, client: str, ts: TaskState) -> None:
         if client not in ts.who_wants:
@@ -373,7 +379,7 @@ class SchedulerState:
                     f"(it was scattered): scatter it again and resubmit"), None)
                 return
             dep.waiters = _added(dep.waiters, ts)
-            if dep.state != MEMORY:
+            if dep.state != MEMORY or not dep.who_has:  # not held anywhere: a dead worker's, about to be recomputed
                 ts.waiting_on = _added(ts.waiting_on, dep)
                 if dep.state in (RELEASED, LOST):
                     self._recompute(dep)
@@ -713,8 +719,9 @@ class SchedulerState:
         self._enter_waiting(ts)
 
     # -- workers leaving ----------------------------------------------------
-    def remove_worker(self, address: str) -> None:
-        """A worker is gone: rerun what it was running, recompute or lose what only it held."""
+    def remove_worker(self, address: str, reason: str | None = None) -> None:
+        """A worker is gone: rerun what it was running, recompute or lose what only it held. ``reason``, if
+        known, completes "the worker ..." (e.g. "was killed by signal SIGSEGV"): a ``KilledWorker`` names it."""
         self.stimulus, self.when = "remove-worker", now()
         ws = self.workers.pop(address, None)
         if ws is None:
@@ -729,10 +736,14 @@ class SchedulerState:
             if len(running) >= ws.nthreads:
                 break
             running.add(ts)
-        # Its data first: a task placed again must not count on an input only this worker held.
-        for ts in list(ws.has_what):
-            self._drop_replica(ts, ws)
+        # Its data first, in two passes: every value's holders are true before any task is placed again
+        # (placing one must never pick this worker for an input it held), then the values it alone held
+        # are recomputed, lost or forgotten.
+        orphans = [ts for ts in list(ws.has_what) if self._remove_replica(ts, ws)]
         ws.has_what.clear()
+        for ts in sorted(orphans, key=_priority):
+            if ts.state == MEMORY and not ts.who_has:
+                self._orphaned(ts)
         for ts in processing:
             if ts.processing_on is not ws:  # erred meanwhile: an input of it was lost with this worker
                 continue
@@ -742,10 +753,7 @@ class SchedulerState:
             if was_running:
                 ts.suspicious += 1
                 if ts.suspicious >= ALLOWED_FAILURES:
-                    self._err(ts, KilledWorker(
-                        f"task {ts.key!r} was running on {ALLOWED_FAILURES} workers that died while running it "
-                        f"(the last was {address}); it probably crashes the worker process (segfault, "
-                        f"os._exit, out of memory)"), None)
+                    self._err(ts, _killed_worker(ts.key, address, reason), None)
                     continue
             if all(dep.state == MEMORY for dep in ts.dependencies):
                 self._schedule(ts)
@@ -753,12 +761,21 @@ class SchedulerState:
                 self._enter_waiting(ts)  # an input is being recomputed: wait for it
 
     def _drop_replica(self, ts: TaskState, ws: WorkerState) -> None:
+        """``ws`` no longer holds ``ts``'s value: if that was the last copy, recompute, lose or forget it."""
+        if self._remove_replica(ts, ws):
+            self._orphaned(ts)
+
+    @staticmethod
+    def _remove_replica(ts: TaskState, ws: WorkerState) -> bool:
+        """Only the bookkeeping of a dropped copy; True when ``ts`` is in memory and now held nowhere."""
         if ts.who_has:
             ts.who_has.discard(ws)
         ws.has_what.discard(ts)
         ws.nbytes -= ts.nbytes
-        if ts.who_has or ts.state != MEMORY:
-            return
+        return ts.state == MEMORY and not ts.who_has
+
+    def _orphaned(self, ts: TaskState) -> None:
+        """The last copy of ``ts``'s value is gone."""
         if ts.func is None:
             self._lose(ts)
         elif ts.who_wants or ts.waiters:
@@ -952,3 +969,15 @@ class SchedulerState:
         for ts in self.tasks.values():
             out[ts.state] += 1
         return dict(out)
+
+
+def _killed_worker(key: str, address: str, reason: str | None) -> KilledWorker:
+    """The error of a task that was running on ``ALLOWED_FAILURES`` workers that died."""
+    if reason is None:
+        return KilledWorker(f"task {key!r} was running on {ALLOWED_FAILURES} workers that died while running it "
+                            f"(the last was {address}); it probably crashes the worker process (segfault, "
+                            f"os._exit, out of memory)")
+    fix = ("give the workers a larger memory_limit, or make the task use less memory" if "memory" in reason
+           else "fix the task (a crash in compiled code, or an exit, kills the process that runs it)")
+    return KilledWorker(f"task {key!r} was running on {ALLOWED_FAILURES} workers that died while running it "
+                        f"(the last, {address}, {reason}); it is not run again: {fix}")

@@ -194,7 +194,7 @@ class WorkerKernel:
         if "iopub_thread" in parts:
             steps.append(("iopub", lambda: _stop_iopub(parts["iopub_thread"])))
         if "heartbeat" in parts:
-            steps.append(("heartbeat", lambda: parts["heartbeat"].context.term()))
+            steps.append(("heartbeat socket", lambda: parts["heartbeat"].context.term()))
         if "context" in parts:
             steps.append(("sockets", lambda: parts["context"].destroy(linger=200)))
         steps += [("singletons", lambda: (_WorkerIPythonKernel.clear_instance(), _WorkerShell.clear_instance())),

@@ -7,12 +7,14 @@ import json
 import signal
 import sys
 
+from ..protocol.security import add_tls_arguments, security_from_args
 from ..protocol import auth
 from ..protocol.address import parse_address
 from ..protocol.logs import configure as configure_logging
-from ..protocol.lifeline import CLEAN_EXIT, RESTART, say_clean_exit, watch_parent
+from ..protocol.lifeline import CLEAN_EXIT, RESTART, say_clean_exit, say_ready, watch_parent
 from ..protocol.sizes import parse_memory
 from .logs import let_info_through
+from .memory import memory_thresholds
 from .server import Worker
 
 
@@ -51,17 +53,31 @@ def _resources(text: str) -> dict:
     return value
 
 
+def _thresholds(text: str) -> dict:
+    try:
+        return memory_thresholds(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options of a worker, checked (argparse names a bad one and exits)."""
     p = argparse.ArgumentParser(prog="jupyter-futures worker", description="Run a jupyter_futures worker.")
     p.add_argument("scheduler", type=_address, help="scheduler address, e.g. tcp://10.0.0.5:8786")
     p.add_argument("--nthreads", type=_threads, default=1, help="threads that run tasks")
     p.add_argument("--memory-limit", type=_memory, default=0, help="e.g. 4GB; values spill to disk past 60%%")
+    p.add_argument("--memory-thresholds", type=_thresholds, default=None,
+                   help='shares of the memory limit as JSON, e.g. \'{"spill": 0.6, "pause": 0.8, "terminate": 0.95}\' '
+                        "(the defaults); null turns one off")
+    p.add_argument("--local-directory", default=None,
+                   help="where spilled values go (default: $JUPYTER_FUTURES_LOCAL_DIRECTORY, else the temp directory)")
     p.add_argument("--name", default=None, help="a name for this worker")
     p.add_argument("--host", default=None, help="interface for peers (default: the one that reaches the scheduler)")
     p.add_argument("--resources", type=_resources, default=None, help='abstract resources as JSON, e.g. \'{"GPU": 1}\'')
     p.add_argument("--lifeline-fd", type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--spill-dir", default=None, help=argparse.SUPPRESS)  # the folder its nanny made for it
     p.add_argument("--log-level", default="WARNING")
+    add_tls_arguments(p, "worker")
     return p.parse_args(argv)
 
 
@@ -70,7 +86,11 @@ async def run(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     lifeline = watch_parent(loop, args.lifeline_fd)
     worker = Worker(args.scheduler, auth.find_token(), nthreads=args.nthreads, memory_limit=args.memory_limit,
-                    name=args.name, host=args.host, resources=args.resources)
+                    name=args.name, host=args.host, resources=args.resources,
+                    memory_thresholds=args.memory_thresholds, spill_dir=args.spill_dir,
+                    local_directory=args.local_directory, security=security_from_args(args, "worker"))
+    # Said before any task of it starts: from then on a death is the work's doing, not the start's.
+    worker.on_registered = lambda: say_ready(lifeline, worker.address)
     try:
         await worker.start()
     except OSError:

@@ -26,19 +26,15 @@ import time
 import uuid
 from collections import OrderedDict, deque
 from functools import partial
-from typing import Any
+from typing import Any, Callable
 
 import psutil
 
 from ..protocol import buffers, messages, serialize
-from ..protocol.comm import (
-    Comm,
-    CommClosedError,
-    Listener,
-    cached_connection,
-    connect,
-    format_address,
-)
+from ..protocol.address import address_scheme, format_address
+from ..protocol.comm import Comm, CommClosedError
+from ..protocol.connect import Listener, cached_connection, connect, probe
+from ..protocol.security import Security
 from ..protocol.context import (
     ClientNeeded,
     TaskContext,
@@ -59,14 +55,17 @@ from .output import TaskOutput
 from .output import install as install_output
 from .profile import Profiler
 from .state import WorkerState, WorkerTask, finished_message
+from .memory import DEFAULT_THRESHOLDS, trim_memory
+from .memory import memory_thresholds as thresholds_of
 from .store import DataStore
 
 logger = logging.getLogger("jupyter_futures.worker")
 
 METRICS_INTERVAL = 1.0
+SCHEDULER_PROBE_TIMEOUT = 2.0  # seconds to tell a scheduler that dropped this worker from one that is gone
 MEMORY_CHECK_INTERVAL = 0.2  # seconds between RSS checks of a worker with a memory limit
-PAUSE_FRACTION = 0.8  # past this share of the memory limit the executor starts no new task
-THRESHOLDS = {"spill": 0.6, "pause": PAUSE_FRACTION, "terminate": 0.95}  # as the store and nanny apply them
+THRESHOLDS = DEFAULT_THRESHOLDS  # shares of the memory limit: spill, pause, terminate (worker/memory.py)
+PAUSE_FRACTION = THRESHOLDS["pause"]  # past this share of the memory limit the executor starts no new task
 MAX_TRANSFERS = 1000  # transfer records carried by one metrics message
 RUNNING_TICK = 0.01  # a task still running after this long is reported as "running"
 FUNCTION_CACHE_SIZE = 1000
@@ -76,15 +75,22 @@ class Worker:
     """Runs tasks the scheduler assigns, serves its data to peers and clients."""
 
     def __init__(self, scheduler_address: str, token: str, nthreads: int = 1, memory_limit: int = 0,
-                 name: str | None = None, host: str | None = None, resources: dict | None = None):
+                 name: str | None = None, host: str | None = None, resources: dict | None = None,
+                 memory_thresholds: dict | None = None, spill_dir: str | None = None,
+                 local_directory: str | None = None, security=None):
         self.scheduler_address = scheduler_address
+        self.security = security  # protocol.security.Security; a tls:// scheduler means TLS for peers too
         self.token = token
         self.nthreads = nthreads
         self.memory_limit = memory_limit
         self.name = name
         self.host = host
         self.resources = resources or {}
-        self.data = DataStore(memory_limit)
+        self.thresholds = thresholds_of(memory_thresholds)
+        self.data = DataStore(memory_limit, spill_dir=spill_dir, spill_fraction=self.thresholds["spill"],
+                              local_dir=local_directory)
+        self.registered = asyncio.Event()  # set when the scheduler accepted this worker
+        self.on_registered: Callable[[], None] | None = None  # called then, before any task of it starts
         if memory_limit:  # idle receive buffers count in the RSS the nanny watches
             buffers.pool.limit = min(buffers.pool.limit, memory_limit // 10)
         self.state: WorkerState | None = None
@@ -120,11 +126,14 @@ class Worker:
         self.loop = asyncio.get_running_loop()
         self._stopped = asyncio.Event()
         set_process_worker(self)
-        self.scheduler = await connect(self.scheduler_address, self.token)
+        scheme = address_scheme(self.scheduler_address)
+        context = (self.security or Security()).server_context("worker") if scheme == "tls" else None
+        self.scheduler = await connect(self.scheduler_address, self.token, security=self.security, role="worker")
         host = self.host or self.scheduler.sock.getsockname()[0]
-        self.listener = Listener(host, 0, self.token, self._on_peer, name=f"worker {self.name or ''}".strip())
+        self.listener = Listener(host, 0, self.token, self._on_peer, name=f"worker {self.name or ''}".strip(),
+                                 ssl_context=context)
         await self.listener.start()
-        self.address = format_address(host, self.listener.port)
+        self.address = format_address(host, self.listener.port, scheme)
         self.name = self.name or self.address
         self.log_buffer.worker = self.output_copies.worker = self.address
         logging.getLogger().addHandler(self.log_buffer)
@@ -182,8 +191,21 @@ class Worker:
 
     def _scheduler_lost(self, comm: Comm) -> None:
         if not self._stopped.is_set():
+            self.loop.create_task(self._after_scheduler_lost())
+
+    async def _after_scheduler_lost(self) -> None:
+        """The connection to the scheduler closed. A scheduler that still listens dropped this worker
+        (it fell silent past the workers' time-to-live, e.g. frozen): the nanny starts a fresh one. A
+        scheduler that is gone: this worker stops for good."""
+        try:
+            await probe(self.scheduler_address, SCHEDULER_PROBE_TIMEOUT)
+        except OSError:
             logger.warning("lost the scheduler at %s; worker %s stops", self.scheduler_address, self.address)
-            self.loop.create_task(self.close())
+        else:
+            logger.warning("the scheduler at %s dropped worker %s (silent too long?); it restarts",
+                           self.scheduler_address, self.address)
+            self.restart_requested = True
+        await self.close()
 
     # -- from the scheduler ---------------------------------------------------
     def _scheduler_handlers(self) -> dict:
@@ -196,8 +218,13 @@ class Worker:
             messages.STEAL: state.steal,
             messages.CLOSE: self._close_soon,
             messages.RESTART: self._restart,
-            messages.REGISTERED: lambda scheduler_id: None,
+            messages.REGISTERED: self._registered,
         }
+
+    def _registered(self, scheduler_id: str) -> None:
+        self.registered.set()
+        if self.on_registered is not None:
+            self.on_registered()
 
     def _on_scheduler_batch(self, comm: Comm, msgs: list) -> None:
         handlers = self._handlers
@@ -326,6 +353,7 @@ class Worker:
                 from ..client.client import Client
 
                 self._client = Client(self.scheduler_address, token=self.token, set_as_default=False,
+                                      security=self.security,
                                       name=f"worker-client-{uuid.uuid4().hex[:8]}")
             return self._client
 
@@ -423,7 +451,7 @@ class Worker:
         return await cached_connection(self.peers, self._peer_locks, address, self._connect_peer)
 
     async def _connect_peer(self, address: str) -> Comm:
-        comm = await connect(address, self.token, timeout=5)
+        comm = await connect(address, self.token, timeout=5, security=self.security, role="worker")
         comm.start(lambda c, msgs: [c.handle_rpc_message(m) for m in msgs])
         return comm
 
@@ -475,10 +503,13 @@ class Worker:
     def _on_peer_batch(self, handlers: dict, comm: Comm, msgs: list) -> None:
         """A batch from a peer worker or a client: requests, actor calls, a client's registration."""
         for msg in msgs:
-            if msg[0] == "rpc" and msg[2] == "actor_call":
-                self.actors.call(comm, msg[1], *msg[3])
-            elif not comm.handle_rpc_message(msg):
-                messages.dispatch(handlers, msg)
+            try:
+                if msg[0] == "rpc" and msg[2] == "actor_call":
+                    self.actors.call(comm, msg[1], *msg[3])
+                elif not comm.handle_rpc_message(msg):
+                    messages.dispatch(handlers, msg)
+            except Exception:  # one bad message is logged and dropped; the rest of the batch still counts
+                logger.exception("could not handle message %.80r from %s", msg, comm.peer)
 
     def _client_connected(self, comm: Comm, client_id: str, info: dict | None = None) -> None:
         """This client wants to hear directly when its tasks finish here."""
@@ -507,7 +538,7 @@ class Worker:
         out = {}
         for key in keys:
             if key in self.data:
-                out[key] = serialize.dumps(self.data.get(key))
+                out[key] = self.data.serialized(key)  # a spilled value is sent from disk, not loaded back
         return out
 
     async def _rpc_put_data(self, comm: Comm, items: dict) -> dict:
@@ -550,7 +581,7 @@ class Worker:
         self.scheduler.queue(messages.metrics({
             "memory": mem, "cpu": cpu, "managed_bytes": self.data.nbytes, "managed": managed,
             "spilled": self.data.spilled_bytes, "spilled_keys": len(self.data.spilled),
-            "unmanaged": max(mem - managed, 0), "memory_limit": self.memory_limit, "thresholds": THRESHOLDS,
+            "unmanaged": max(mem - managed, 0), "memory_limit": self.memory_limit, "thresholds": self.thresholds,
             "paused": self.paused, "executing": len(self.executor.executing), "ready": len(self.executor.ready),
             "time": time.time(), "logs": self.log_buffer.take_new() + self.output_copies.take_new(),
             "transfers": transfers,
@@ -559,28 +590,50 @@ class Worker:
             self.loop.call_later(METRICS_INTERVAL, self._send_metrics)
 
     def _check_memory(self) -> None:
-        """Pause the executor while the process uses more than ``PAUSE_FRACTION`` of its memory limit
-        (running tasks go on; data is still served and fetched), resume once below."""
+        """Past the ``pause`` share of the memory limit (process RSS): spill held values until back under
+        the ``spill`` share; if still past ``pause``, pause the executor (running tasks go on; data is
+        still served and fetched) and resume once below."""
         if self._stopped.is_set():
             return
-        try:
-            rss = self._process.memory_info().rss
-        except psutil.Error:
-            rss = 0
-        over = rss > PAUSE_FRACTION * self.memory_limit
+        rss = self._rss()
+        pause, spill = self.thresholds["pause"], self.thresholds["spill"]
+        if pause and rss > pause * self.memory_limit and spill:
+            rss = self._spill_to(spill * self.memory_limit, rss)
+        over = bool(pause) and rss > pause * self.memory_limit
         if over != self.paused:
             self.paused = over
             if over:
                 self.executor.ready.pause()
                 logger.warning("worker %s paused: it uses %d MB, over %d%% of its memory limit of %d MB; "
                                "running tasks go on, no new one starts until memory is freed", self.address,
-                               rss // 2**20, int(PAUSE_FRACTION * 100), self.memory_limit // 2**20)
+                               rss // 2**20, int(pause * 100), self.memory_limit // 2**20)
             else:
                 self.executor.ready.resume()
                 logger.info("worker %s resumed: it uses %d MB, under %d%% of its memory limit", self.address,
-                            rss // 2**20, int(PAUSE_FRACTION * 100))
+                            rss // 2**20, int((pause or 1) * 100))
             self._send_metrics(again=False)  # the feed shows it now, not within a second
         self.loop.call_later(MEMORY_CHECK_INTERVAL, self._check_memory)
+
+    def _rss(self) -> int:
+        try:
+            return self._process.memory_info().rss
+        except psutil.Error:
+            return 0
+
+    def _spill_to(self, goal: float, rss: int) -> int:
+        """Spill held values, least recently used first, until RSS is under ``goal``; returns RSS."""
+        freed = 0
+        while rss > goal:
+            nbytes = self.data.spill_oldest()
+            if not nbytes:
+                break
+            freed += nbytes
+            trim_memory()
+            rss = self._rss()
+        if freed:
+            logger.info("worker %s spilled %d MB to disk: its process used more than %d%% of its memory limit",
+                        self.address, freed // 2**20, int(self.thresholds["pause"] * 100))
+        return rss
 
 
 class ResultReports:
