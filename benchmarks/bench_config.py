@@ -61,6 +61,11 @@ WORKLOADS = [
         full={"n": 100_000}, quick={"n": 5_000}, timeout=900,
     ),
     Workload(
+        "forget", "scheduler RSS kept after 100k computed tasks are forgotten", "MB", False, 1.0,
+        "<= dask",
+        full={"n": 100_000}, quick={"n": 5_000}, timeout=900,
+    ),
+    Workload(
         "startup", "Client() to first result", "s", False, 1.0, "<= dask",
         full={"repeats": 3}, quick={"repeats": 1}, timeout=300,
     ),

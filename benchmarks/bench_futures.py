@@ -207,6 +207,28 @@ def bench_memory(client, n):
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def bench_forget(client, n):
+    """The scheduler's RSS (MB) still held after ``n`` computed tasks were released and forgotten;
+    before, peak (all ``n`` held) and after are in details."""
+    warm_up(client)
+    proc = scheduler_process(client)
+    before = wait_rss_stable(proc, limit=5.0)
+    futures = client.map(noop, range(n), pure=False)
+    client.gather(futures)
+    peak = wait_rss_stable(proc, limit=10.0)
+    del futures
+    deadline = time.monotonic() + 120
+    while client.run_on_scheduler(count_scheduler_tasks) > 0:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the scheduler did not forget the released tasks within 120 s")
+        time.sleep(0.2)
+    after = wait_rss_stable(proc)
+    same = proc.pid == os.getpid()
+    return result(after - before, "MB", n=n, rss_before_mb=before, rss_peak_mb=peak, rss_after_mb=after,
+                  kept_share_of_growth=(after - before) / max(peak - before, 1e-9),
+                  scheduler_in_client_process=same)
+
+
 def release_blocker(blocker, flag, limit=10.0):
     """Let the blocker task finish; wait at most ``limit`` seconds for it."""
     with open(flag, "w"):
@@ -422,6 +444,7 @@ CLIENT_WORKLOADS = {
     "tree": bench_tree,
     "scatter": bench_scatter,
     "memory": bench_memory,
+    "forget": bench_forget,
     "actor": bench_actor,
     "queue": bench_queue,
 }

@@ -41,6 +41,8 @@ def wait_for_file(path, limit=600.0):
 def count_scheduler_tasks(dask_scheduler=None):
     """Return how many tasks the scheduler holds, or None if it does not say."""
     tasks = getattr(dask_scheduler, "tasks", None)
+    if tasks is None:  # jupyter_futures keeps them in its state machine
+        tasks = getattr(getattr(dask_scheduler, "state", None), "tasks", None)
     return None if tasks is None else len(tasks)
 
 

@@ -17,7 +17,25 @@ import time
 from collections import deque
 from typing import Iterable
 
-STORY_LENGTH = 100_000  # records kept per state machine (as dask's transition_log_length): ~10 MB
+STORY_LENGTH_ENV = "JUPYTER_FUTURES_STORY_LENGTH"
+
+
+def length_from_environment(name: str, default: int) -> int:
+    """A history's length (records) from environment variable ``name``, else ``default``."""
+    text = os.environ.get(name)
+    if not text:
+        return default
+    try:
+        length = int(text)
+    except ValueError:
+        length = -1
+    if length < 0:
+        raise ValueError(f"{name}={text!r}: give a number of records, e.g. {name}=10000")
+    return length
+
+
+# Records kept per state machine (as dask's transition_log_length): ~10 MB when full.
+STORY_LENGTH = length_from_environment(STORY_LENGTH_ENV, 100_000)
 STRICT_ENV = "JUPYTER_FUTURES_STRICT"  # "1": an impossible move raises (the test suite sets it)
 
 now = time.time

@@ -57,7 +57,7 @@ from typing import Any, Iterable
 from ..protocol import messages
 from ..protocol.errors import KilledWorker, LostDependency
 from ..protocol.keys import key_split
-from ..protocol.story import Story, impossible, legal_moves, now
+from ..protocol.story import Story, impossible, legal_moves, length_from_environment, now
 
 logger = logging.getLogger("jupyter_futures.scheduler")
 
@@ -114,6 +114,10 @@ _NEXT = legal_moves(TRANSITIONS)
 
 FIRE_AND_FORGET = "fire-and-forget"
 ALLOWED_FAILURES = 3
+TASK_STREAM_ENV = "JUPYTER_FUTURES_TASK_STREAM_LENGTH"
+# Finished and erred runs kept for the dashboard, get_task_stream and the feed's counts (as dask's
+# task-stream plugin): past this, the older half is dropped.
+TASK_STREAM_LENGTH = length_from_environment(TASK_STREAM_ENV, 100_000)
 BANDWIDTH = 1e9  # bytes/s assumed for a worker-to-worker transfer
 TRANSFER_LATENCY = 1e-3  # seconds charged per worker a task must fetch from
 TARGET_BUFFER_SECONDS = 0.01  # how much queued work to keep on each worker per thread
@@ -607,9 +611,7 @@ class SchedulerState:
         duration = max(stop - start, 0.0)
         avg = ws.avg_duration
         ws.avg_duration = 0.5 * avg + 0.5 * duration if avg != 0.5 else duration
-        self.task_stream.append((key, address, start, stop, "finished"))
-        if len(self.task_stream) > 100_000:
-            del self.task_stream[:50_000]
+        self._add_run((key, address, start, stop, "finished"))
         if ts.state == PROCESSING:
             self._unassign(ts)
         self._move(ts, MEMORY)
@@ -625,6 +627,13 @@ class SchedulerState:
         self._wake_waiters(ts)
         self._maybe_forget(ts)
         self._fill(ws)
+
+    def _add_run(self, record: tuple) -> None:
+        """One run for the task stream, which keeps at most ``TASK_STREAM_LENGTH`` of them."""
+        stream = self.task_stream
+        stream.append(record)
+        if len(stream) > TASK_STREAM_LENGTH:
+            del stream[:max(len(stream) // 2, 1)]
 
     def task_output(self, address: str, key: str, stream: str, text: str) -> None:
         """What a task printed, for the clients that wait for it."""
@@ -664,7 +673,7 @@ class SchedulerState:
         if ts is None or ts.state != PROCESSING or ts.processing_on is not ws:
             self._stale(key, ts, f"not processing on {address} (cancelled, stolen or rerun)")
             return
-        self.task_stream.append((key, address, start, stop, "erred"))
+        self._add_run((key, address, start, stop, "erred"))
         self._unassign(ts)
         self._move(ts, RELEASED)
         if ts.retries > 0:
