@@ -101,6 +101,20 @@ def test_a_tls_cluster_computes_and_moves_data_between_workers_over_tls(cluster)
             try_connect(a.replace("tls://", "tcp://"), cluster.token)
 
 
+def test_a_feed_monitor_watches_a_tls_cluster(cluster, certs):
+    from jupyter_futures.client.monitor import FeedMonitor
+
+    async def go():
+        monitor = await FeedMonitor(cluster.scheduler_address, cluster.token, timeout=TIMEOUT,
+                                    security=cluster_security(certs)).start()
+        try:
+            return await monitor.request("identity")
+        finally:
+            monitor.comm.close()
+    identity = asyncio.run(go())
+    assert len(identity["workers"]) == 2 and all(a.startswith("tls://") for a in identity["workers"])
+
+
 def test_a_plain_tcp_client_is_refused_with_a_clear_error(cluster):
     plain = cluster.scheduler_address.replace("tls://", "tcp://")
     with pytest.raises(auth.AuthenticationError, match="uses TLS: connect to its tls://"):

@@ -65,8 +65,9 @@ async def _worker_address(client: Any, worker: str) -> str:
     workers = (await client.scheduler_comm.request("identity"))["workers"]
     if worker in workers:
         return worker
-    if isinstance(worker, str) and f"tcp://{worker}" in workers:
-        return f"tcp://{worker}"
+    for scheme in ("tcp", "tls"):
+        if isinstance(worker, str) and f"{scheme}://{worker}" in workers:
+            return f"{scheme}://{worker}"
     named = [address for address, info in workers.items() if str(info.get("name")) == str(worker)]
     if len(named) == 1:
         return named[0]

@@ -26,9 +26,10 @@ class FeedMonitor:
     """Live-feed deltas of one scheduler, handed to ``on_delta(topic, data)``."""
 
     def __init__(self, address: str, token: str | None = None, on_delta: Callable[[str, Any], None] | None = None,
-                 timeout: float = 10.0):
+                 timeout: float = 10.0, security: Any = None):
         self.address = address
         self.token = token
+        self.security = security  # a Security for a tls:// scheduler
         self.on_delta = on_delta
         self.timeout = timeout
         self.id = f"monitor-{uuid.uuid4().hex[:12]}"
@@ -39,7 +40,7 @@ class FeedMonitor:
     async def start(self) -> FeedMonitor:
         """Connect and register as a monitor."""
         token = auth.find_token(self.token, self.address)
-        self.comm = await connect(self.address, token, timeout=self.timeout)
+        self.comm = await connect(self.address, token, timeout=self.timeout, security=self.security)
         self.comm.start(self._on_batch)
         self.comm.queue(messages.register_client(self.id, {"monitor": True}))
         self.scheduler_id = (await self.comm.request("identity"))["id"]

@@ -9,6 +9,7 @@ import signal
 import sys
 
 from ..protocol import auth, registry
+from ..protocol.collector import pace_for_a_server
 from ..protocol.logs import configure as configure_logging
 from ..protocol.lifeline import watch_parent
 from ..protocol.security import add_tls_arguments, security_from_args
@@ -71,6 +72,7 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point."""
     args = parse_args(argv)
     configure_logging(args.log_level)
+    pace_for_a_server()
     try:
         asyncio.run(run(args))
     except KeyboardInterrupt:

@@ -8,6 +8,7 @@ import uuid
 from functools import partial
 from typing import Any, Callable
 
+from ..protocol.story import InvalidTransition
 from ..protocol import messages, serialize
 from ..protocol.address import format_address
 from ..protocol.comm import Comm
@@ -346,6 +347,8 @@ class Scheduler:
                     handler(*msg[1:])
                 elif not comm.handle_rpc_message(msg):
                     self._unknown_message(comm, msg)
+            except InvalidTransition:  # a bug of ours: the test suite (JUPYTER_FUTURES_STRICT=1) must see it
+                raise
             except Exception:  # one bad message is logged and dropped; the rest of the batch still counts
                 logger.exception("could not handle message %.80r from worker %s", msg, comm.info["address"])
         self._flush()
@@ -390,6 +393,8 @@ class Scheduler:
                     handler(*msg[1:])
                 elif not comm.handle_rpc_message(msg):
                     self._unknown_message(comm, msg)
+            except InvalidTransition:  # a bug of ours: the test suite (JUPYTER_FUTURES_STRICT=1) must see it
+                raise
             except Exception:  # one bad message is logged and dropped; the rest of the batch still counts
                 logger.exception("could not handle message %.80r from client %s", msg, comm.info["id"])
         self._flush()
@@ -505,6 +510,7 @@ class Scheduler:
             },
             "tasks": self.state.counts(),
             "clients": len(self.client_comms),
+            "dashboard": self.dashboard.url if self.dashboard is not None else "",
         }
 
     def _rpc_update_data(self, comm: Comm, address: str, entries: dict) -> bool:

@@ -10,6 +10,7 @@ import sys
 from ..protocol.security import add_tls_arguments, security_from_args
 from ..protocol import auth
 from ..protocol.address import parse_address
+from ..protocol.collector import pace_for_a_server
 from ..protocol.logs import configure as configure_logging
 from ..protocol.lifeline import CLEAN_EXIT, RESTART, say_clean_exit, say_ready, watch_parent
 from ..protocol.sizes import parse_memory
@@ -106,6 +107,7 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point."""
     args = parse_args(argv)
     configure_logging(args.log_level)
+    pace_for_a_server()
     let_info_through()  # the worker's INFO records reach the scheduler's log feed, not the terminal
     try:
         asyncio.run(run(args))

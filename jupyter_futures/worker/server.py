@@ -30,6 +30,7 @@ from typing import Any, Callable
 
 import psutil
 
+from ..protocol.story import InvalidTransition
 from ..protocol import buffers, messages, serialize
 from ..protocol.address import address_scheme, format_address
 from ..protocol.comm import Comm, CommClosedError
@@ -508,6 +509,8 @@ class Worker:
                     self.actors.call(comm, msg[1], *msg[3])
                 elif not comm.handle_rpc_message(msg):
                     messages.dispatch(handlers, msg)
+            except InvalidTransition:  # a bug of ours: the test suite (JUPYTER_FUTURES_STRICT=1) must see it
+                raise
             except Exception:  # one bad message is logged and dropped; the rest of the batch still counts
                 logger.exception("could not handle message %.80r from %s", msg, comm.peer)
 
