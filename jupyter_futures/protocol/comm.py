@@ -50,7 +50,6 @@ import asyncio
 import concurrent.futures
 import itertools
 import logging
-import os
 import pickle
 import socket
 import struct
@@ -59,6 +58,7 @@ from collections import deque
 from typing import Any, Callable
 
 from . import buffers
+from .settings import from_environment
 from .sizes import parse_memory
 
 logger = logging.getLogger("jupyter_futures.protocol")
@@ -76,15 +76,13 @@ _EAGER = 64 << 20  # larger parts get memory as their bytes arrive (buffers.popu
 def max_frame_from_environment() -> int:
     """The largest frame a connection accepts or sends: ``$JUPYTER_FUTURES_MAX_FRAME`` ("2GB", "8GiB",
     bytes), else 4 GiB."""
-    value = os.environ.get(MAX_FRAME_ENV)
-    if not value:
-        return DEFAULT_MAX_FRAME
-    try:
-        limit = parse_memory(value)
-    except ValueError:
-        limit = 0
+    return from_environment(MAX_FRAME_ENV, _frame_limit, DEFAULT_MAX_FRAME, "8GB")
+
+
+def _frame_limit(text: str) -> int:
+    limit = parse_memory(text)
     if limit <= 0:
-        raise ValueError(f"{MAX_FRAME_ENV}={value!r} is not a size: set it to e.g. '8GB' or a number of bytes")
+        raise ValueError("a frame limit must be a size above 0")
     return limit
 
 

@@ -1,7 +1,8 @@
 """Durations people write: ``"10 ms"``, ``"0.5s"``, ``"5 minutes"``, or a number of seconds."""
 from __future__ import annotations
 
-import os
+import datetime
+from .settings import from_environment
 
 _UNITS = {
     "us": 1e-6, "microsecond": 1e-6, "microseconds": 1e-6,
@@ -13,10 +14,12 @@ _UNITS = {
 }
 
 
-def parse_duration(value: str | float | int | None) -> float | None:
-    """Seconds from ``"10 ms"``, ``"0.5s"``, ``"2 minutes"`` or a number (None stays None)."""
+def parse_duration(value: str | float | int | datetime.timedelta | None) -> float | None:
+    """Seconds from ``"10 ms"``, ``"0.5s"``, ``"2 minutes"``, a ``timedelta`` or a number (None stays None)."""
     if value is None or isinstance(value, (int, float)):
         return value
+    if isinstance(value, datetime.timedelta):
+        return value.total_seconds()
     text = str(value).strip().lower()
     number = text.rstrip("abcdefghijklmnopqrstuvwxyz ").strip()
     unit = text[len(number):].strip()
@@ -29,10 +32,4 @@ def parse_duration(value: str | float | int | None) -> float | None:
 
 def duration_from_environment(name: str, default: float) -> float:
     """The duration in environment variable ``name`` (e.g. ``"30s"``), else ``default`` seconds."""
-    text = os.environ.get(name)
-    if not text:
-        return default
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise ValueError(f"{name}: {exc}") from None
+    return from_environment(name, parse_duration, default, "30s")

@@ -17,21 +17,14 @@ import time
 from collections import deque
 from typing import Iterable
 
+from .settings import count, from_environment
+
 STORY_LENGTH_ENV = "JUPYTER_FUTURES_STORY_LENGTH"
 
 
 def length_from_environment(name: str, default: int) -> int:
     """A history's length (records) from environment variable ``name``, else ``default``."""
-    text = os.environ.get(name)
-    if not text:
-        return default
-    try:
-        length = int(text)
-    except ValueError:
-        length = -1
-    if length < 0:
-        raise ValueError(f"{name}={text!r}: give a number of records, e.g. {name}=10000")
-    return length
+    return from_environment(name, count, default, "10000")
 
 
 # Records kept per state machine (as dask's transition_log_length): ~10 MB when full.
