@@ -66,6 +66,15 @@ WORKLOADS = [
         full={"n": 100_000}, quick={"n": 5_000}, timeout=900,
     ),
     Workload(
+        "dask_delayed", "dask.compute of 2,000 delayed calls and their sum", "s", False, 5.0, ">= 5x faster",
+        full={"n": 2_000, "repeats": 3}, quick={"n": 200, "repeats": 1}, timeout=600,
+    ),
+    Workload(
+        "dask_array", "dask.array (ones + 1).sum(), 1,600 chunks", "s", False, 5.0, ">= 5x faster",
+        full={"side": 2_000, "chunk": 50, "repeats": 3}, quick={"side": 400, "chunk": 50, "repeats": 1},
+        timeout=600,
+    ),
+    Workload(
         "startup", "Client() to first result", "s", False, 1.0, "<= dask",
         full={"repeats": 3}, quick={"repeats": 1}, timeout=300,
     ),

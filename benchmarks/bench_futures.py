@@ -15,6 +15,7 @@ import time
 
 import psutil
 
+from bench_collections import bench_dask_array, bench_dask_delayed
 from bench_config import MIB
 from bench_data import check_plus_one, make_array, tree_expected
 from bench_tasks import (Counter, add, burn, count_scheduler_tasks, inc, noop, noop_dep, queue_consumer,
@@ -445,6 +446,8 @@ CLIENT_WORKLOADS = {
     "scatter": bench_scatter,
     "memory": bench_memory,
     "forget": bench_forget,
+    "dask_delayed": bench_dask_delayed,
+    "dask_array": bench_dask_array,
     "actor": bench_actor,
     "queue": bench_queue,
 }

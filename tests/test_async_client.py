@@ -296,7 +296,7 @@ def test_as_completed_async_with_results(cluster):
         async for f, r in as_completed(fs + [bad], with_results=True, raise_errors=False):
             results[f.key] = r
         assert {k: v for k, v in results.items() if k != bad.key} == {f.key: i + 1 for i, f in enumerate(fs)}
-        assert isinstance(results[bad.key], MyAsyncError)
+        assert isinstance(results[bad.key][1], MyAsyncError)  # dask's (type, exception, traceback)
         ac = as_completed([c.submit(inc, 7)])
         ac.add(c.submit(inc, 8))
         assert ac.count() == 2

@@ -982,7 +982,8 @@ def test_as_completed_raise_errors(client):
             pass
     out = dict(as_completed([good, bad], with_results=True, raise_errors=False, timeout=TIMEOUT))
     assert out[good] == 2
-    assert isinstance(out[bad], MyError) and str(out[bad]) == "in as_completed"
+    typ, exc, tb = out[bad]  # dask's (type, exception, traceback)
+    assert typ is MyError and isinstance(exc, MyError) and str(exc) == "in as_completed" and tb is not None
 
 
 def test_as_completed_add_update_count_is_empty(client):

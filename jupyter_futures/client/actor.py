@@ -6,6 +6,7 @@ from typing import Any
 
 from ..protocol import serialize
 from ..protocol.context import blocking_wait, current_task
+from ..protocol.durations import parse_duration
 from ..protocol.eventloop import PATIENCE
 from .current import task_client
 from .future import error_from
@@ -81,8 +82,13 @@ class ActorFuture:
         """True once the call returned or raised."""
         return self._cf.done()
 
-    def result(self, timeout: float | None = None) -> Any:
-        """The method's return value (re-raises its exception)."""
+    def add_done_callback(self, fn: Any) -> None:
+        """Call ``fn(self)`` once the call returned or raised (at once if it has), in the thread that saw it end."""
+        self._cf.add_done_callback(lambda _cf: fn(self))
+
+    def result(self, timeout: float | str | None = None) -> Any:
+        """The method's return value (re-raises its exception); ``timeout``: seconds or e.g. ``"1s"``."""
+        timeout = parse_duration(timeout)
         if self._client.asynchronous and not self._cf.done():
             return self._await(timeout)
         try:

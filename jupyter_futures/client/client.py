@@ -34,8 +34,11 @@ from typing import Any, Callable, Iterable
 from ..protocol import auth, messages
 from ..protocol.comm import Comm, CommClosedError
 from ..protocol.connect import connect, probe
+from ..protocol.durations import parse_duration
 from ..protocol.eventloop import background_loop, sync, wait_in_task
 from . import current, hooks
+from .cfexecutor import ExecutorAccess
+from .collections import DaskCollections, stop_using_for_dask, use_for_dask
 from .data import DataMovement
 from .datasets import PublishedDatasets
 from .functions import serialize_function
@@ -51,6 +54,7 @@ from .payload import check_key, serialize_args, task_options
 from .results import FutureResults
 from .structure import find_futures
 from .table import FutureTable
+from .versions import VersionInfo
 
 logger = logging.getLogger("jupyter_futures.client")
 
@@ -69,24 +73,29 @@ class ClientClosedError(RuntimeError):
     """The client was closed."""
 
 
-class Client(FutureResults, DataMovement, ClusterInspection, PublishedDatasets, WorkerKernels):
+class Client(FutureResults, DataMovement, ClusterInspection, PublishedDatasets, WorkerKernels, DaskCollections,
+             ExecutorAccess, VersionInfo):
     """Connects to a jupyter_futures scheduler, or starts a ``LocalCluster`` when given no address.
 
     ``Client()``, ``Client(n_workers=4, threads_per_worker=2)``, ``Client("tcp://host:8786")``,
     ``Client(cluster)``; ``Client(asynchronous=True)`` in async code (``await`` its methods).
+    ``timeout`` (of connecting) is seconds or a duration such as ``"30s"``. ``loop`` is accepted for dask
+    code and not used: a blocking client runs on a background event loop of its own, an asynchronous one
+    on the running loop.
 
-    ``client.futures`` is what the client knows of its futures (``FutureTable``); ``client.outbox``
-    what it sends the scheduler (``Outbox``).
+    ``client.futures`` is what the client knows of its futures, a dict-like of key -> state as dask's
+    (``FutureTable``); ``client.outbox`` what it sends the scheduler (``Outbox``).
     """
 
-    def __init__(self, address: Any = None, *, asynchronous: bool = False, timeout: float = 10.0,
-                 token: str | None = None, set_as_default: bool = True, name: str | None = None,
-                 direct_to_workers: bool = True, security: Any = None, **cluster_kwargs: Any):
+    def __init__(self, address: Any = None, loop: Any = None, *, asynchronous: bool = False,
+                 timeout: float | str = 10.0, token: str | None = None, set_as_default: bool = True,
+                 name: str | None = None, direct_to_workers: bool = True, security: Any = None,
+                 **cluster_kwargs: Any):
         self.id = name or f"client-{uuid.uuid4().hex[:12]}"
         # TLS (protocol/security.py): for a tls:// address, or passed on to the LocalCluster started here.
         self.security = security
         self.asynchronous = asynchronous
-        self.timeout = timeout
+        self.timeout = parse_duration(timeout)
         self.status = "newly-created"
         self.cluster = None
         self._own_cluster = False
@@ -173,6 +182,8 @@ class Client(FutureResults, DataMovement, ClusterInspection, PublishedDatasets, 
         await self._connect_workers(self._scheduler_info["workers"])
         self.status = "running"
         self.loop.call_later(RELEASE_INTERVAL, self._periodic_flush)
+        if self in current.defaults:
+            use_for_dask(self)
 
     def _scheduler_lost(self, comm: Comm) -> None:
         if self.status in ("closing", "closed"):
@@ -196,9 +207,11 @@ class Client(FutureResults, DataMovement, ClusterInspection, PublishedDatasets, 
         self.status = "closed"
         self.futures.fail(lambda key: CommClosedError(f"{key}: the client was closed"))
 
-    def close(self, timeout: float | None = None):
+    def close(self, timeout: float | str | None = None):
         """Disconnect; also stop the cluster if this client started it."""
+        timeout = parse_duration(timeout)
         current.unregister_default(self)
+        stop_using_for_dask()
         if self._callback_executor is not None:
             self._callback_executor.shutdown(wait=False)
         if self.asynchronous:
@@ -206,10 +219,13 @@ class Client(FutureResults, DataMovement, ClusterInspection, PublishedDatasets, 
         if self.loop.is_running():
             sync(self.loop, self._close, timeout=timeout)
 
-    def restart(self, timeout: float = 60.0, wait_for_workers: bool = True):
+    def restart(self, timeout: float | str = 60.0, wait_for_workers: bool = True):
         """Restart every worker process, as dask does: their data, actors and running tasks go, and
-        every future of every client is cancelled. Waits (up to ``timeout`` s) until as many workers
-        are back; a worker started without a nanny does not come back. Returns the client."""
+        every future of every client is cancelled. Waits (up to ``timeout``: seconds or e.g. "1 minute")
+        until as many workers are back; a worker started without a nanny does not come back. Returns the
+        client."""
+        timeout = parse_duration(timeout)
+
         async def _restart():
             await self.scheduler_comm.request("restart", timeout, wait_for_workers)
             return self
@@ -463,8 +479,8 @@ class Client(FutureResults, DataMovement, ClusterInspection, PublishedDatasets, 
 
     @property
     def dashboard_link(self) -> str:
-        """URL of the dashboard, when the cluster serves one."""
-        return getattr(self.cluster, "dashboard_link", "") or ""
+        """URL of the dashboard, when the cluster serves one ('' when it does not)."""
+        return getattr(self.cluster, "dashboard_link", "") or self._scheduler_info.get("dashboard") or ""
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         """Jupyter display: a live widget in a kernel, else static HTML and text (the notebook layer's)."""

@@ -4,6 +4,7 @@ Each object is a handle on state the scheduler holds under its name; handles
 pickle by name, so passing one into a task gives the task a handle on the same
 thing. Blocking calls made inside a task step out of the worker's thread pool
 while they wait. In an asynchronous client the methods return coroutines.
+Timeouts are seconds or durations such as ``"1s"`` or ``"500 ms"``, as in dask.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 import cloudpickle
 
 from ..protocol import messages, serialize
+from ..protocol.durations import parse_duration
 from .actor import Actor, actor_key
 from .current import task_client
 from .future import Future
@@ -91,6 +93,7 @@ class Queue(_Primitive):
     def put(self, value: Any, timeout: float | None = None, asynchronous: bool | None = None) -> Any:
         """Append ``value``; with ``maxsize``, wait for room (TimeoutError after ``timeout`` s)."""
         self._check_mode("put", asynchronous)
+        timeout = parse_duration(timeout)
         blob, keys = pack_value(value)
         if self.client.asynchronous:
             async def settle_then_put():
@@ -109,6 +112,7 @@ class Queue(_Primitive):
         """The oldest value (waits for one; TimeoutError after ``timeout``). ``batch=True``: all there are
         now, as a list; ``batch=n``: a list of ``n`` values."""
         self._check_mode("get", asynchronous)
+        timeout = parse_duration(timeout)
         loads = self.client.loads
         post = (lambda blobs: [loads(b) for b in blobs]) if batch is not False else loads
         return self._call("queue_get", self.name, timeout, batch, post=post)
@@ -137,6 +141,7 @@ class Lock(_Primitive):
 
     def acquire(self, blocking: bool = True, timeout: float | None = None) -> Any:
         """Take the lock; True if taken (False when not ``blocking`` or after ``timeout`` s)."""
+        timeout = parse_duration(timeout)
         if timeout is not None and timeout < 0:
             timeout = None
         return self._call("lock_acquire", self.name, self.id, blocking, timeout)
@@ -183,7 +188,7 @@ class Event(_Primitive):
 
     def wait(self, timeout: float | None = None) -> Any:
         """Wait until the flag is set; True, or False after ``timeout`` s."""
-        return self._call("event_wait", self.name, timeout)
+        return self._call("event_wait", self.name, parse_duration(timeout))
 
 
 class Variable(_Primitive):
@@ -200,7 +205,7 @@ class Variable(_Primitive):
     def get(self, timeout: float | None = None, asynchronous: bool | None = None) -> Any:
         """The value; waits until one is set (TimeoutError after ``timeout`` s)."""
         self._check_mode("get", asynchronous)
-        return self._call("variable_get", self.name, timeout, post=self.client.loads)
+        return self._call("variable_get", self.name, parse_duration(timeout), post=self.client.loads)
 
     def delete(self) -> Any:
         """Remove the value."""
@@ -227,6 +232,7 @@ class Semaphore(_Primitive):
 
     def acquire(self, timeout: float | None = None) -> Any:
         """Take a lease; True, or False after ``timeout`` s."""
+        timeout = parse_duration(timeout)
         lease = uuid.uuid4().hex
 
         def taken(ok: bool) -> bool:

@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import queue
 from collections import defaultdict
+from collections.abc import Iterator
 from typing import Any, Callable
 
 from ..protocol import messages, serialize
 from ..protocol.comm import Comm
 from ..protocol.connect import cached_connection, connect
+from ..protocol.durations import parse_duration
 from ..protocol.eventloop import sync
 from .future import Future, FutureState
 from .keys import data_key
@@ -181,16 +184,17 @@ class DataMovement:
 
     def scatter(self, data: Any, workers: Any = None, broadcast: bool = False, direct: bool | None = None,
                 hash: bool = True, timeout: float | None = None, asynchronous: bool | None = None) -> Any:
-        """Send data to workers; returns futures in the same shape (one object, a list or a dict)."""
+        """Send data to workers; returns futures in the same shape, as dask's: a list, tuple, set, frozenset,
+        namedtuple or range gives one future per element (a range: a list), a dict one per value under its
+        key, anything else (a string, bytes, an array, a subclass of those collections) one future."""
         check_direct("scatter", direct)
         check_mode("scatter", asynchronous, self.asynchronous)
+        if isinstance(data, (Iterator, queue.Queue)):
+            raise TypeError(f"scatter() takes a list, tuple, set, dict or one object, not an iterator or a queue "
+                            f"({type(data).__name__}), as dask's: scatter list(...) of it")
+        timeout = parse_duration(timeout)
         self._check_open()
-        if isinstance(data, dict):
-            names = [str(k) for k in data]
-            values = list(data.values())
-        else:
-            names = None
-            values = list(data) if isinstance(data, (list, tuple, set, frozenset)) else [data]
+        values, names, shape = scatter_items(data)
         if isinstance(workers, str):
             workers = [workers]
         sers = [serialize_value(v) for v in values]
@@ -217,10 +221,12 @@ class DataMovement:
                 keys = final
             await asyncio.gather(*(self.scheduler_comm.request("update_data", w, sizes)
                                    for w, sizes in zip(placement, sent)))
+            facts = {k: fact for sizes in sent for k, fact in sizes.items()}  # key -> (nbytes, type name)
             futures = [Future(k, self) for k in keys]
             for f in futures:
+                f.state.nbytes, f.state.type_name = facts[f.key]
                 f.state.set_status("finished")
-            return shape_like(data, futures)
+            return shape(futures)
 
         if self.asynchronous:
             return _run()
@@ -241,13 +247,20 @@ class DataMovement:
         return sorted(targets, key=lambda a: info["workers"][a]["nbytes"])
 
 
-def shape_like(data: Any, futures: list[Future]) -> Any:
-    """The futures in the shape of the scattered ``data``: one, a list or a dict."""
-    if isinstance(data, dict):
-        return dict(zip(data.keys(), futures))
-    if isinstance(data, (list, tuple, set, frozenset)):
-        return type(data)(futures) if not isinstance(data, (set, frozenset)) else list(futures)
-    return futures[0]
+def scatter_items(data: Any) -> tuple[list, list[str] | None, Callable[[list[Future]], Any]]:
+    """(the values to scatter, their keys when ``data`` names them, a function putting their futures in
+    ``data``'s shape). As dask's ``scatter``, only these exact types are collections: a subclass of dict
+    or list (a scikit-learn Bunch...) is one value, and keeps its type on the worker."""
+    kind = type(data)
+    if kind is range:
+        return list(data), None, list
+    if kind is dict:
+        return list(data.values()), [str(k) for k in data], lambda futures: dict(zip(data, futures))
+    if kind in (list, tuple, set, frozenset):
+        return list(data), None, kind
+    if isinstance(data, tuple) and hasattr(data, "_fields"):  # a namedtuple: its own type, of futures
+        return list(data), None, lambda futures: kind(*futures)
+    return [data], None, lambda futures: futures[0]
 
 
 def _outcomes(states: list[FutureState], errors: str) -> tuple[list[FutureState], set[str] | None]:

@@ -201,11 +201,11 @@ class Future:
         """True if the task was cancelled."""
         return self.state.status == "cancelled"
 
-    def result(self, timeout: float | None = None) -> Any:
-        """The task's value; re-raises its exception. Blocks until done (or ``timeout`` seconds)."""
+    def result(self, timeout: float | str | None = None) -> Any:
+        """The task's value; re-raises its exception. Blocks until done (or ``timeout``: seconds or e.g. "10 ms")."""
         return self.client.result_of(self, timeout)
 
-    def exception(self, timeout: float | None = None) -> BaseException | None:
+    def exception(self, timeout: float | str | None = None) -> BaseException | None:
         """The task's exception, or None if it succeeded. Blocks until done."""
         return self.client.exception_of(self, timeout)
 
@@ -241,12 +241,11 @@ class Future:
         return isinstance(other, Future) and other.key == self.key
 
     def __repr__(self) -> str:
+        # dask's text: the result's type once known (a scattered value's at once); the exception of an
+        # erred one is not part of it (``exception()`` and the notebook display show it).
         st = self.state
-        if st.status == "finished":
-            return f"<Future: finished, type: {st.type_name}, key: {self.key}>"
-        if st.status == "error":
-            exc = st.error()
-            return f"<Future: error, key: {self.key}, exception: {type(exc).__name__}: {exc}>"
+        if st.type_name:
+            return f"<Future: {st.status}, type: {st.type_name}, key: {self.key}>"
         return f"<Future: {st.status}, key: {self.key}>"
 
     def _repr_mimebundle_(self, include=None, exclude=None):

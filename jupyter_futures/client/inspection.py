@@ -7,6 +7,7 @@ from typing import Any, Callable
 
 from ..protocol import serialize
 from ..protocol.comm import Comm
+from ..protocol.durations import parse_duration
 from ..protocol.eventloop import in_loop_thread
 from .future import error_from
 from .structure import find_futures
@@ -25,6 +26,11 @@ class ClusterInspection:
     request: Callable[..., Any]
     sync: Callable[..., Any]
     loads: Callable[[serialize.Serialized], Any]
+
+    @property
+    def scheduler(self) -> SchedulerRef:
+        """The scheduler this client is connected to, as dask code reads it: ``client.scheduler.address``."""
+        return SchedulerRef(getattr(self, "scheduler_address", None))
 
     def who_has(self, futures: Any = None) -> dict:
         """{key: [worker addresses]} for these futures (or all keys)."""
@@ -58,9 +64,13 @@ class ClusterInspection:
 
     ncores = nthreads
 
-    def scheduler_info(self) -> dict:
-        """The scheduler's address, id, and a description of each worker."""
-        return self.request("identity", post=self._keep_info)
+    def scheduler_info(self, n_workers: int = -1) -> dict:
+        """The scheduler's address, id, totals (``n_workers``, ``total_threads``, ``total_memory``) and a
+        description of ``n_workers`` of its workers (-1, the default: all), as dask's."""
+        if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < -1:
+            raise ValueError(f"scheduler_info(n_workers={n_workers!r}): give how many workers to describe, "
+                             f"a whole number >= 0, or -1 for all")
+        return self.request("identity", post=lambda info: _described(self._keep_info(info), n_workers))
 
     def _keep_info(self, info: dict) -> dict:
         self._scheduler_info = info
@@ -137,11 +147,42 @@ class ClusterInspection:
 
         return self.sync(fetch_profile, self, start, stop, key, workers, filename, merge_workers)
 
-    def wait_for_workers(self, n_workers: int = 1, timeout: float | None = None) -> Any:
-        """Block until at least ``n_workers`` workers are connected."""
+    def wait_for_workers(self, n_workers: int = 1, timeout: float | str | None = None) -> Any:
+        """Block until at least ``n_workers`` workers are connected (TimeoutError after ``timeout``:
+        seconds or e.g. ``"5s"``)."""
+        timeout = parse_duration(timeout)
+
         async def _wait():
             try:
                 await asyncio.wait_for(self.scheduler_comm.request("wait_for_workers", n_workers), timeout)
             except asyncio.TimeoutError:
                 raise TimeoutError(f"fewer than {n_workers} workers after {timeout} s") from None
         return self.sync(_wait)
+
+
+class SchedulerRef:
+    """``client.scheduler``: the scheduler's ``address`` (None before the client connects). dask's is a
+    connection to call the scheduler's handlers with; here the client's own methods do that."""
+
+    def __init__(self, address: str | None):
+        self.address = address
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        raise AttributeError(f"client.scheduler.{name}: only client.scheduler.address is available here; ask the "
+                             f"scheduler through the client's methods (client.scheduler_info(), "
+                             f"client.run_on_scheduler(f), ...)")
+
+    def __repr__(self) -> str:
+        return f"<Scheduler: {self.address}>"
+
+
+def _described(info: dict, n_workers: int) -> dict:
+    """The scheduler's identity with dask's totals, describing only the first ``n_workers`` workers (-1: all)."""
+    workers = info.get("workers", {})
+    out = {**info, "n_workers": len(workers), "total_threads": sum(w["nthreads"] for w in workers.values()),
+           "total_memory": sum(w.get("memory_limit") or 0 for w in workers.values())}
+    if n_workers != -1:
+        out["workers"] = dict(list(workers.items())[:n_workers])
+    return out

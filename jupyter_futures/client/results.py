@@ -9,6 +9,7 @@ from typing import Any, Callable
 
 from ..protocol import serialize
 from ..protocol.context import adopting, blocking_wait, current_task
+from ..protocol.durations import parse_duration
 from ..protocol.eventloop import PATIENCE, sync
 from .future import Future, FutureState
 from .table import FutureTable
@@ -27,7 +28,9 @@ class FutureResults:
     _fetch_values: Callable[[list[FutureState]], Any]  # (data.py) a coroutine of {key: value}
 
     def result_of(self, future: Future, timeout: float | None = None) -> Any:
-        """``future.result(timeout)``: its value (a coroutine of it when asynchronous); raises its error."""
+        """``future.result(timeout)``: its value (a coroutine of it when asynchronous); raises its error.
+        ``timeout``: seconds or a duration such as ``"10 ms"``, as everywhere a timeout is taken."""
+        timeout = parse_duration(timeout)
         st = future.state
         if self.asynchronous:
             return self.await_result_of(future, timeout)
@@ -43,6 +46,7 @@ class FutureResults:
 
     async def await_result_of(self, future: Future, timeout: float | None = None) -> Any:
         """``await future``: its value once it ends; raises its error."""
+        timeout = parse_duration(timeout)
         st = future.state
         await self.futures.wait_async([st], timeout)
         if st.status != "finished":
@@ -112,6 +116,7 @@ class FutureResults:
 
     def _once_done(self, st: FutureState, timeout: float | None, then: Callable[[FutureState], Any]) -> Any:
         """``then(st)`` once ``st`` is done (a coroutine of it when asynchronous)."""
+        timeout = parse_duration(timeout)
         if self.asynchronous:
             async def wait_then():
                 await self.futures.wait_async([st], timeout)

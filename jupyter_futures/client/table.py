@@ -26,7 +26,8 @@ _STATE_OPS = frozenset({TASK_FINISHED, TASK_ERRED, TASK_CANCELLED, TASK_LOST})  
 
 
 class FutureTable:
-    """What one client knows of its futures; reads like a dict of key -> ``FutureState``."""
+    """What one client knows of its futures; reads like a dict of key -> ``FutureState`` (``client.futures``,
+    as dask's)."""
 
     def __init__(self, on_new_worker: Callable[[str], None] = lambda address: None):
         self._states: dict[str, FutureState] = {}
@@ -53,6 +54,18 @@ class FutureTable:
 
     def __iter__(self) -> Iterator[str]:
         return iter(list(self._states))
+
+    def keys(self) -> list[str]:
+        """The keys this client holds futures of."""
+        return list(self._states)
+
+    def values(self) -> list[FutureState]:
+        """Their states."""
+        return list(self._states.values())
+
+    def items(self) -> list[tuple[str, FutureState]]:
+        """(key, state) pairs."""
+        return list(self._states.items())
 
     def holds(self, state: FutureState) -> bool:
         """True while ``state`` is the state this client keeps for its key (not released, not cancelled)."""

@@ -15,6 +15,7 @@ from ..protocol import auth, messages
 from .control import ClusterControl
 from ..protocol.address import format_address
 from ..protocol.connect import connect, listening_socket
+from ..protocol.durations import parse_duration
 from ..protocol.security import Security
 from ..protocol.eventloop import background_loop, in_loop_thread, sync
 from ..protocol.lifeline import make_pair, watch
@@ -37,11 +38,15 @@ class LocalCluster:
 
     Every process is tied to this one by a lifeline: if this process dies, even
     by SIGKILL, they exit too.
+
+    As dask's, the scheduler serves a dashboard, at ``dashboard_link``: ``dashboard_address`` is a port or
+    ``":port"`` (the default ``":0"``: any free port; its link has a key of its own, so no fixed port is
+    worth bookmarking), None for no dashboard.
     """
 
     def __init__(self, n_workers: int | None = None, threads_per_worker: int | None = None,
                  memory_limit: str | int | None = "auto", host: str = "127.0.0.1", scheduler_port: int = 0,
-                 dashboard_address: str | int | None = None, asynchronous: bool = False,
+                 dashboard_address: str | int | None = ":0", asynchronous: bool = False,
                  processes: bool = True, token: str | None = None, resources: dict | None = None,
                  timeout: float = 60.0, name: str | None = None, made_by: str | None = None,
                  server_id: str | None = None, security=None, local_directory: str | None = None,
@@ -72,7 +77,7 @@ class LocalCluster:
         self.local_directory = local_directory
         self.memory_thresholds = memory_thresholds
         memory_thresholds_of(memory_thresholds)  # a bad one fails here, not in every worker process
-        self.timeout = timeout
+        self.timeout = parse_duration(timeout)  # of workers joining: seconds or e.g. "2 minutes"
         self.asynchronous = asynchronous
         self.name = name
         self.made_by = made_by or _made_by()
