@@ -23,7 +23,7 @@ _EXPORTS = {
     "LocalCluster": "cluster.local",
     "get_client": "client.tasks", "get_worker": "client.tasks", "secede": "client.tasks", "rejoin": "client.tasks",
     "worker_client": "client.tasks",
-    "performance_report": "client.profiling", "print": "client.printing", "warn": "client.printing",
+    "performance_report": "client.profiling", "get_task_stream": "client.taskstream", "print": "client.printing", "warn": "client.printing",
     "Queue": "client.coordination", "Lock": "client.coordination", "Event": "client.coordination",
     "Variable": "client.coordination", "Semaphore": "client.coordination",
     "Actor": "client.actor", "ActorFuture": "client.actor",

@@ -440,3 +440,17 @@ def test_futures_as_arguments_to_a_fresh_workers_actor():
         summer = fresh.submit(FutureSummer, actor=True, workers=[second]).result(timeout=TIMEOUT)
         assert summer.total_async(numbers).result(timeout=TIMEOUT) == 10
         assert summer.total(numbers).result(timeout=TIMEOUT) == 10
+
+
+class UsesCounter:
+    def do_inc(self, counter):
+        return counter.increment().result(timeout=TIMEOUT)
+
+
+def test_an_actor_method_calling_another_actor_on_its_one_thread_worker_does_not_deadlock(client):
+    """distributed's test_one_thread_deadlock: the call runs in the calling actor's thread."""
+    counter = client.submit(Counter, actor=True).result()
+    user = client.submit(UsesCounter, actor=True, workers=[counter._address]).result()
+    assert user._address == counter._address
+    assert user.do_inc(counter).result(timeout=TIMEOUT) == 1
+    assert counter.increment().result(timeout=TIMEOUT) == 2  # the same object, called from here

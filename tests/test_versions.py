@@ -23,3 +23,4 @@ def test_a_version_that_differs_is_named_with_each_sides_version():
     assert mismatches(here, here, {"tcp://w:1": other}) == [
         ("cloudpickle", here["packages"]["cloudpickle"], here["packages"]["cloudpickle"], "0.0.1")]
     assert mismatches(here, here, {"tcp://w:1": here}) == []
+

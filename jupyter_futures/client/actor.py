@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from typing import Any
 
 from ..protocol import serialize
-from ..protocol.context import blocking_wait, current_task
+from ..protocol.context import blocking_wait, current_task, process_worker
 from ..protocol.durations import parse_duration
 from ..protocol.eventloop import PATIENCE
 from .current import task_client
@@ -37,6 +38,13 @@ class Actor:
 
     def _send(self, kind: str, name: str, args: Any) -> ActorFuture:
         client = self._client()
+        worker = process_worker()
+        if worker is not None and worker.address == self._address:
+            answer = worker.actors.call_here(self._key, name, args, kind)
+            if answer is not None:
+                done: concurrent.futures.Future = concurrent.futures.Future()
+                done.set_result(answer)
+                return ActorFuture(done, client, self._key)
         comm = self._comm
         if comm is None or comm.closed:
             comm = client.worker_connection(self._address)

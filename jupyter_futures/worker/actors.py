@@ -68,6 +68,16 @@ class ActorRunner:
         else:
             self._queue(comm, rid, instance, name, args, kind)
 
+    def call_here(self, key: str, name: str, args: Any, kind: str) -> tuple | None:
+        """A call made by code running in this worker (a task, another actor's method) to an actor that
+        lives here: it runs in the calling thread, as in dask, because an actor method waiting for the
+        actor thread from the actor thread would wait forever. None: not an actor of this worker, or an
+        ``async def`` method (those run on the loop as usual)."""
+        instance = self.actors.get(key)
+        if instance is None or (kind == "call" and inspect.iscoroutinefunction(getattr(type(instance), name, None))):
+            return None
+        return self._invoke(instance, name, args, kind)
+
     def _queue(self, *call) -> None:
         with self._lock:
             self._pending += 1
