@@ -293,6 +293,14 @@ def erred_to_memory():
     return s, "a"
 
 
+def erred_to_waiting():
+    s = make()
+    s.update_graph(C, [record("a")])
+    erred(s, "a")
+    assert s.retry(["a"]) == []
+    return s, "a"
+
+
 def erred_to_forgotten():
     s = make()
     s.update_graph(C, [record("a")])
@@ -346,6 +354,7 @@ SCENARIOS = {
     (MEMORY, LOST): memory_to_lost,
     (MEMORY, FORGOTTEN): memory_to_forgotten,
     (ERRED, MEMORY): erred_to_memory,
+    (ERRED, WAITING): erred_to_waiting,
     (ERRED, FORGOTTEN): erred_to_forgotten,
     (LOST, MEMORY): lost_to_memory,
     (LOST, FORGOTTEN): lost_to_forgotten,
@@ -459,3 +468,24 @@ def test_a_task_whose_input_died_with_its_worker_is_not_placed_on_that_worker():
     b = s.tasks["b"]
     assert b.state == WAITING or (b.processing_on is not None and b.processing_on.address in s.workers), (
         b.state, b.processing_on, s.story.of(["b"]))
+
+
+def test_a_retried_task_runs_again_with_the_erred_input_its_failure_began_at():
+    s = make()
+    s.update_graph(C, [record("a"), record("b", deps=["a"])])
+    erred(s, "a")
+    assert s.tasks["b"].state == ERRED
+    assert s.retry(["b"]) == []
+    assert s.tasks["a"].state == PROCESSING and s.tasks["b"].state == WAITING
+    finished(s, "a")
+    assert s.tasks["b"].state == PROCESSING and s.tasks["b"].exception is None
+
+
+def test_a_retry_whose_input_was_forgotten_is_refused_for_that_key():
+    s = make()
+    s.update_graph(C, [record("a"), record("b", deps=["a"])])
+    finished(s, "a")
+    s.release_keys(C, ["a"])  # only b holds it now
+    erred(s, "b")  # b no longer needs it: a is forgotten
+    assert s.tasks.get("a") is None
+    assert s.retry(["b"]) == ["b"] and s.tasks["b"].state == ERRED

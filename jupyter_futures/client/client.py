@@ -464,6 +464,28 @@ class Client(FutureResults, DataMovement, ClusterInspection, PublishedDatasets, 
             self.futures.cancel([f.state for f in found])
         return self.sync(_cancel)
 
+    def retry(self, futures: Any, asynchronous: bool | None = None) -> Any:
+        """Run these erred futures' tasks again, with the erred tasks they depend on (as dask's). A task
+        whose input was forgotten meanwhile cannot be: ValueError names it (submit it again)."""
+        check_mode("retry", asynchronous, self.asynchronous)
+        found = [f for f in find_futures(futures) if f.status == "error"]
+
+        async def _retry():
+            if not found:
+                return
+            errors = {f.key: (f.state.exception, f.state.tb_records) for f in found}
+            for f in found:  # pending before the request: a fast rerun may end before its reply comes
+                f.state.reset()
+            gone = await self.scheduler_comm.request("retry", [f.key for f in found])
+            for f in found:
+                if f.key in gone:
+                    f.state.set_error(*errors[f.key])
+                    f.state.set_status("error")
+            if gone:
+                raise ValueError(f"cannot retry {gone}: an input of theirs was released after they failed; "
+                                 f"submit them again")
+        return self.sync(_retry)
+
     def story(self, *keys: Any) -> Any:
         """What happened to these keys (futures, or key strings), oldest first, as the scheduler and the
         workers recorded it: a list of ``(key, stimulus, from_state, to_state, time, where)`` records, where

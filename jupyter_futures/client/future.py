@@ -122,10 +122,11 @@ class FutureState:
             self.earlier = True
 
     def reset(self) -> None:
-        """The value was lost and will be recomputed: pending again."""
+        """The value was lost and will be recomputed, or the erred task is run again: pending again."""
         self.status = "pending"
         self.small = None
         self.who_has = []
+        self.exception = self.tb_records = self._exc_obj = None
         if self.async_event is not None:
             self.async_event.clear()
 
@@ -220,6 +221,10 @@ class Future:
     def cancel(self, **kwargs) -> Any:
         """Cancel this task (and the tasks that depend on it)."""
         return self.client.cancel([self], **kwargs)
+
+    def retry(self, **kwargs) -> Any:
+        """Run this erred task again (and the erred tasks it depends on)."""
+        return self.client.retry([self], **kwargs)
 
     def release(self) -> None:
         """Drop this handle now rather than at garbage collection."""

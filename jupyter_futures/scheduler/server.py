@@ -428,6 +428,7 @@ class Scheduler:
             "broadcast": self._rpc_broadcast,
             "cancel": lambda comm, keys, force=False: self._then_flush(
                 self.state.cancel(keys, client=comm.info.get("id"), force=force)),
+            "retry": lambda comm, keys: self._then_flush(self.state.retry(keys)),
             "ping": lambda comm: "pong",
             "wait_for_workers": self._rpc_wait_for_workers,
             "restart": self._rpc_restart,

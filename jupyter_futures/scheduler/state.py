@@ -106,6 +106,7 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     (MEMORY, LOST): "its last holder is gone and it was scattered",
     (MEMORY, FORGOTTEN): "nobody holds it any more; its last holder is gone and nobody needs it",
     (ERRED, MEMORY): "update-data scattered its key",
+    (ERRED, WAITING): "retry: run it again",
     (ERRED, FORGOTTEN): "nobody holds it any more",
     (LOST, MEMORY): "update-data scattered it again",
     (LOST, FORGOTTEN): "nobody holds it any more",
@@ -834,6 +835,27 @@ class SchedulerState:
                 continue
             self._want(client, ts)
             self._report_current(client, ts)
+
+    def retry(self, keys: Iterable[str]) -> list[str]:
+        """Run these erred tasks again, with the erred tasks they depend on (where the failure began),
+        inputs first. Returns the keys that cannot be: an input of theirs was forgotten meanwhile."""
+        self.stimulus, self.when = "retry", now()
+        erred: dict[str, TaskState] = {}
+        stack = [self.tasks[k] for k in keys if k in self.tasks]
+        while stack:
+            ts = stack.pop()
+            if ts.state == ERRED and ts.key not in erred:
+                erred[ts.key] = ts
+                stack.extend(ts.dependencies)
+        gone = [ts.key for ts in erred.values() if any(dep.state == FORGOTTEN for dep in ts.dependencies)]
+        for ts in sorted(erred.values(), key=_priority):
+            if ts.key in gone:
+                continue
+            ts.exception = ts.traceback = None
+            ts.suspicious = 0
+            ts.ran = NOT_RUN
+            self._enter_waiting(ts)
+        return gone
 
     def hold_keys(self, holder: str, keys: Iterable[str]) -> None:
         """A queue, variable or client holds futures for these keys: keep them (keys unknown here are
