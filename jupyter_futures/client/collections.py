@@ -70,6 +70,19 @@ def _structure(keys: Any, values: dict) -> Any:
     return values[keys]
 
 
+def _options(workers: Any, allow_other_workers: bool, resources: dict | None, retries: int | None,
+             priority: int) -> dict:
+    """The options of every task of a graph, as submit takes them."""
+    return dict(workers=workers, allow_other_workers=allow_other_workers, resources=resources, retries=retries,
+                priority=priority)
+
+
+def _as_list(collections: Any) -> tuple[list, bool]:
+    """(the collections as a list, whether one was given rather than a list)."""
+    single = not isinstance(collections, (list, tuple, set))
+    return ([collections] if single else list(collections)), single
+
+
 def _flat(keys: Any) -> list:
     if isinstance(keys, list):
         return [k for sub in keys for k in _flat(sub)]
@@ -115,9 +128,10 @@ class DaskCollections:
             resources: dict | None = None, sync: bool = True, retries: int | None = None, priority: int = 0,
             **kwargs: Any) -> Any:
         """Compute ``keys`` (a key or nested lists of keys) of the dask graph ``dsk`` on the cluster;
-        their values in the same structure (``sync=False``: futures instead)."""
-        options = dict(workers=workers, allow_other_workers=allow_other_workers, resources=resources,
-                       retries=retries, priority=priority)
+        their values in the same structure (``sync=False``: futures instead). Other keywords dask's
+        ``compute`` passes on (e.g. ``num_workers`` of its thread pool) do not apply to a cluster and are
+        ignored, as dask's Client ignores them."""
+        options = _options(workers, allow_other_workers, resources, retries, priority)
         futures = self.submit_graph(dsk, _flat(keys), **options)
         out = _structure(keys, futures)
         return self.gather(out) if sync else out
@@ -129,10 +143,8 @@ class DaskCollections:
         collections gives a list."""
         from dask.base import collections_to_expr, is_dask_collection
 
-        single = not isinstance(collections, (list, tuple, set))
-        items = [collections] if single else list(collections)
-        options = dict(workers=workers, allow_other_workers=allow_other_workers, resources=resources,
-                       retries=retries, priority=priority)
+        items, single = _as_list(collections)
+        options = _options(workers, allow_other_workers, resources, retries, priority)
         dask_items = [c for c in items if is_dask_collection(c)]
         results: dict = {}
         if dask_items:
@@ -154,10 +166,8 @@ class DaskCollections:
         background (a list of collections gives a list)."""
         from dask.base import collections_to_expr, is_dask_collection
 
-        single = not isinstance(collections, (list, tuple, set))
-        items = [collections] if single else list(collections)
-        options = dict(workers=workers, allow_other_workers=allow_other_workers, resources=resources,
-                       retries=retries, priority=priority)
+        items, single = _as_list(collections)
+        options = _options(workers, allow_other_workers, resources, retries, priority)
         out = []
         for c in items:
             if not is_dask_collection(c):
