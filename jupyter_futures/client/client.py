@@ -31,7 +31,7 @@ import threading
 import uuid
 from typing import Any, Callable, Iterable
 
-from ..protocol import auth, messages
+from ..protocol import auth, messages, schedulerfile
 from ..protocol.comm import Comm, CommClosedError
 from ..protocol.connect import connect, probe
 from ..protocol.durations import parse_duration
@@ -78,7 +78,8 @@ class Client(FutureResults, DataMovement, ClusterInspection, PublishedDatasets, 
     """Connects to a jupyter_futures scheduler, or starts a ``LocalCluster`` when given no address.
 
     ``Client()``, ``Client(n_workers=4, threads_per_worker=2)``, ``Client("tcp://host:8786")``,
-    ``Client(cluster)``; ``Client(asynchronous=True)`` in async code (``await`` its methods).
+    ``Client(cluster)``, ``Client(scheduler_file="sched.json")``; ``Client(asynchronous=True)`` in async code
+    (``await`` its methods).
     ``timeout`` (of connecting) is seconds or a duration such as ``"30s"``. ``loop`` is accepted for dask
     code and not used: a blocking client runs on a background event loop of its own, an asynchronous one
     on the running loop.
@@ -90,7 +91,7 @@ class Client(FutureResults, DataMovement, ClusterInspection, PublishedDatasets, 
     def __init__(self, address: Any = None, loop: Any = None, *, asynchronous: bool = False,
                  timeout: float | str = 10.0, token: str | None = None, set_as_default: bool = True,
                  name: str | None = None, direct_to_workers: bool = True, security: Any = None,
-                 **cluster_kwargs: Any):
+                 scheduler_file: str | None = None, **cluster_kwargs: Any):
         self.id = name or f"client-{uuid.uuid4().hex[:12]}"
         # TLS (protocol/security.py): for a tls:// address, or passed on to the LocalCluster started here.
         self.security = security
@@ -100,6 +101,10 @@ class Client(FutureResults, DataMovement, ClusterInspection, PublishedDatasets, 
         self.cluster = None
         self._own_cluster = False
         self._token = token
+        if scheduler_file is not None:
+            if address is not None:
+                raise TypeError("give the scheduler's address or scheduler_file=, not both")
+            address = schedulerfile.read_address(scheduler_file, self.timeout)
         self._address_arg = address
         self._cluster_kwargs = cluster_kwargs
         self.scheduler_comm: Comm | None = None
@@ -485,6 +490,11 @@ class Client(FutureResults, DataMovement, ClusterInspection, PublishedDatasets, 
                 raise ValueError(f"cannot retry {gone}: an input of theirs was released after they failed; "
                                  f"submit them again")
         return self.sync(_retry)
+
+    def write_scheduler_file(self, path: str) -> None:
+        """Write the scheduler's address to ``path`` as JSON, for ``Client(scheduler_file=path)`` and
+        ``jupyter-futures worker --scheduler-file path`` elsewhere."""
+        schedulerfile.write(path, self.scheduler_info())
 
     def story(self, *keys: Any) -> Any:
         """What happened to these keys (futures, or key strings), oldest first, as the scheduler and the

@@ -8,7 +8,7 @@ import os
 import signal
 import sys
 
-from ..protocol import auth, registry
+from ..protocol import auth, registry, schedulerfile
 from ..protocol.collector import pace_for_a_server
 from ..protocol.logs import configure as configure_logging
 from ..protocol.lifeline import watch_parent
@@ -27,6 +27,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--listen-fd", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--lifeline-fd", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--name", default=None, help="a name for this cluster, shown in the Jupyter sidebar")
+    p.add_argument("--scheduler-file", default=None,
+                   help="write the scheduler's address to this JSON file (workers and clients can read it there)")
     p.add_argument("--made-by", default="cli", help=argparse.SUPPRESS)
     p.add_argument("--manager-pid", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--server-id", default=None, help=argparse.SUPPRESS)
@@ -61,6 +63,8 @@ async def run(args: argparse.Namespace) -> None:
         options=json.loads(args.options)))
     ready = {"id": scheduler.id, "address": scheduler.address, "pid": os.getpid(), "token_file": token_file,
              "dashboard": dashboard}
+    if args.scheduler_file:
+        schedulerfile.write(args.scheduler_file, {**scheduler.identity(), "dashboard": dashboard})
     print(json.dumps(ready), flush=True)
     try:
         await scheduler.finished()

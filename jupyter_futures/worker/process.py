@@ -8,7 +8,7 @@ import signal
 import sys
 
 from ..protocol.security import add_tls_arguments, security_from_args
-from ..protocol import auth
+from ..protocol import auth, schedulerfile
 from ..protocol.address import parse_address
 from ..protocol.collector import pace_for_a_server
 from ..protocol.logs import configure as configure_logging
@@ -61,10 +61,15 @@ def _thresholds(text: str) -> dict:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+SCHEDULER_FILE_WAIT = 60.0  # seconds a worker waits for a scheduler started at the same time to write its file
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options of a worker, checked (argparse names a bad one and exits)."""
     p = argparse.ArgumentParser(prog="jupyter-futures worker", description="Run a jupyter_futures worker.")
-    p.add_argument("scheduler", type=_address, help="scheduler address, e.g. tcp://10.0.0.5:8786")
+    p.add_argument("scheduler", type=_address, nargs="?", default=None,
+                   help="scheduler address, e.g. tcp://10.0.0.5:8786 (or --scheduler-file)")
+    p.add_argument("--scheduler-file", default=None, help="read the scheduler's address from this JSON file")
     p.add_argument("--nthreads", type=_threads, default=1, help="threads that run tasks")
     p.add_argument("--memory-limit", type=_memory, default=0, help="e.g. 4GB; values spill to disk past 60%%")
     p.add_argument("--memory-thresholds", type=_thresholds, default=None,
@@ -79,7 +84,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--spill-dir", default=None, help=argparse.SUPPRESS)  # the folder its nanny made for it
     p.add_argument("--log-level", default="WARNING")
     add_tls_arguments(p, "worker")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.scheduler is None:
+        if not args.scheduler_file:
+            p.error("give the scheduler's address, e.g. tcp://10.0.0.5:8786, or --scheduler-file FILE")
+        try:
+            args.scheduler = schedulerfile.read_address(args.scheduler_file, timeout=SCHEDULER_FILE_WAIT)
+        except (TimeoutError, ValueError) as exc:
+            p.error(str(exc))
+    return args
 
 
 async def run(args: argparse.Namespace) -> None:
