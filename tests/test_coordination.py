@@ -588,6 +588,26 @@ def test_semaphore_waiter_gets_released_lease(client):
     assert got is True
 
 
+def acquire_semaphore(sem, timeout):
+    return sem.acquire(timeout=timeout)
+
+
+def test_closing_a_semaphore_fails_its_waiters_and_later_acquires_until_it_is_made_again(client):
+    name = f"closing-{uuid.uuid4().hex[:6]}"
+    sem = Semaphore(max_leases=1, name=name)
+    assert sem.acquire()
+    waiter = client.submit(acquire_semaphore, sem, TIMEOUT, pure=False)
+    assert not wait_until(waiter.done, SHORT)
+    sem.close()
+    with pytest.raises(RuntimeError, match="was closed: make a new one"):
+        waiter.result(timeout=TIMEOUT)
+    with pytest.raises(RuntimeError, match="was closed"):
+        sem.acquire(timeout=1)
+    again = Semaphore(max_leases=2, name=name)
+    assert again.acquire(timeout=1) and again.get_value() == 1
+    again.release()
+
+
 # =========================================================================== state dropped with the last handle
 
 

@@ -258,6 +258,12 @@ class Semaphore(_Primitive):
         """How many leases are out."""
         return self._call("semaphore_value", self.name)
 
+    def close(self) -> Any:
+        """Close the semaphore for every holder: leases are dropped, waiting and later ``acquire`` calls
+        raise RuntimeError (as dask's)."""
+        self._held.clear()
+        return self._call("semaphore_close", self.name)
+
     def __enter__(self) -> Semaphore:
         self.acquire()
         return self

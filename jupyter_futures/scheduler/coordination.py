@@ -48,8 +48,19 @@ class _Waiters:
         while self.wake_one(value):
             pass
 
+    def fail_all(self, exc: BaseException) -> None:
+        """Every waiter gets ``exc``."""
+        while self.queue:
+            _, _, fut = self.queue.popleft()
+            if not fut.done():
+                fut.set_exception(exc)
+
     def __bool__(self) -> bool:
         return any(not fut.done() for _, _, fut in self.queue)
+
+
+def _closed(name: str) -> str:
+    return f"Semaphore({name!r}) was closed: make a new one (Semaphore(max_leases, name={name!r})) to use the name again"
 
 
 async def _wait(fut: asyncio.Future, timeout: float | None) -> bool:
@@ -86,6 +97,7 @@ class Coordination:
         self.datasets: dict[str, tuple[Any, list[str]]] = {}  # published: live until unpublished
         self.variable_waiters: dict[str, _Waiters] = collections.defaultdict(_Waiters)
         self.leases: dict[str, dict[str, str]] = collections.defaultdict(dict)  # name -> lease id -> client
+        self.closed_semaphores: set[str] = set()  # closed: acquires fail until a new handle makes it again
         self.lease_waiters: dict[str, _Waiters] = collections.defaultdict(_Waiters)
         self._item_ids = iter(range(1, 1 << 62))
         self.bounds: dict[str, dict[str, int]] = {}  # kind -> name -> maxsize / max_leases
@@ -143,6 +155,8 @@ class Coordination:
     def settle_bound(self, kind: str, name: str, value: int) -> int:
         """The bound of queue or semaphore ``name``: the first handle's; 0 from a handle means "as set"."""
         bounds = self.bounds.setdefault(kind, {})
+        if kind == "semaphore":
+            self.closed_semaphores.discard(name)  # a new handle makes a closed semaphore anew
         if name not in bounds or not bounds[name]:
             bounds[name] = value
         elif value and value != bounds[name] and kind == "semaphore":
@@ -325,6 +339,8 @@ class Coordination:
     # -- semaphores -------------------------------------------------------------
     async def semaphore_acquire(self, client: str, name: str, lease_id: str, timeout: float | None) -> bool:
         """Take a lease if fewer than ``max_leases`` are out; wait otherwise. True if taken."""
+        if name in self.closed_semaphores:
+            raise RuntimeError(_closed(name))
         max_leases = self.bounds.get("semaphore", {}).get(name, 1)
         leases = self.leases[name]
         if len(leases) < max_leases:
@@ -333,7 +349,10 @@ class Coordination:
         return await _wait(self.lease_waiters[name].add(client, lease_id), timeout)
 
     def semaphore_release(self, client: str, name: str, lease_id: str) -> None:
-        """Give a lease back; the next waiter may take it. ValueError for an unknown lease."""
+        """Give a lease back; the next waiter may take it. ValueError for an unknown lease (none: the
+        semaphore was closed, which dropped its leases)."""
+        if name in self.closed_semaphores:
+            return
         leases = self.leases.get(name, {})
         if leases.pop(lease_id, None) is None:
             raise ValueError(f"Semaphore({name!r}): release() without a matching acquire()")
@@ -345,6 +364,16 @@ class Coordination:
             return True
         if not self.lease_waiters[name].wake_one(grant=grant) and ("semaphore", name) not in self.refs:
             self._drop_state("semaphore", name)  # the last lease of a name nobody holds a handle on
+
+    def semaphore_close(self, name: str) -> None:
+        """Close semaphore ``name``: its leases are dropped, its waiters and later acquires get
+        RuntimeError (as dask's ``Semaphore.close``)."""
+        self.closed_semaphores.add(name)
+        self.leases.pop(name, None)
+        self.bounds.get("semaphore", {}).pop(name, None)
+        waiters = self.lease_waiters.pop(name, None)
+        if waiters is not None:
+            waiters.fail_all(RuntimeError(_closed(name)))
 
     def semaphore_value(self, name: str) -> int:
         """How many leases are out."""

@@ -485,6 +485,7 @@ class Scheduler:
             "semaphore_acquire": lambda comm, *a: co.semaphore_acquire(client_of(comm), *a),
             "semaphore_release": lambda comm, *a: co.semaphore_release(client_of(comm), *a),
             "semaphore_value": lambda comm, name: co.semaphore_value(name),
+            "semaphore_close": lambda comm, name: co.semaphore_close(name),
             "dataset_publish": lambda comm, *a: co.dataset_publish(*a),
             "dataset_get": lambda comm, name: co.dataset_get(client_of(comm), name),
             "dataset_names": lambda comm: co.dataset_names(),
