@@ -48,6 +48,24 @@ class ClusterInspection:
         """{worker address: [keys it holds]}."""
         return self._per_worker("has_what", workers)
 
+    def call_stack(self, futures: Any = None, keys: Any = None) -> dict:
+        """What the running tasks are doing now, as dask's: {worker: {key: [frame lines, outermost first]}},
+        for the tasks of ``futures`` and ``keys`` (every running task when neither is given)."""
+        wanted = set(keys or ()) | {f.key for f in find_futures(futures)} if futures is not None or keys else None
+
+        def lines(stacks: dict) -> dict:
+            out: dict = {}
+            for worker, running in stacks.items():
+                if isinstance(running, BaseException):
+                    continue  # a worker that left meanwhile runs nothing
+                found = {task["key"]: [f'  File "{fr["filename"]}", line {fr["line_number"]}, in {fr["name"]}\n'
+                                       f'\t{fr["line"]}\n' for fr in task["frames"]]
+                         for task in running if wanted is None or task["key"] in wanted}
+                if found:
+                    out[worker] = found
+            return out
+        return self.request("broadcast", "stacks", (), None, post=lines)
+
     def processing(self, workers: Any = None) -> dict:
         """{worker address: [keys of the tasks it runs or has queued]}."""
         return self._per_worker("processing", workers)
