@@ -340,6 +340,10 @@ class Scheduler:
 
     def _on_worker_batch(self, handlers: dict[str, Callable], comm: Comm, msgs: list) -> None:
         self.worker_liveness.heard(comm, time.monotonic())
+        self._handle_batch(handlers, comm, msgs, f"worker {comm.info['address']}")
+
+    def _handle_batch(self, handlers: dict[str, Callable], comm: Comm, msgs: list, sender: str) -> None:
+        """Each message to its handler (or the RPC layer), then one flush of what the state machine queued."""
         for msg in msgs:
             try:
                 handler = handlers.get(msg[0])
@@ -350,7 +354,7 @@ class Scheduler:
             except InvalidTransition:  # a bug of ours: the test suite (JUPYTER_FUTURES_STRICT=1) must see it
                 raise
             except Exception:  # one bad message is logged and dropped; the rest of the batch still counts
-                logger.exception("could not handle message %.80r from worker %s", msg, comm.info["address"])
+                logger.exception("could not handle message %.80r from %s", msg, sender)
         self._flush()
 
     def _worker_output(self, address: str, key: str, stream: str, text: str) -> None:
@@ -386,18 +390,7 @@ class Scheduler:
 
     def _on_client_batch(self, handlers: dict[str, Callable], comm: Comm, msgs: list) -> None:
         self.client_liveness.heard(comm, time.monotonic())
-        for msg in msgs:
-            try:
-                handler = handlers.get(msg[0])
-                if handler is not None:
-                    handler(*msg[1:])
-                elif not comm.handle_rpc_message(msg):
-                    self._unknown_message(comm, msg)
-            except InvalidTransition:  # a bug of ours: the test suite (JUPYTER_FUTURES_STRICT=1) must see it
-                raise
-            except Exception:  # one bad message is logged and dropped; the rest of the batch still counts
-                logger.exception("could not handle message %.80r from client %s", msg, comm.info["id"])
-        self._flush()
+        self._handle_batch(handlers, comm, msgs, f"client {comm.info['id']}")
 
     def _feed_subscribe(self, comm: Comm, topics: list) -> None:
         self.feed.subscribe(comm, lambda topic, data: comm.queue(messages.feed(topic, data)), topics)
