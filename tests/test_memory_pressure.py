@@ -43,13 +43,14 @@ def test_results_worth_three_times_the_memory_limits_are_all_read_back_and_no_wo
         values = client.gather(futures)  # all at once
         assert all(v == make(i, SIZE) for i, v in enumerate(values))
         del values
-        assert sum(client.run(spilled).values()) >= N // 2  # most of them were on disk
+        on_disk = client.run(spilled)
+        assert sum(on_disk.values()) >= N // 2, on_disk  # most of them were on disk
         for i, fut in enumerate(futures):  # one at a time
             assert fut.result(timeout=TIMEOUT) == make(i, SIZE)
         # As inputs of other tasks: each is read back into a worker whose memory is full.
         assert client.gather(client.map(first_byte, futures)) == [(i % 251, SIZE) for i in range(N)]
         assert [n.restarts for n in cluster.workers] == [0, 0], [n.exit_reasons for n in cluster.workers]
-        assert sorted(client.run(os.getpid).values()) == pids
+        assert sorted(client.run(os.getpid).values()) == pids, [n.exit_reasons for n in cluster.workers]
         folders = [n.folder.path for n in cluster.workers]
         assert all(os.listdir(f) for f in folders)  # the spill files were in the nannies' folders
     assert os.listdir(tmp_path) == [], "spill files outlived the cluster"

@@ -314,8 +314,9 @@ class Client(FutureResults, DataMovement, ClusterInspection, PublishedDatasets, 
         ``HEARTBEAT_INTERVAL``."""
         if self.status in ("closing", "closed"):
             return
-        if self.loop.time() >= self._next_heartbeat:
-            self._next_heartbeat = self.loop.time() + HEARTBEAT_INTERVAL
+        now = self.loop.time()
+        if now >= self._next_heartbeat:
+            self._next_heartbeat = now + HEARTBEAT_INTERVAL
             self.outbox.send_later(messages.heartbeat())
         if self.outbox.pending():
             self.outbox.flush()

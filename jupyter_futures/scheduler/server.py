@@ -340,9 +340,9 @@ class Scheduler:
 
     def _on_worker_batch(self, handlers: dict[str, Callable], comm: Comm, msgs: list) -> None:
         self.worker_liveness.heard(comm, time.monotonic())
-        self._handle_batch(handlers, comm, msgs, f"worker {comm.info['address']}")
+        self._handle_batch(handlers, comm, msgs)
 
-    def _handle_batch(self, handlers: dict[str, Callable], comm: Comm, msgs: list, sender: str) -> None:
+    def _handle_batch(self, handlers: dict[str, Callable], comm: Comm, msgs: list) -> None:
         """Each message to its handler (or the RPC layer), then one flush of what the state machine queued."""
         for msg in msgs:
             try:
@@ -354,7 +354,8 @@ class Scheduler:
             except InvalidTransition:  # a bug of ours: the test suite (JUPYTER_FUTURES_STRICT=1) must see it
                 raise
             except Exception:  # one bad message is logged and dropped; the rest of the batch still counts
-                logger.exception("could not handle message %.80r from %s", msg, sender)
+                logger.exception("could not handle message %.80r from %s %s", msg, comm.info.get("kind"),
+                                 comm.info.get("address") or comm.info.get("id"))
         self._flush()
 
     def _worker_output(self, address: str, key: str, stream: str, text: str) -> None:
@@ -390,7 +391,7 @@ class Scheduler:
 
     def _on_client_batch(self, handlers: dict[str, Callable], comm: Comm, msgs: list) -> None:
         self.client_liveness.heard(comm, time.monotonic())
-        self._handle_batch(handlers, comm, msgs, f"client {comm.info['id']}")
+        self._handle_batch(handlers, comm, msgs)
 
     def _feed_subscribe(self, comm: Comm, topics: list) -> None:
         self.feed.subscribe(comm, lambda topic, data: comm.queue(messages.feed(topic, data)), topics)
