@@ -17,8 +17,8 @@ from procs import TIMEOUT
 pytestmark = pytest.mark.timeout(180)
 
 LIMIT = 200 * 2**20
-SIZE = 20 * 2**20
-N = 60  # 60 x 20 MB = 1.2 GB = 3 x the two workers' 400 MB
+SIZE = 10 * 2**20  # a value's copy in flight (pickled to send, read back) is then a small part of a limit
+N = 120  # 120 x 10 MB = 1.2 GB = 3 x the two workers' 400 MB
 
 
 def make(i, n):
