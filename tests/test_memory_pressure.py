@@ -9,15 +9,16 @@ import os
 import pytest
 
 from jupyter_futures import Client, LocalCluster, wait
-from jupyter_futures.worker.memory import DEFAULT_THRESHOLDS, memory_thresholds
+from jupyter_futures.worker.memory import DEFAULT_THRESHOLDS, UNLIMITED_REPLY_BYTES, memory_thresholds, reply_bytes
 from jupyter_futures.worker.process import parse_args
+from jupyter_futures.worker.server import Worker
 from jupyter_futures.worker.store import DataStore
 from procs import TIMEOUT
 
 pytestmark = pytest.mark.timeout(180)
 
-LIMIT = 300 * 2**20  # a worker's own RSS is ~70 MB: a 200 MB limit left too thin a margin on a loaded machine
-SIZE = 10 * 2**20  # a value's copy in flight (pickled to send, read back) is then a small part of a limit
+LIMIT = 300 * 2**20
+SIZE = 10 * 2**20
 N = 180  # 180 x 10 MB = 1.8 GB = 3 x the two workers' 600 MB
 
 
@@ -54,6 +55,36 @@ def test_results_worth_three_times_the_memory_limits_are_all_read_back_and_no_wo
         folders = [n.folder.path for n in cluster.workers]
         assert all(os.listdir(f) for f in folders)  # the spill files were in the nannies' folders
     assert os.listdir(tmp_path) == [], "spill files outlived the cluster"
+
+
+def total_length(*values):
+    return sum(len(v) for v in values)
+
+
+def test_a_worker_answers_a_data_request_with_a_part_of_its_memory_limit_and_names_the_keys_left(tmp_path):
+    assert reply_bytes(LIMIT) == LIMIT // 10 and reply_bytes(0) == UNLIMITED_REPLY_BYTES
+    worker = Worker("tcp://127.0.0.1:1", "token", local_directory=str(tmp_path))
+    worker.reply_bytes = 2500
+    for key in "abcd":
+        worker.data.put(key, key.encode() * 1000, 1000)
+    values, rest = worker._rpc_get_data(None, ["a", "not-here", "b", "c", "d"])
+    assert sorted(values) == ["a", "b"] and rest == ["c", "d"]
+    values, rest = worker._rpc_get_data(None, ["c", "d"])
+    assert sorted(values) == ["c", "d"] and rest == []
+    worker.reply_bytes = 10  # one value is always sent, however large
+    assert list(worker._rpc_get_data(None, ["d", "a"])[0]) == ["d"]
+    worker.data.close()
+
+
+def test_inputs_larger_than_a_reply_reach_a_task_on_another_worker_and_a_client_in_parts(tmp_path):
+    size, n = 4 * 2**20, 8  # 32 MB of inputs; each worker replies with 10 MB at most
+    with LocalCluster(n_workers=2, threads_per_worker=1, memory_limit=100 * 2**20, local_directory=str(tmp_path),
+                      memory_thresholds={"spill": None, "pause": None}) as cluster, Client(cluster) as client:
+        client.wait_for_workers(2, timeout=TIMEOUT)
+        a, b = sorted(client.scheduler_info()["workers"])
+        futures = client.scatter([make(i, size) for i in range(n)], workers=[a])
+        assert client.submit(total_length, *futures, workers=[b]).result(timeout=TIMEOUT) == n * size
+        assert client.gather(futures) == [make(i, size) for i in range(n)]
 
 
 def test_reading_a_spilled_value_back_makes_room_first(tmp_path):

@@ -54,12 +54,55 @@ def test_inputs_present_locally_are_not_fetched():
 
 def test_fetch_tries_next_holder_then_reports_missing():
     w = make()
-    w.compute("c", "tok", b"f", b"a", {"a": [PEER, "tcp://other:1"]}, (0, 1), None)
+    w.compute("c", "tok", b"f", b"a", {"a": [PEER, OTHER]}, (0, 1), None)
     out = w.fetch_failed(PEER, ["a"])
-    assert out == [("fetch", "tcp://other:1", ["a"])]
-    out = w.fetched("tcp://other:1", ["a"], {})
-    assert out == [("send", messages.missing_data("c", "a", ["tcp://other:1"]))]
+    assert out == [("fetch", OTHER, ["a"])]
+    out = w.fetched(OTHER, ["a"], {})
+    assert out == [("send", messages.missing_data("c", "a", [OTHER]))]
     assert "c" not in w.tasks
+
+
+OTHER = "tcp://other:1"
+
+
+def test_inputs_from_a_peer_answering_a_request_wait_for_its_next_one():
+    w = make()
+    assert w.compute("c", "tok", b"f", b"a", {"a": [PEER]}, (0, 1), None) == [("fetch", PEER, ["a"])]
+    assert w.compute("d", "tok", b"f", b"b", {"b": [PEER]}, (0, 2), None) == []
+    assert w.compute("e", "tok", b"f", b"x", {"x": [PEER]}, (0, 3), None) == []
+    out = w.fetched(PEER, ["a"], {"a": (1, 8)})
+    assert ("fetch", PEER, ["b", "x"]) in out and [i[1].key for i in out if i[0] == "execute"] == ["c"]
+    assert w.asking == {PEER}
+
+
+def test_keys_a_peer_left_out_of_a_full_reply_are_asked_of_it_again_first():
+    w = make()
+    assert w.compute("c", "tok", b"f", b"ab", {"a": [PEER], "b": [PEER]}, (0, 1), None) == [
+        ("fetch", PEER, ["a", "b"])]
+    w.compute("d", "tok", b"f", b"x", {"x": [PEER]}, (0, 2), None)
+    out = w.fetched(PEER, ["a", "b"], {"a": (1, 8)}, deferred=["b"])
+    assert out == [("fetch", PEER, ["b", "x"])]  # not "missing": b is asked again, before x
+    assert w.tasks["c"].state == "waiting" and w.data["a"] == 1
+    out = w.fetched(PEER, ["b", "x"], {"b": (2, 8), "x": (3, 8)})
+    assert sorted(i[1].key for i in out if i[0] == "execute") == ["c", "d"]
+    assert w.asking == set() and w.in_flight == {} and w.queued == {}
+
+
+def test_an_input_queued_for_a_task_that_was_freed_meanwhile_is_never_asked():
+    w = make()
+    w.compute("c", "tok", b"f", b"a", {"a": [PEER]}, (0, 1), None)
+    w.compute("d", "tok", b"f", b"b", {"b": [PEER]}, (0, 2), None)
+    w.free(["d"])
+    assert kinds(w.fetched(PEER, ["a"], {"a": (1, 8)})) == ["execute"]
+    assert "b" not in w.in_flight and w.queued == {} and w.asking == set()
+
+
+def test_inputs_queued_for_an_unreachable_peer_are_asked_of_their_next_holder():
+    w = make()
+    w.compute("c", "tok", b"f", b"a", {"a": [PEER, OTHER]}, (0, 1), None)
+    w.compute("d", "tok", b"f", b"b", {"b": [PEER, OTHER]}, (0, 2), None)
+    assert w.fetch_failed(PEER, ["a"]) == [("fetch", OTHER, ["a"])]  # b waits for OTHER's next request
+    assert w.fetched(OTHER, ["a"], {"a": (1, 8)})[-1] == ("fetch", OTHER, ["b"])
 
 
 def test_an_input_that_cannot_be_unpickled_fails_the_tasks_waiting_for_it():

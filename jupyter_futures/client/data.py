@@ -21,7 +21,6 @@ from .structure import find_futures, map_structure
 from .table import FutureTable
 
 logger = logging.getLogger("jupyter_futures.client")
-GET_DATA_BYTES = 64 * 2**20  # bytes of values asked of a worker in one request
 
 
 class DataMovement:
@@ -143,18 +142,11 @@ class DataMovement:
         if not worker:
             return {}
         comm = await self._worker(worker)
-        # A worker builds a reply in its memory: ask for GET_DATA_BYTES at a time, not for everything it
-        # holds at once (which may be more than its memory limit: its nanny would kill it).
         out: dict = {}
-        batch: list[str] = []
-        size = 0
-        for st in states:
-            if batch and size + st.nbytes > GET_DATA_BYTES:
-                out.update(await comm.request("get_data", batch))
-                batch, size = [], 0
-            batch.append(st.key)
-            size += st.nbytes
-        out.update(await comm.request("get_data", batch))
+        keys = [st.key for st in states]
+        while keys:  # a worker replies with a part of its memory limit at most, and names the keys left
+            values, keys = await comm.request("get_data", keys)
+            out.update(values)
         return out
 
     def gather(self, futures: Any, errors: str = "raise", direct: bool | None = None,

@@ -40,6 +40,19 @@ class Serialized:
 
 # Builtins that plain pickle handles exactly like cloudpickle, only faster.
 _PLAIN_TYPES = frozenset({int, float, str, bytes, bool, type(None), complex})
+OUT_OF_BAND_BYTES = 64 * 1024  # a bytes value this large is sent from its own memory, not copied into a pickle
+
+
+class BytesOf:
+    """Pickles as ``bytes(buf)`` with ``buf`` out of band: sent as it is, one copy made on arrival."""
+
+    __slots__ = ("buf",)
+
+    def __init__(self, buf: bytes | bytearray):
+        self.buf = buf
+
+    def __reduce_ex__(self, protocol):
+        return (bytes, (pickle.PickleBuffer(self.buf),))
 
 
 class SerializationError(TypeError):
@@ -49,7 +62,9 @@ class SerializationError(TypeError):
 def dumps(obj: Any, persistent_id: Callable[[Any], Any] | None = None) -> Serialized:
     """Pickle ``obj`` with cloudpickle, keeping large buffers out of band."""
     buffers: list = []
-    if type(obj) in _PLAIN_TYPES:
+    if type(obj) is bytes and len(obj) >= OUT_OF_BAND_BYTES:
+        header = pickle.dumps(BytesOf(obj), protocol=PROTOCOL, buffer_callback=buffers.append)
+    elif type(obj) in _PLAIN_TYPES:
         header = pickle.dumps(obj, protocol=PROTOCOL)
     elif persistent_id is None:
         header = cloudpickle.dumps(obj, protocol=PROTOCOL, buffer_callback=buffers.append)

@@ -9,6 +9,10 @@ Shares of the worker's memory limit:
   served) until memory is freed;
 * ``terminate`` (0.95): above it the nanny kills the worker process and starts a new one.
 
+A worker also answers a request for data (a client's gather, a peer's fetch) with at most
+``reply_bytes`` of values at once, a tenth of its memory limit as dask's ``transfer`` share, and the
+asker asks again for the rest: a reply built in memory never pushes the worker past ``terminate``.
+
 Any of them may be ``None`` (or False) to turn that step off. Give them to ``LocalCluster(...,
 memory_thresholds={"pause": 0.85})`` or ``jupyter-futures worker --memory-thresholds '{"pause": 0.85}'``.
 """
@@ -20,6 +24,13 @@ import json
 import sys
 
 DEFAULT_THRESHOLDS: dict[str, float | None] = {"spill": 0.6, "pause": 0.8, "terminate": 0.95}
+TRANSFER_SHARE = 0.1  # of the memory limit: the most a reply to a data request holds
+UNLIMITED_REPLY_BYTES = 64 * 2**20  # the same for a worker without a memory limit
+
+
+def reply_bytes(memory_limit: int) -> int:
+    """The most bytes of values a worker puts in one reply to a data request (it always sends one)."""
+    return int(memory_limit * TRANSFER_SHARE) if memory_limit else UNLIMITED_REPLY_BYTES
 
 
 def memory_thresholds(given: dict | str | None = None) -> dict[str, float | None]:

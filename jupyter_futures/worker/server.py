@@ -56,7 +56,7 @@ from .output import TaskOutput
 from .output import install as install_output
 from .profile import Profiler
 from .state import WorkerState, WorkerTask, finished_message
-from .memory import DEFAULT_THRESHOLDS, trim_memory
+from .memory import DEFAULT_THRESHOLDS, reply_bytes, trim_memory
 from .memory import memory_thresholds as thresholds_of
 from .store import DataStore
 
@@ -88,6 +88,7 @@ class Worker:
         self.host = host
         self.resources = resources or {}
         self.thresholds = thresholds_of(memory_thresholds)
+        self.reply_bytes = reply_bytes(memory_limit)  # the most one reply to get_data holds
         self.data = DataStore(memory_limit, spill_dir=spill_dir, spill_fraction=self.thresholds["spill"],
                               local_dir=local_directory)
         self.registered = asyncio.Event()  # set when the scheduler accepted this worker
@@ -460,8 +461,8 @@ class Worker:
         start = time.time()
         try:
             comm = await self._peer(peer)
-            reply = await comm.request("get_data", keys)
-            self._transfers.append((keys, peer, start, time.time(), sum(ser.nbytes for ser in reply.values())))
+            reply, deferred = await comm.request("get_data", keys)
+            self._transfers.append((list(reply), peer, start, time.time(), sum(ser.nbytes for ser in reply.values())))
         except Exception as exc:
             logger.info("could not fetch %s from %s: %s", keys, peer, exc)
             self._do(self.state.fetch_failed(peer, keys))
@@ -474,7 +475,7 @@ class Worker:
                 err = RuntimeError(f"could not unpickle input {key!r} fetched from {peer}: "
                                    f"{type(exc).__name__}: {exc}")
                 undecodable[key] = _error_record(err, skip=0)
-        self._do(self.state.fetched(peer, keys, values, undecodable))
+        self._do(self.state.fetched(peer, keys, values, undecodable, deferred))
 
     async def deserialize(self, ser: serialize.Serialized) -> Any:
         """On the loop: unpickle ``ser``; if it holds futures, first make the worker's client (off the loop)."""
@@ -537,12 +538,19 @@ class Worker:
             "story": lambda comm, keys: self.state.story.of(keys),
         }
 
-    def _rpc_get_data(self, comm: Comm, keys: list[str]) -> dict:
-        out = {}
-        for key in keys:
-            if key in self.data:
-                out[key] = self.data.serialized(key)  # a spilled value is sent from disk, not loaded back
-        return out
+    def _rpc_get_data(self, comm: Comm, keys: list[str]) -> tuple[dict, list[str]]:
+        """({key: pickled value} of ``keys`` held here, the keys left for another request): a reply
+        holds ``reply_bytes`` at most (and one value at least), since it is built in memory."""
+        out: dict = {}
+        size = 0
+        for i, key in enumerate(keys):
+            if key not in self.data:
+                continue
+            if out and size + self.data.sizes.get(key, 0) > self.reply_bytes:
+                return out, keys[i:]
+            out[key] = self.data.serialized(key)  # a spilled value is sent from disk, not loaded back
+            size += out[key].nbytes
+        return out, []
 
     async def _rpc_put_data(self, comm: Comm, items: dict) -> dict:
         sizes = {}

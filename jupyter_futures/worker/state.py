@@ -27,6 +27,11 @@ report, or when it asks ``Claims`` (steal, free, the running tick, a ``compute``
 which may come back from the scheduler before the report reaches the loop). It then moves the task
 ``ready -> executing`` at once (``_claimed``); the report's move carries the thread's own clock.
 
+Rule 6: one request at a time to each peer. Inputs wanted from a peer that is answering a request
+wait in ``queued`` and go in its next one; a peer's reply holds a part of its memory limit at most
+and names the keys it deferred, which are asked again first. So the data on its way here is bounded
+by the number of peers, not the number of tasks (dask also asks one request per peer at a time).
+
 A task's life (the table below lists every move):
 
     new -> waiting -> ready -> executing -> memory | erred
@@ -119,7 +124,9 @@ class WorkerState:
         self.tasks: dict[str, WorkerTask] = {}
         self.waiting_for: dict[str, set[str]] = defaultdict(set)  # dep key -> tasks that need it
         self.holders: dict[str, list[str]] = {}  # dep key -> holders not yet tried
-        self.in_flight: dict[str, str] = {}  # dep key -> peer asked
+        self.in_flight: dict[str, str] = {}  # dep key -> peer asked, or to be asked (Rule 6)
+        self.queued: dict[str, list[str]] = {}  # peer -> inputs for its next request
+        self.asking: set[str] = set()  # peers answering a request of ours
         self.copied: dict[str, int] = {}  # inputs copied from peers -> tasks here still using them
         self.story = Story()  # the last moves of every key: (key, stimulus, start, finish, when)
         self._record = self.story.append
@@ -181,7 +188,7 @@ class WorkerState:
         task = WorkerTask(key, func_token, func, args, deps, priority, options, clients)
         self.tasks[key] = task
         instructions: list = []
-        fetches: dict[str, list[str]] = defaultdict(list)
+        peers: dict[str, None] = {}  # asked for inputs, in order
         counted: list[str] = []  # inputs this task counts as a user of (copies from peers)
         for dep, holders in deps.items():
             if dep in self.data:
@@ -202,10 +209,10 @@ class WorkerState:
                 self._drop(task, counted)  # only the inputs counted so far
                 return instructions
             self.holders[dep] = candidates[1:]
-            self.in_flight[dep] = candidates[0]
-            fetches[candidates[0]].append(dep)
-        for peer, keys in fetches.items():
-            instructions.append(("fetch", peer, keys))
+            self._want(candidates[0], dep)
+            peers[candidates[0]] = None
+        for peer in peers:
+            instructions.extend(self._ask(peer))
         if not task.waiting:
             instructions.append(self._ready(task))
         else:
@@ -213,12 +220,19 @@ class WorkerState:
         return instructions
 
     def fetched(self, peer: str, asked: list[str], values: dict[str, tuple[Any, int]],
-                undecodable: dict[str, tuple] | None = None) -> list:
+                undecodable: dict[str, tuple] | None = None, deferred: list[str] = ()) -> list:
         """A peer answered a fetch: ``values`` = {key: (value, nbytes)} for the keys it had;
-        ``undecodable`` = {key: error record} for those it sent that could not be unpickled here."""
+        ``undecodable`` = {key: error record} for those it sent that could not be unpickled here;
+        ``deferred``: keys it left for another request (its reply was full), asked of it next."""
         self.stimulus = "fetched"
+        self.asking.discard(peer)
+        again = [dep for dep in deferred if self.in_flight.get(dep) == peer]
+        if again:
+            self.queued[peer] = again + self.queued.get(peer, [])
         instructions: list = []
         for dep in asked:
+            if dep in again:
+                continue
             if self.in_flight.get(dep) == peer:
                 del self.in_flight[dep]
             if undecodable and dep in undecodable:
@@ -230,13 +244,15 @@ class WorkerState:
                 instructions.extend(self._dep_arrived(dep))
             else:
                 instructions.extend(self._try_next_holder(dep, peer))
+        instructions.extend(self._ask(peer))
         return instructions
 
     def fetch_failed(self, peer: str, asked: list[str]) -> list:
-        """A peer could not be reached for these keys."""
+        """A peer could not be reached for these keys: they, and those queued for it, are asked elsewhere."""
         self.stimulus = "fetch-failed"
+        self.asking.discard(peer)
         instructions: list = []
-        for dep in asked:
+        for dep in asked + self.queued.pop(peer, []):
             if self.in_flight.get(dep) == peer:
                 del self.in_flight[dep]
             instructions.extend(self._try_next_holder(dep, peer))
@@ -246,8 +262,8 @@ class WorkerState:
         rest = self.holders.get(dep) or []
         if rest:
             self.holders[dep] = rest[1:]
-            self.in_flight[dep] = rest[0]
-            return [("fetch", rest[0], [dep])]
+            self._want(rest[0], dep)
+            return self._ask(rest[0])
         self.holders.pop(dep, None)
         instructions = []
         for key in list(self.waiting_for.pop(dep, ())):
@@ -258,6 +274,30 @@ class WorkerState:
             self._drop(task, task.deps)
             instructions.append(("send", messages.missing_data(key, dep, [failed_peer])))
         return instructions
+
+    def _want(self, peer: str, dep: str) -> None:
+        """``dep`` is to be fetched from ``peer``, in its next request (Rule 6)."""
+        self.in_flight[dep] = peer
+        self.queued.setdefault(peer, []).append(dep)
+
+    def _ask(self, peer: str) -> list:
+        """Ask ``peer`` for the inputs queued for it that a task here still waits for, unless it is
+        answering a request of ours already (Rule 6)."""
+        if peer in self.asking:
+            return []
+        keys = []
+        for dep in self.queued.pop(peer, ()):
+            if self.in_flight.get(dep) != peer:
+                continue
+            if self.waiting_for.get(dep):
+                keys.append(dep)
+            else:  # the tasks that wanted it ended while it waited its turn
+                del self.in_flight[dep]
+                self.holders.pop(dep, None)
+        if not keys:
+            return []
+        self.asking.add(peer)
+        return [("fetch", peer, keys)]
 
     def _fail_waiting(self, dep: str, error: tuple) -> list:
         """Input ``dep`` cannot be had here: the tasks waiting for it fail with ``error``."""

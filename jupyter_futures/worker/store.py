@@ -41,16 +41,6 @@ _RAW = b"B"  # a spill file of a bytes value: its bytes
 _PICKLED = b"P"  # any other value: header length, header, then each buffer's length and bytes
 
 
-class _BytesOf:
-    """Pickles as ``bytes(buf)`` with ``buf`` out of band."""
-
-    def __init__(self, buf: bytearray):
-        self.buf = buf
-
-    def __reduce_ex__(self, protocol):
-        return (bytes, (pickle.PickleBuffer(self.buf),))
-
-
 def _load(path: str) -> Any:
     """The value in a spill file."""
     with open(path, "rb") as f:
@@ -211,7 +201,8 @@ class DataStore:
                 f.readinto(buf)
                 buffers: list = []
                 # Unpickles to bytes(buf): sent from this buffer as it is, no pickled copy of it made here.
-                header = pickle.dumps(_BytesOf(buf), protocol=serialize.PROTOCOL, buffer_callback=buffers.append)
+                header = pickle.dumps(serialize.BytesOf(buf), protocol=serialize.PROTOCOL,
+                                      buffer_callback=buffers.append)
                 return serialize.Serialized(header, [b.raw() for b in buffers])
             n = int.from_bytes(f.read(8), "little")
             header = f.read(n)
