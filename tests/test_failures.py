@@ -13,7 +13,7 @@ import threading
 import psutil
 import pytest
 
-from jupyter_futures import Client, KilledWorker, SerializationError
+from jupyter_futures import Client, KilledWorker, SerializationError, wait
 from procs import PYTHON, TIMEOUT, LineReader, clean_env, kill_tree, subreaper, wait_gone, wait_until
 
 
@@ -432,6 +432,24 @@ def test_a_task_whose_only_input_dies_with_the_worker_running_it_is_computed_aga
     assert x.result(timeout=TIMEOUT) == 2
     assert wait_until(lambda: sum(w.restarts for w in client.cluster.workers) == 1)
     client._test_pids.update(w.pid for w in client.cluster.workers)
+
+
+def drop_behind_the_schedulers_back(key, dask_worker):
+    dask_worker.data.pop(key)
+
+
+def test_a_value_gone_from_its_worker_behind_the_schedulers_back_is_recomputed_or_reported_lost(client):
+    from jupyter_futures import FutureLostError
+
+    computed = client.submit(make_bytes, 200_000, pure=False)  # large: fetched from the worker
+    scattered = client.scatter(b"s" * 200_000, hash=False)
+    wait([computed, scattered], timeout=TIMEOUT)
+    for fut in (computed, scattered):
+        client.run(drop_behind_the_schedulers_back, fut.key, workers=client.who_has(fut)[fut.key])
+    assert client.gather(computed) == bytes(200_000)  # the scheduler heard it was missing: run again
+    with pytest.raises(FutureLostError):
+        client.gather(scattered)  # nothing can recompute it: an error, not a gather that never returns
+    assert scattered.status == "lost"
 
 
 def test_scattered_data_lost_with_its_worker_fails_clearly(client):

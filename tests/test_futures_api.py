@@ -1259,6 +1259,18 @@ def test_scattered_key_released(client):
     assert wait_until(lambda: all(key not in keys for keys in client.has_what().values()))
 
 
+def test_data_released_and_scattered_again_at_once_under_the_same_keys_is_kept(client):
+    """The release of the old futures and the worker's "free" of their keys may still be on their way
+    when the same values (hashed keys) or names come back: the new data must never be freed by them."""
+    for i in range(60):
+        hashed = client.scatter([1, 2, 3, 4])
+        named = client.scatter({"jf-rescattered-a": i, "jf-rescattered-b": -i})
+        assert client.gather(hashed) == [1, 2, 3, 4], f"round {i}"
+        assert client.gather(named) == {"jf-rescattered-a": i, "jf-rescattered-b": -i}, f"round {i}"
+        assert all(client.who_has(hashed).values()), f"round {i}: the scheduler forgot a scattered key"
+        del hashed, named
+
+
 def test_key_kept_while_dependent_needs_it(client, gates):
     gate = gates()
     x = client.submit(blocked, gate.started, gate.path, 10, pure=False)

@@ -189,6 +189,22 @@ def test_scattered_data_on_dead_worker_is_lost():
     assert erred and isinstance(erred[0].exception, LostDependency)
 
 
+def test_data_a_client_found_missing_on_its_only_holder_is_recomputed_or_lost_never_waited_for():
+    s = make()
+    s.update_data(C, "w1", {"x": (8, "int")})
+    s.update_graph(C, [record("a")])
+    wa = computes(s.take_outgoing())["a"]
+    s.task_finished(wa, "a", 8, "int", None, 0.0, 0.1)
+    s.take_outgoing()
+    s.data_missing("w2" if wa == "w1" else "w1", ["a"])  # not listed there: changes nothing
+    assert s.tasks["a"].state == "memory"
+    s.data_missing(wa, ["a"])
+    assert "a" in computes(s.take_outgoing())  # a task's result is computed again
+    s.data_missing("w1", ["x"])
+    assert messages.task_lost("x") in s.take_outgoing()[C]  # scattered data cannot be: the client hears so
+    assert s.tasks["x"].state == "lost"
+
+
 def test_no_worker_then_worker_arrives():
     s = SchedulerState()
     s.update_graph(C, [record("a")])

@@ -111,9 +111,12 @@ class DataMovement:
             replies = await asyncio.gather(*(self._get_from(w, sts) for w, sts in by_worker.items()),
                                            return_exceptions=True)
             missing = []
+            lacking: dict[str, list[str]] = {}  # worker -> keys it answered it does not have
             for (worker, sts), reply in zip(by_worker.items(), replies):
-                if isinstance(reply, BaseException):
+                if isinstance(reply, BaseException):  # not reached: the scheduler hears if it died
                     reply = {}
+                elif worker and len(reply) < len(sts):
+                    lacking[worker] = [st.key for st in sts if st.key not in reply]
                 for st in sts:
                     if st.key in reply:
                         out[st.key] = self.loads(reply[st.key])
@@ -126,9 +129,12 @@ class DataMovement:
                                    f"{attempts} attempts: the workers holding them keep failing; see their logs")
             if remote:
                 # The holders are gone: wait for the scheduler to recompute (or to declare the data lost).
+                # A state it told something else meanwhile (lost, erred, finished elsewhere) stays as told.
                 for st in remote:
-                    if not st.who_has:
+                    if st.status == "finished" and not st.who_has:
                         st.reset()
+                for worker, keys in lacking.items():  # so the scheduler knows, rather than wait forever
+                    await self.scheduler_comm.request("data_missing", worker, keys)
                 await self.futures.wait_async(remote, timeout=None)
                 for st in remote:
                     if st.status != "finished":
@@ -193,10 +199,13 @@ class DataMovement:
 
         async def _run():
             targets = await self._scatter_targets(workers)
-            keys = names or [data_key(v, False) for v in values]
+            # Values go out under keys nothing else uses. A named or hashed key may be one released a
+            # moment ago, whose "free" is still on its way from the scheduler to the worker: the
+            # scheduler gives the values their keys, on its own connection to the worker, after it.
+            keys = [data_key(v, False) for v in values]
             hashing = None
             if names is None and hash:
-                # Hash on other threads while the data is already on its way under provisional keys.
+                # Hash on other threads while the data is already on its way.
                 hashing = asyncio.get_running_loop().run_in_executor(
                     None, lambda: [data_key(v, True, ser) for v, ser in zip(values, sers)])
             placement: dict[str, dict] = defaultdict(dict)
@@ -205,16 +214,15 @@ class DataMovement:
                     placement[w][k] = ser
             comms = {w: await self._worker(w) for w in placement}
             sent = await asyncio.gather(*(comms[w].request("put_data", items) for w, items in placement.items()))
-            if hashing is not None:
-                final = await hashing
-                renames = dict(zip(keys, final))
-                await asyncio.gather(*(comms[w].request("rename_data", renames) for w in placement))
-                sent = [{renames[k]: v for k, v in sizes.items()} for sizes in sent]
-                keys = final
-            await asyncio.gather(*(self.scheduler_comm.request("update_data", w, sizes)
-                                   for w, sizes in zip(placement, sent)))
-            facts = {k: fact for sizes in sent for k, fact in sizes.items()}  # key -> (nbytes, type name)
-            futures = [Future(k, self) for k in keys]
+            final = names if names is not None else (await hashing if hashing is not None else keys)
+            # Held before the scheduler hears of them: a release of the same keys, pending since their
+            # old futures were dropped, is then not sent after this.
+            futures = [Future(k, self) for k in final]
+            renames = {old: new for old, new in zip(keys, final) if old != new}
+            await asyncio.gather(*(self.scheduler_comm.request(
+                "update_data", w, {renames.get(k, k): fact for k, fact in sizes.items()},
+                {k: renames[k] for k in sizes if k in renames}) for w, sizes in zip(placement, sent)))
+            facts = {renames.get(k, k): fact for sizes in sent for k, fact in sizes.items()}  # (nbytes, type)
             for f in futures:
                 f.state.nbytes, f.state.type_name = facts[f.key]
                 f.state.set_status("finished")

@@ -423,6 +423,7 @@ class Scheduler:
             "cancel": lambda comm, keys, force=False: self._then_flush(
                 self.state.cancel(keys, client=comm.info.get("id"), force=force)),
             "retry": lambda comm, keys: self._then_flush(self.state.retry(keys)),
+            "data_missing": lambda comm, address, keys: self._then_flush(self.state.data_missing(address, keys)),
             "ping": lambda comm: "pong",
             "wait_for_workers": self._rpc_wait_for_workers,
             "restart": self._rpc_restart,
@@ -509,7 +510,16 @@ class Scheduler:
             "dashboard": self.dashboard.url if self.dashboard is not None else "",
         }
 
-    def _rpc_update_data(self, comm: Comm, address: str, entries: dict) -> bool:
+    async def _rpc_update_data(self, comm: Comm, address: str, entries: dict, renames: dict | None = None) -> bool:
+        """A client scattered data to worker ``address``: {key: (nbytes, type name)}. Values it put under
+        provisional keys get their keys (``renames``) first, asked on this scheduler's own connection to
+        the worker: so after any ``free`` of the same keys sent there before (a key released and
+        scattered again is never freed under its new value)."""
+        if renames:
+            worker = self.worker_comms.get(address)
+            if worker is None:
+                raise KeyError(f"no worker {address}: it left the cluster; scatter the data again")
+            await worker.request("rename_data", renames)
         self.state.update_data(comm.info["id"], address, entries)
         self._flush()
         return True

@@ -731,6 +731,20 @@ class SchedulerState:
         self._move(ts, RELEASED)
         self._enter_waiting(ts)
 
+    def data_missing(self, address: str, keys: Iterable[str]) -> None:
+        """A client asked worker ``address`` for these keys and it had none of them, whatever the records
+        say: its copies go (a key's last copy gone, it is recomputed, lost or forgotten), so nobody waits
+        for data that is nowhere."""
+        self.stimulus, self.when = "data-missing", now()
+        ws = self.workers.get(address)
+        for key in keys:
+            ts = self.tasks.get(key)
+            if ts is None or ws is None or ws not in ts.who_has:
+                self._stale(key, ts, f"not listed on {address}")
+                continue
+            logger.warning("worker %s did not have %r, which the scheduler listed on it", address, key)
+            self._drop_replica(ts, ws)
+
     # -- workers leaving ----------------------------------------------------
     def remove_worker(self, address: str, reason: str | None = None) -> None:
         """A worker is gone: rerun what it was running, recompute or lose what only it held. ``reason``, if
