@@ -1,10 +1,11 @@
-"""dask's options a blocking client takes one way only are refused with the fix, never ignored; and
+"""dask's options this client takes one way only (``direct=``, ``wait=``) are refused with the fix, never
+ignored (``asynchronous=`` is taken both ways: test_sync_async.py); and
 ``client.story``, the history of keys as the scheduler and the workers recorded it."""
 from __future__ import annotations
 
 import pytest
 
-from jupyter_futures import Client, Queue, Variable
+from jupyter_futures import Client
 
 TIMEOUT = 20
 
@@ -23,13 +24,8 @@ def test_options_taken_the_way_this_client_works_are_accepted(client):
 
 @pytest.mark.parametrize("call, match", [
     (lambda c, f: c.gather([f], direct=False), r"gather\(direct=False\): .*leave out direct="),
-    (lambda c, f: c.gather([f], asynchronous=True), r"gather\(asynchronous=True\) on a blocking client"),
     (lambda c, f: c.scatter([1], direct=False), r"scatter\(direct=False\)"),
-    (lambda c, f: c.scatter([1], asynchronous=True), r"scatter\(asynchronous=True\)"),
-    (lambda c, f: c.cancel([f], asynchronous=True), r"cancel\(asynchronous=True\)"),
     (lambda c, f: c.run(inc, 1, wait=False), r"run\(wait=False\): .*leave out wait="),
-    (lambda c, f: Queue(client=c).put(1, asynchronous=True), r"Queue.put\(asynchronous=True\)"),
-    (lambda c, f: Variable(client=c).get(asynchronous=True), r"Variable.get\(asynchronous=True\)"),
 ])
 def test_options_this_client_does_not_take_are_refused_with_the_fix(client, call, match):
     f = client.submit(inc, 1, pure=False)

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from jupyter_futures.client import hooks
-from jupyter_futures.client.options import check_direct, check_mode
+from jupyter_futures.client.options import check_direct
 from jupyter_futures.client.outbox import Outbox
 from jupyter_futures.client.table import FutureTable
 from jupyter_futures.protocol import messages
@@ -194,13 +194,7 @@ def test_a_display_nothing_plugged_into_is_the_repr():
 
 
 def test_dask_options_taken_one_way_only_are_refused_with_the_fix():
-    check_mode("gather", None, False)
-    check_mode("gather", True, True)
     check_direct("gather", None)
     check_direct("gather", True)
-    with pytest.raises(ValueError, match=r"gather\(asynchronous=True\) on a blocking client: .*Client\(asynchronous=True\)"):
-        check_mode("gather", True, False)
-    with pytest.raises(ValueError, match=r"cancel\(asynchronous=False\) on an asynchronous client"):
-        check_mode("cancel", False, True)
     with pytest.raises(ValueError, match=r"scatter\(direct=False\): .*leave out direct="):
         check_direct("scatter", False)

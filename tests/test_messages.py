@@ -74,12 +74,15 @@ def test_the_scheduler_hears_every_op_workers_and_clients_send_it():
                     messages.RELEASE_KEYS, messages.WANT_KEYS, messages.FIRE_AND_FORGET, messages.ANNOTATE_KEYS,
                     messages.COORD_REF, messages.QUEUE_PUT, messages.FEED_SUBSCRIBE, messages.FEED_UNSUBSCRIBE,
                     messages.REGISTER_MANAGER, messages.HEARTBEAT, messages.REGISTER_NANNY, messages.WORKER_WATCHED,
-                    messages.WORKER_DIED}
+                    messages.WORKER_DIED, messages.RESCHEDULE, messages.LOG_EVENT, messages.SUBSCRIBE_TOPIC,
+                    messages.UNSUBSCRIBE_TOPIC}
     heard = (set(tables["scheduler: first message"]) | set(tables["scheduler: from a worker"])
              | set(tables["scheduler: from a client"]) | set(tables["scheduler: from a nanny"]))
     assert heard == to_scheduler
     assert set(tables["worker: from the scheduler"]) == {messages.COMPUTE, messages.FREE, messages.STEAL,
-                                                         messages.CLOSE, messages.RESTART, messages.REGISTERED}
+                                                         messages.CLOSE, messages.RESTART, messages.REGISTERED,
+                                                         messages.WORKER_PLUGINS, messages.FORWARD_LOGGING,
+                                                         messages.UNFORWARD_LOGGING, messages.UPLOAD_FILE}
 
 
 def test_the_future_tables_branches_unpack_each_event_into_its_fields():

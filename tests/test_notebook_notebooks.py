@@ -94,7 +94,22 @@ def execute(name: str) -> Executed:
 def test_every_notebook_is_tested():
     assert {p.name for p in NOTEBOOKS.glob("*.ipynb")} == {
         "quickstart.ipynb", "errors-and-debugging.ipynb", "coordination-and-actors.ipynb",
-        "progress-and-widgets.ipynb"}
+        "progress-and-widgets.ipynb", "from-dask.ipynb"}
+
+
+def test_from_dask():
+    """dask code with only the import changed: collections, client.sync, a second process, upload_file, executor."""
+    ex = execute("from-dask.ipynb")
+    assert ex.widget("from jupyter_futures import Client")["n_workers"] == 2
+    assert ex.widget("import random")["status"] == "finished"  # summary: a future of the delayed graph
+    assert ex.value("summary.result()") == "0.5"
+    assert ex.value("kept = dask.persist") == "(0.5, True)"
+    assert ex.value("import dask.bag as db") == str(sum(len(w) for w in
+                                                        ["futures", "in", "a", "notebook", "on", "a", "cluster"]))
+    assert ex.value("futures = client.map(lambda x: x * 10") == "100"
+    assert ex.stream("import subprocess") == "2 ** 10 = 1024\n\n"
+    assert ex.value("import os") == "42"
+    assert ex.value("from concurrent.futures import as_completed") == "[1, 3, 9, 27, 81]"
 
 
 def test_quickstart():

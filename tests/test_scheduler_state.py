@@ -313,3 +313,63 @@ def test_an_erred_task_reports_its_run_and_its_dependents_report_none():
     erred = {named(m).key: named(m) for m in sent(s.take_outgoing(), C, messages.TASK_ERRED)}
     assert (erred["a"].worker, erred["a"].start, erred["a"].stop) == (worker, 5.0, 6.0)
     assert (erred["b"].worker, erred["b"].start, erred["b"].stop) == (None, None, None)
+
+
+def in_memory_on(s, worker, key, nbytes=100):
+    """``key`` computed on ``worker``, its value held there."""
+    s.update_graph(C, [record(key, options={"workers": [worker]})])
+    s.take_outgoing()
+    s.task_finished(worker, key, nbytes, "bytes", None, 0.0, 0.1)
+    s.take_outgoing()
+
+
+def test_a_copy_a_worker_made_on_request_is_listed_and_one_of_a_forgotten_key_is_freed():
+    s = make()
+    in_memory_on(s, "w1", "a")
+    s.replicas_added("w2", ["a", "gone"])
+    assert sorted(s.who_has(["a"])["a"]) == ["w1", "w2"]
+    assert s.workers["w2"].nbytes == 100
+    assert sent(s.take_outgoing(), "w2", messages.FREE) == [messages.free(["gone"])]
+
+
+def test_dropping_copies_keeps_the_last_one_and_one_a_task_there_reads():
+    s = make()
+    in_memory_on(s, "w1", "a")
+    in_memory_on(s, "w1", "b")
+    s.replicas_added("w2", ["a", "b"])
+    s.update_graph(C, [record("c", deps=["b"], options={"workers": ["w2"]})])
+    assert computes(s.take_outgoing()) == {"c": "w2"}
+    assert s.replicas_dropped("w2", ["a", "b"]) == ["a"]  # c, processing on w2, reads b there
+    assert sent(s.take_outgoing(), "w2", messages.FREE) == [messages.free(["a"])]
+    assert s.replicas_dropped("w1", ["a"]) == []  # the last copy of a
+    assert s.who_has(["a"]) == {"a": ["w1"]}
+    assert sorted(s.who_has(["b"])["b"]) == ["w1", "w2"]
+    assert s.tasks["a"].state == "memory" and s.workers["w2"].nbytes == 100
+
+
+def test_rebalance_plans_moves_from_the_worker_above_the_mean_to_the_one_below():
+    from jupyter_futures.scheduler.replicas import rebalance_plan
+
+    s = make(("w1", "w2", "w3"))
+    for i in range(6):
+        in_memory_on(s, "w1", f"x{i}")
+    moves = rebalance_plan(s, None, ["w1", "w2", "w3"])
+    assert sorted(r for _, r, _ in moves) == ["w2", "w2", "w3", "w3"]
+    assert all(sender == "w1" for sender, _, _ in moves)
+    assert len({key for _, _, key in moves}) == 4
+    assert rebalance_plan(s, ["x0"], ["w1", "w2"]) == [("w1", "w2", "x0")]  # only the keys allowed
+
+
+def test_retiring_plans_copies_of_only_what_the_retiring_worker_alone_holds():
+    from jupyter_futures.scheduler.replicas import retire_plan, sole_keys
+
+    s = make(("w1", "w2", "w3"))
+    in_memory_on(s, "w1", "alone")
+    in_memory_on(s, "w1", "shared")
+    s.replicas_added("w2", ["shared"])
+    assert sole_keys(s, ["w1"]) == ["alone"]
+    plan = retire_plan(s, ["w1"])
+    assert [list(keys) for keys in plan.values()] == [["alone"]]
+    assert list(plan.values())[0]["alone"] == ["w1"]
+    assert "w1" not in plan
+    assert retire_plan(s, ["w1", "w2", "w3"]) == {}  # nowhere to go

@@ -9,7 +9,8 @@ from jupyter_futures.protocol import messages
 from jupyter_futures.protocol.story import STRICT_ENV, InvalidTransition
 from jupyter_futures.worker.claims import Claims
 from jupyter_futures.worker.state import (
-    CANCELLED, ERRED, EXECUTING, MEMORY, NEW, READY, RELEASED, STOLEN, TRANSITIONS, WAITING, WorkerState,
+    CANCELLED, ERRED, EXECUTING, MEMORY, NEW, READY, RELEASED, RESCHEDULED, STOLEN, TRANSITIONS, WAITING,
+    WorkerState,
 )
 from jupyter_futures.worker.store import DataStore
 
@@ -131,6 +132,16 @@ def executing_to_cancelled():
     return w, "a"
 
 
+def executing_to_rescheduled():
+    w = make()
+    task = compute(w, "a")
+    assert w.claims.claim(task)
+    assert w.claims.finish(task, None, None, 0)  # it raised Reschedule: nothing is stored
+    w.rescheduled(task, 1.0, 2.0)
+    assert "a" not in w.tasks and "a" not in w.data
+    return w, "a"
+
+
 SCENARIOS = {
     (NEW, WAITING): new_to_waiting,
     (NEW, READY): new_to_ready,
@@ -146,6 +157,7 @@ SCENARIOS = {
     (EXECUTING, MEMORY): executing_to_memory,
     (EXECUTING, ERRED): executing_to_erred,
     (EXECUTING, CANCELLED): executing_to_cancelled,
+    (EXECUTING, RESCHEDULED): executing_to_rescheduled,
 }
 
 

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
+import inspect
 import logging
 import threading
 import uuid
@@ -35,26 +37,30 @@ from ..protocol import auth, messages, schedulerfile
 from ..protocol.comm import Comm, CommClosedError
 from ..protocol.connect import connect, probe
 from ..protocol.durations import parse_duration
-from ..protocol.eventloop import background_loop, sync, wait_in_task
+from ..protocol.eventloop import background_loop, run_on, sync, wait_in_task
 from . import current, hooks
 from .cfexecutor import ExecutorAccess
 from .collections import DaskCollections, stop_using_for_dask, use_for_dask
 from .data import DataMovement
 from .datasets import PublishedDatasets
+from .events import ClientEvents, TopicHandlers
 from .functions import serialize_function
 from .future import DONE_STATES, Future
 from .identity import kernel_info
 from .inspection import ClusterInspection
 from .kernels import WorkerKernels
 from .keys import canonical_form, funcname, key_for, random_key
-from .options import check_direct, check_mode
+from .options import check_direct, per_call_mode
 from .outbox import RELEASE_INTERVAL, Outbox
+from .plugins import PluginRegistration
 from .output import TaskOutput
 from .payload import check_key, serialize_args, task_options
+from .replay import TaskReplay
 from .results import FutureResults
 from .structure import find_futures
 from .table import FutureTable
 from .versions import VersionInfo
+from .workers_ops import WorkerOperations
 
 logger = logging.getLogger("jupyter_futures.client")
 
@@ -74,7 +80,7 @@ class ClientClosedError(RuntimeError):
 
 
 class Client(FutureResults, DataMovement, ClusterInspection, PublishedDatasets, WorkerKernels, DaskCollections,
-             ExecutorAccess, VersionInfo):
+             ExecutorAccess, VersionInfo, ClientEvents, WorkerOperations, PluginRegistration, TaskReplay):
     """Connects to a jupyter_futures scheduler, or starts a ``LocalCluster`` when given no address.
 
     ``Client()``, ``Client(n_workers=4, threads_per_worker=2)``, ``Client("tcp://host:8786")``,
@@ -95,7 +101,8 @@ class Client(FutureResults, DataMovement, ClusterInspection, PublishedDatasets, 
         self.id = name or f"client-{uuid.uuid4().hex[:12]}"
         # TLS (protocol/security.py): for a tls:// address, or passed on to the LocalCluster started here.
         self.security = security
-        self.asynchronous = asynchronous
+        self._asynchronous = asynchronous
+        self._mode = threading.local()  # one call's asynchronous= (options.per_call_mode)
         self.timeout = parse_duration(timeout)
         self.status = "newly-created"
         self.cluster = None
@@ -126,6 +133,8 @@ class Client(FutureResults, DataMovement, ClusterInspection, PublishedDatasets, 
         self.outbox = Outbox(self.loop, self.futures)
         self.output = TaskOutput()
         self.handlers = message_handlers(self.output)
+        self.topic_handlers = TopicHandlers()  # subscribe_topic (client/events.py)
+        self.handlers[messages.EVENT] = self.topic_handlers.deliver
         current.register(self, as_default=set_as_default)
         if not asynchronous:
             self.status = "connecting"
@@ -278,12 +287,52 @@ class Client(FutureResults, DataMovement, ClusterInspection, PublishedDatasets, 
             raise RuntimeError(f"this Client is not connected yet (status {self.status!r}): "
                                f"`await` it first when asynchronous=True")
 
-    def sync(self, func: Callable, *args: Any, **kwargs: Any) -> Any:
-        """Run coroutine function ``func`` on the client's loop: a coroutine when asynchronous, else its result."""
+    @property
+    def asynchronous(self) -> bool:
+        """True when this client's methods return awaitables, as in dask: a ``Client(asynchronous=True)``,
+        a call made on the client's own event loop thread (in a coroutine run by ``client.sync``, or a
+        ``subscribe`` callback), or one call given ``asynchronous=True``."""
+        mode = getattr(self._mode, "value", None)
+        if mode is not None:
+            return mode
+        return self._asynchronous or threading.get_ident() == self.outbox.loop_ident
+
+    def on_loop_thread(self) -> bool:
+        """True when called from the thread running the client's event loop."""
+        return threading.get_ident() == self.outbox.loop_ident
+
+    @contextlib.contextmanager
+    def mode(self, asynchronous: bool):
+        """Within it, this thread's calls return awaitables (True) or block (False)."""
+        before = getattr(self._mode, "value", None)
+        self._mode.value = asynchronous
+        try:
+            yield
+        finally:
+            self._mode.value = before
+
+    def awaitable_anywhere(self, result: Any) -> Any:
+        """``result``, when an awaitable bound to the client's loop, as one that can be awaited on any loop."""
+        return run_on(self.loop, result) if inspect.isawaitable(result) and not self.on_loop_thread() else result
+
+    def sync(self, func: Callable, *args: Any, asynchronous: bool | None = None,
+             callback_timeout: float | str | None = None, **kwargs: Any) -> Any:
+        """Run ``func(*args, **kwargs)`` (a coroutine function) on the client's loop, as dask's
+        ``Client.sync``: its result, or an awaitable of it when the client is asynchronous (or on its
+        loop thread, or ``asynchronous=True``). ``callback_timeout``: seconds or a duration."""
         self._check_open()
-        if self.asynchronous:
-            return func(*args, **kwargs)
-        return sync(self.loop, func, *args, **kwargs)
+        timeout = parse_duration(callback_timeout)
+        if asynchronous is None:
+            asynchronous = self.asynchronous
+        if asynchronous:
+            result = _as_awaitable(func, args, kwargs)
+            if timeout is not None:
+                result = asyncio.wait_for(result, timeout)
+            return self.awaitable_anywhere(result)
+        if self.on_loop_thread():
+            raise RuntimeError("Client.sync(..., asynchronous=False) on the client's own event loop thread would "
+                               "wait forever: await the call instead")
+        return sync(self.loop, _as_awaitable, func, args, kwargs, timeout=timeout)
 
     # -- requests to the scheduler ------------------------------------------------
     def request(self, op: str, *args: Any, post: Callable | None = None) -> Any:
@@ -456,10 +505,10 @@ class Client(FutureResults, DataMovement, ClusterInspection, PublishedDatasets, 
         return fut
 
     # -- control ----------------------------------------------------------------
-    def cancel(self, futures: Any, asynchronous: bool | None = None, force: bool = False) -> Any:
+    @per_call_mode
+    def cancel(self, futures: Any, force: bool = False) -> Any:
         """Cancel these futures' tasks, and every task that depends on them. A task another client also
         holds is only released by this one, unless ``force=True`` (as in dask)."""
-        check_mode("cancel", asynchronous, self.asynchronous)
         found = find_futures(futures)
         keys = [f.key for f in found]
 
@@ -470,10 +519,10 @@ class Client(FutureResults, DataMovement, ClusterInspection, PublishedDatasets, 
             self.futures.cancel([f.state for f in found])
         return self.sync(_cancel)
 
-    def retry(self, futures: Any, asynchronous: bool | None = None) -> Any:
+    @per_call_mode
+    def retry(self, futures: Any) -> Any:
         """Run these erred futures' tasks again, with the erred tasks they depend on (as dask's). A task
         whose input was forgotten meanwhile cannot be: ValueError names it (submit it again)."""
-        check_mode("retry", asynchronous, self.asynchronous)
         found = [f for f in find_futures(futures) if f.status == "error"]
 
         async def _retry():
@@ -532,6 +581,12 @@ def _records(rows: list) -> list[tuple]:
 
 def _nothing(_: Any) -> None:
     return None
+
+
+async def _as_awaitable(func: Callable, args: tuple, kwargs: dict) -> Any:
+    """``func(*args, **kwargs)``, awaited if it returns an awaitable (dask's ``sync`` takes both)."""
+    result = func(*args, **kwargs)
+    return await result if inspect.isawaitable(result) else result
 
 
 @atexit.register

@@ -1,4 +1,5 @@
-"""``Queue``, ``Lock``, ``Event``, ``Variable``, ``Semaphore``: named, cluster-wide, usable in tasks.
+"""``Queue``, ``Lock``, ``MultiLock``, ``Event``, ``Variable``, ``Semaphore``: named, cluster-wide, usable
+in tasks.
 
 Each object is a handle on state the scheduler holds under its name; handles
 pickle by name, so passing one into a task gives the task a handle on the same
@@ -19,7 +20,7 @@ from ..protocol.durations import parse_duration
 from .actor import Actor, actor_key
 from .current import task_client
 from .future import Future
-from .options import check_mode
+from .options import per_call_mode
 
 
 def pack_value(value: Any) -> tuple[serialize.Serialized, list[str]]:
@@ -62,9 +63,6 @@ class _Primitive:
         except Exception:
             pass
 
-    def _check_mode(self, call: str, asynchronous: bool | None) -> None:
-        check_mode(f"{type(self).__name__}.{call}", asynchronous, self.client.asynchronous)
-
     def _call(self, op: str, *args: Any, post=None) -> Any:
         """Run an RPC on the scheduler (see ``Client.request``): its answer, or a coroutine of it."""
         return self.client.request(op, *args, post=post)
@@ -90,9 +88,9 @@ class Queue(_Primitive):
         if self._bound_known:
             self.maxsize = self._call("settle_bound", "queue", self.name, maxsize)
 
-    def put(self, value: Any, timeout: float | None = None, asynchronous: bool | None = None) -> Any:
+    @per_call_mode
+    def put(self, value: Any, timeout: float | None = None) -> Any:
         """Append ``value``; with ``maxsize``, wait for room (TimeoutError after ``timeout`` s)."""
-        self._check_mode("put", asynchronous)
         timeout = parse_duration(timeout)
         blob, keys = pack_value(value)
         if self.client.asynchronous:
@@ -107,19 +105,18 @@ class Queue(_Primitive):
             return None
         return self._call("queue_put", self.name, blob, keys, timeout)
 
-    def get(self, timeout: float | None = None, batch: bool | int = False,
-            asynchronous: bool | None = None) -> Any:
+    @per_call_mode
+    def get(self, timeout: float | None = None, batch: bool | int = False) -> Any:
         """The oldest value (waits for one; TimeoutError after ``timeout``). ``batch=True``: all there are
         now, as a list; ``batch=n``: a list of ``n`` values."""
-        self._check_mode("get", asynchronous)
         timeout = parse_duration(timeout)
         loads = self.client.loads
         post = (lambda blobs: [loads(b) for b in blobs]) if batch is not False else loads
         return self._call("queue_get", self.name, timeout, batch, post=post)
 
-    def qsize(self, asynchronous: bool | None = None) -> Any:
+    @per_call_mode
+    def qsize(self) -> Any:
         """How many values are waiting."""
-        self._check_mode("qsize", asynchronous)
         return self._call("queue_size", self.name)
 
     def __reduce__(self):
@@ -169,6 +166,76 @@ class Lock(_Primitive):
         await self.release()
 
 
+class MultiLock:
+    """Several named locks taken at once, cluster-wide, as ``distributed.MultiLock``: ``acquire`` returns
+    once this object holds all of ``names`` (or ``num_locks`` of them), never some of them while it waits
+    for the rest in a way that could deadlock. Its names are separate from ``Lock``'s (as in dask)."""
+
+    def __init__(self, names: list[str] | None = None, client: Any = None):
+        names = list(names or [])
+        if not all(isinstance(name, str) for name in names):
+            raise TypeError(f"MultiLock(names={names!r:.80}): names must be a list of str, e.g. "
+                            f"MultiLock(['x', 'y'])")
+        self.names = names
+        self.client = client or task_client()
+        self.id = uuid.uuid4().hex
+        self._locked = False
+
+    def acquire(self, blocking: bool = True, timeout: float | str | None = None, num_locks: int | None = None) -> Any:
+        """Take the locks (``num_locks`` of them; default all); True if taken, False when not ``blocking``
+        and they are not free, or after ``timeout`` (seconds or e.g. "200ms"), holding none then."""
+        timeout = parse_duration(timeout)
+        if not blocking:
+            if timeout is not None:
+                raise ValueError("can't specify a timeout for a non-blocking call: acquire(blocking=False) "
+                                 "or acquire(timeout=...)")
+            timeout = 0
+        if not self.names:
+            raise ValueError("this MultiLock has no names to lock: make it with MultiLock(names=['x', 'y'])")
+        if num_locks is not None and (isinstance(num_locks, bool) or not isinstance(num_locks, int)
+                                      or not 1 <= num_locks <= len(self.names)):
+            raise ValueError(f"acquire(num_locks={num_locks!r}): need a whole number from 1 to {len(self.names)} "
+                             f"(the number of names), or None for all of them")
+
+        def taken(ok: bool) -> bool:
+            self._locked = bool(ok)
+            return ok
+        return self.client.request("multi_lock_acquire", self.names, self.id, timeout, num_locks, post=taken)
+
+    def release(self) -> Any:
+        """Release the locks this object holds (ValueError if it holds none)."""
+        if not self._locked:
+            raise ValueError(f"Lock is not yet acquired: MultiLock({self.names!r}).acquire() before release()")
+
+        def released(_: Any) -> None:
+            self._locked = False
+        return self.client.request("multi_lock_release", self.id, post=released)
+
+    def locked(self) -> bool:
+        """Whether this object holds its locks (known here, as dask's: no trip to the scheduler)."""
+        return self._locked
+
+    def __enter__(self) -> MultiLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+    async def __aenter__(self) -> MultiLock:
+        await self.acquire()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.release()
+
+    def __reduce__(self):
+        return (type(self), (self.names,))
+
+    def __repr__(self) -> str:
+        return f"<MultiLock: {self.names}>"
+
+
 class Event(_Primitive):
     """A cluster-wide flag that tasks and clients can wait on."""
 
@@ -196,15 +263,15 @@ class Variable(_Primitive):
 
     kind = "variable"
 
-    def set(self, value: Any, asynchronous: bool | None = None) -> Any:
+    @per_call_mode
+    def set(self, value: Any) -> Any:
         """Store ``value``."""
-        self._check_mode("set", asynchronous)
         blob, keys = pack_value(value)
         return self._call("variable_set", self.name, blob, keys)
 
-    def get(self, timeout: float | None = None, asynchronous: bool | None = None) -> Any:
+    @per_call_mode
+    def get(self, timeout: float | None = None) -> Any:
         """The value; waits until one is set (TimeoutError after ``timeout`` s)."""
-        self._check_mode("get", asynchronous)
         return self._call("variable_get", self.name, parse_duration(timeout), post=self.client.loads)
 
     def delete(self) -> Any:

@@ -15,7 +15,7 @@ from ..protocol.durations import parse_duration
 from ..protocol.eventloop import sync
 from .future import Future, FutureState
 from .keys import data_key
-from .options import check_direct, check_mode
+from .options import check_direct, per_call_mode
 from .payload import serialize_value
 from .structure import find_futures, map_structure
 from .table import FutureTable
@@ -112,9 +112,11 @@ class DataMovement:
                                            return_exceptions=True)
             missing = []
             lacking: dict[str, list[str]] = {}  # worker -> keys it answered it does not have
+            unreachable: set[str] = set()
             for (worker, sts), reply in zip(by_worker.items(), replies):
                 if isinstance(reply, BaseException):  # not reached: the scheduler hears if it died
                     reply = {}
+                    unreachable.add(worker)
                 elif worker and len(reply) < len(sts):
                     lacking[worker] = [st.key for st in sts if st.key not in reply]
                 for st in sts:
@@ -127,6 +129,17 @@ class DataMovement:
             if remote and attempts >= 20:
                 raise RuntimeError(f"could not fetch {[st.key for st in remote][:5]} from any worker after "
                                    f"{attempts} attempts: the workers holding them keep failing; see their logs")
+            if remote:
+                # A holder that lacks a key may have handed it on (rebalance, retire_workers): the scheduler
+                # knows the holders now; those keys are asked there next round.
+                known = await self.scheduler_comm.request("who_has", [st.key for st in remote])
+                for st in remote:
+                    st.who_has = [w for w in known.get(st.key, ())
+                                  if w not in unreachable and st.key not in lacking.get(w, ())]
+                moved = [st for st in remote if st.who_has]
+                remote = [st for st in remote if not st.who_has]
+            else:
+                moved = []
             if remote:
                 # The holders are gone: wait for the scheduler to recompute (or to declare the data lost).
                 # A state it told something else meanwhile (lost, erred, finished elsewhere) stays as told.
@@ -142,6 +155,7 @@ class DataMovement:
                     if st.small is not None:
                         out[st.key] = self._value_from_small(st)
                 remote = [st for st in remote if st.key not in out]
+            remote += moved
         return out
 
     async def _get_from(self, worker: str, states: list[FutureState]) -> dict:
@@ -155,13 +169,12 @@ class DataMovement:
             out.update(values)
         return out
 
-    def gather(self, futures: Any, errors: str = "raise", direct: bool | None = None,
-               asynchronous: bool | None = None) -> Any:
+    @per_call_mode
+    def gather(self, futures: Any, errors: str = "raise", direct: bool | None = None) -> Any:
         """Values of futures in any nested list/tuple/dict/set structure, in the same structure."""
         if errors not in ("raise", "skip"):
             raise ValueError(f"gather(errors={errors!r}): use 'raise' or 'skip'")
         check_direct("gather", direct)
-        check_mode("gather", asynchronous, self.asynchronous)
         if hasattr(futures, "__next__"):
             return (self.gather(f, errors=errors) for f in futures)
         self._check_open()
@@ -180,13 +193,13 @@ class DataMovement:
         finished, failed = _outcomes(states, errors)
         return _fill(futures, await self._fetch_values(finished), failed)
 
+    @per_call_mode
     def scatter(self, data: Any, workers: Any = None, broadcast: bool = False, direct: bool | None = None,
-                hash: bool = True, timeout: float | None = None, asynchronous: bool | None = None) -> Any:
+                hash: bool = True, timeout: float | None = None) -> Any:
         """Send data to workers; returns futures in the same shape, as dask's: a list, tuple, set, frozenset,
         namedtuple or range gives one future per element (a range: a list), a dict one per value under its
         key, anything else (a string, bytes, an array, a subclass of those collections) one future."""
         check_direct("scatter", direct)
-        check_mode("scatter", asynchronous, self.asynchronous)
         if isinstance(data, (Iterator, queue.Queue)):
             raise TypeError(f"scatter() takes a list, tuple, set, dict or one object, not an iterator or a queue "
                             f"({type(data).__name__}), as dask's: scatter list(...) of it")

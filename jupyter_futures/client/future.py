@@ -13,6 +13,7 @@ from ..protocol.errors import FutureCancelledError, FutureLostError
 from ..protocol.tracebacks import rebuild_traceback
 from . import hooks
 from .current import default_client, task_client
+from .shorten import shorten_traceback
 
 if TYPE_CHECKING:
     from .client import Client
@@ -204,7 +205,8 @@ class Future:
 
     def result(self, timeout: float | str | None = None) -> Any:
         """The task's value; re-raises its exception. Blocks until done (or ``timeout``: seconds or e.g. "10 ms")."""
-        return self.client.result_of(self, timeout)
+        with shorten_traceback():  # the task's frames follow the caller's line, as in dask
+            return self.client.result_of(self, timeout)
 
     def exception(self, timeout: float | str | None = None) -> BaseException | None:
         """The task's exception, or None if it succeeded. Blocks until done."""

@@ -1,17 +1,27 @@
-"""dask's options that this client takes one way only: ``asynchronous=`` and ``direct=``. The other way is
-refused with the fix, never ignored."""
+"""dask's per-call options: ``asynchronous=`` (either way, as dask's), and ``direct=``, which this client
+takes one way only: the other way is refused with the fix, never ignored."""
 from __future__ import annotations
 
+import functools
+from typing import Any, Callable
 
-def check_mode(call: str, asynchronous: bool | None, client_asynchronous: bool) -> None:
-    """``asynchronous=`` of a method: None, or the mode of the client it is called on."""
-    if asynchronous is None or bool(asynchronous) == client_asynchronous:
-        return
-    if asynchronous:
-        raise ValueError(f"{call}(asynchronous=True) on a blocking client: make the client with "
-                         f"Client(asynchronous=True) and await its methods, or leave out asynchronous=")
-    raise ValueError(f"{call}(asynchronous=False) on an asynchronous client: await it, "
-                     f"or leave out asynchronous=")
+
+def per_call_mode(method: Callable) -> Callable:
+    """A method taking dask's ``asynchronous=`` for one call: True returns an awaitable (to await on any
+    event loop), False blocks, None follows the client (``Client.asynchronous``). Blocking on the
+    client's own event loop thread would wait forever: refused with the fix."""
+    @functools.wraps(method)
+    def call(self, *args: Any, asynchronous: bool | None = None, **kwargs: Any) -> Any:
+        client = getattr(self, "client", None) or self  # a Queue's, Variable's... or the client itself
+        if asynchronous is None or bool(asynchronous) == client.asynchronous:
+            return method(self, *args, **kwargs)
+        if not asynchronous and client.on_loop_thread():
+            raise ValueError(f"{method.__name__}(asynchronous=False) on the client's own event loop thread would "
+                             f"wait forever (the loop could not run what it waits for): await it instead")
+        with client.mode(bool(asynchronous)):
+            result = method(self, *args, **kwargs)
+        return client.awaitable_anywhere(result) if asynchronous else result
+    return call
 
 
 def check_direct(call: str, direct: bool | None, name: str = "direct") -> None:

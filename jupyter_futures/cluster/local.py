@@ -13,6 +13,7 @@ import psutil
 
 from ..protocol import auth, messages
 from .control import ClusterControl
+from .logs import ClusterLogs
 from ..protocol.address import format_address
 from ..protocol.connect import connect, listening_socket
 from ..protocol.durations import parse_duration
@@ -33,7 +34,7 @@ def default_workers() -> tuple[int, int]:
     return max(1, os.cpu_count() or 1), 1
 
 
-class LocalCluster:
+class LocalCluster(ClusterLogs):
     """A scheduler and ``n_workers`` worker processes, all stopped with the cluster.
 
     Every process is tied to this one by a lifeline: if this process dies, even

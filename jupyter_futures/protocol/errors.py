@@ -21,3 +21,8 @@ Cancelled = FutureCancelledError
 
 class FutureLostError(Exception):
     """The future's data was lost with its worker and cannot be recomputed."""
+
+
+class Reschedule(Exception):
+    """Raised by a task: stop it and have the scheduler run it again, on another worker when one may
+    run it (as dask's ``Reschedule``; it is not an error and counts against no retries)."""

@@ -52,6 +52,18 @@ def in_loop_thread(loop: asyncio.AbstractEventLoop) -> bool:
     return running_loop() is loop
 
 
+async def run_on(loop: asyncio.AbstractEventLoop, aw: Awaitable) -> Any:
+    """Await ``aw``, which must run on ``loop``: there, as it is; on another event loop (another
+    thread's), it runs on ``loop`` and its result is handed over."""
+    if running_loop() is loop:
+        return await aw
+    return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(_awaited(aw), loop))
+
+
+async def _awaited(aw: Awaitable) -> Any:
+    return await aw
+
+
 def sync(loop: asyncio.AbstractEventLoop, func: Callable[..., Awaitable], *args: Any,
          timeout: float | None = None, **kwargs: Any) -> Any:
     """Run ``func(*args, **kwargs)`` on ``loop`` from another thread and wait for its result."""

@@ -32,6 +32,9 @@ FEED_UNSUBSCRIBE = "feed-unsubscribe"
 REGISTER_MANAGER = "register-manager"
 HEARTBEAT = "heartbeat"
 FEED = "feed"
+SUBSCRIBE_TOPIC = "subscribe-topic"
+UNSUBSCRIBE_TOPIC = "unsubscribe-topic"
+EVENT = "event"
 TASK_RUNNING = "task-running"
 TASK_FINISHED = "task-finished"
 TASK_ERRED = "task-erred"
@@ -45,6 +48,7 @@ FREE = "free"
 STEAL = "steal"
 CLOSE = "close"
 RESTART = "restart"
+UPLOAD_FILE = "upload-file"
 STARTED = "started"
 FINISHED = "finished"
 ERRED = "erred"
@@ -54,6 +58,11 @@ WORKER_OUTPUT = "worker-output"
 SECEDED = "seceded"
 TELL_CLIENTS = "tell-clients"
 METRICS = "metrics"
+RESCHEDULE = "reschedule"
+WORKER_PLUGINS = "worker-plugins"
+LOG_EVENT = "log-event"
+FORWARD_LOGGING = "forward-logging"
+UNFORWARD_LOGGING = "unforward-logging"
 # -- a nanny, its scheduler ----------------------------------------------------------------------------
 REGISTER_NANNY = "register-nanny"
 WORKER_WATCHED = "worker-watched"
@@ -123,6 +132,16 @@ def register_manager() -> tuple:
     return (REGISTER_MANAGER,)
 
 
+def subscribe_topic(topic: str) -> tuple:
+    """client -> scheduler: send me every new event of ``topic`` (``event``)."""
+    return (SUBSCRIBE_TOPIC, topic)
+
+
+def unsubscribe_topic(topic: str) -> tuple:
+    """client -> scheduler: stop sending me the events of ``topic``."""
+    return (UNSUBSCRIBE_TOPIC, topic)
+
+
 # -- scheduler -> client (task-finished and task-output also come from workers) ----------------------
 def registered(scheduler_id: str) -> tuple:
     """scheduler -> client or worker: registration accepted."""
@@ -168,6 +187,11 @@ def task_output(key: str, worker: str, stream: str, text: str) -> tuple:
 def feed(topic: str, data: Any) -> tuple:
     """scheduler -> subscriber: one update of a live-feed topic."""
     return (FEED, topic, data)
+
+
+def event(topic: str, event: tuple) -> tuple:
+    """scheduler -> client subscribed to ``topic``: a new ``event``, ``(time, msg)``."""
+    return (EVENT, topic, event)
 
 
 # -- worker -> scheduler -------------------------------------------------------------------------------
@@ -223,6 +247,16 @@ def metrics(report: dict) -> tuple:
     return (METRICS, report)
 
 
+def reschedule(key: str) -> tuple:
+    """worker -> scheduler: ``key`` raised ``Reschedule``: run it again (elsewhere if possible)."""
+    return (RESCHEDULE, key)
+
+
+def log_event(topic: list, msg: Any) -> tuple:
+    """worker -> scheduler: log ``msg`` (plain data) under each topic of ``topic`` (``Worker.log_event``)."""
+    return (LOG_EVENT, topic, msg)
+
+
 # -- nanny -> scheduler --------------------------------------------------------------------------------
 def register_nanny() -> tuple:
     """nanny -> scheduler, first on its connection: it will say how its workers end."""
@@ -267,6 +301,28 @@ def restart() -> tuple:
     return (RESTART,)
 
 
+def worker_plugins(plugins: dict) -> tuple:
+    """scheduler -> worker joining, before any task: the worker plugins registered, {name: pickled plugin}."""
+    return (WORKER_PLUGINS, plugins)
+
+
+def upload_file(filename: str, data: bytes, load: bool) -> tuple:
+    """scheduler -> a worker that joined after ``Client.upload_file``: save the file (and import it), before
+    any task."""
+    return (UPLOAD_FILE, filename, data, load)
+
+
+def forward_logging(logger_name: str | None, level: int, topic: str) -> tuple:
+    """scheduler -> worker: send the records of logger ``logger_name`` (None: the root) at ``level`` and up
+    as events of ``topic`` (``Client.forward_logging``)."""
+    return (FORWARD_LOGGING, logger_name, level, topic)
+
+
+def unforward_logging(logger_name: str | None) -> tuple:
+    """scheduler -> worker: stop forwarding the records of logger ``logger_name``."""
+    return (UNFORWARD_LOGGING, logger_name)
+
+
 CONSTRUCTORS: dict[str, Callable[..., tuple]] = {
     make(*[None] * len(inspect.signature(make).parameters))[0]: make
     for make in (register_client, heartbeat, update_graph, release_keys, want_keys, fire_and_forget,
@@ -274,7 +330,8 @@ CONSTRUCTORS: dict[str, Callable[..., tuple]] = {
                  task_running, task_finished, task_erred, task_cancelled, task_lost, task_output, feed,
                  register_worker, started, finished, erred, missing_data, steal_response, worker_output,
                  seceded, tell_clients, metrics, register_nanny, worker_watched, worker_died, compute, free, steal,
-                 close, restart)
+                 close, restart, upload_file, subscribe_topic, unsubscribe_topic, event, log_event, forward_logging,
+                 unforward_logging, reschedule, worker_plugins)
 }
 
 

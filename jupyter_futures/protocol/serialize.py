@@ -11,7 +11,7 @@ import hashlib
 import pickle
 from typing import Any, Callable
 
-import cloudpickle
+from . import codefiles
 
 PROTOCOL = 5
 
@@ -66,14 +66,13 @@ def dumps(obj: Any, persistent_id: Callable[[Any], Any] | None = None) -> Serial
         header = pickle.dumps(BytesOf(obj), protocol=PROTOCOL, buffer_callback=buffers.append)
     elif type(obj) in _PLAIN_TYPES:
         header = pickle.dumps(obj, protocol=PROTOCOL)
-    elif persistent_id is None:
-        header = cloudpickle.dumps(obj, protocol=PROTOCOL, buffer_callback=buffers.append)
     else:
         import io
 
         stream = io.BytesIO()
-        pickler = cloudpickle.CloudPickler(stream, protocol=PROTOCOL, buffer_callback=buffers.append)
-        pickler.persistent_id = persistent_id
+        pickler = codefiles.Pickler(stream, protocol=PROTOCOL, buffer_callback=buffers.append)
+        if persistent_id is not None:
+            pickler.persistent_id = persistent_id
         pickler.dump(obj)
         header = stream.getvalue()
     return Serialized(header, [b.raw() for b in buffers])

@@ -64,6 +64,14 @@ def _clock(when: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(when)) + f"{when % 1:.3f}"[1:]
 
 
+def tee(append, also):
+    """One ``append`` of a record that also hands it to ``also`` (a state machine's moves, watched)."""
+    def both(record: tuple) -> None:
+        append(record)
+        also(record)
+    return both
+
+
 def legal_moves(transitions: dict[tuple[str, str], str]) -> dict[str, frozenset]:
     """A transitions table ``{(start, finish): why}`` as ``{start: the states it may move to}``."""
     moves: dict[str, set] = {}

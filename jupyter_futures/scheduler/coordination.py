@@ -1,4 +1,4 @@
-"""Queues, locks, events, variables and semaphores, by name, held by the scheduler.
+"""Queues, locks, multi-locks, events, variables and semaphores, by name, held by the scheduler.
 
 Waiters are asyncio futures woken by the operation that satisfies them: nobody
 polls. Values are opaque blobs; the futures inside them are listed so the
@@ -101,6 +101,13 @@ class Coordination:
         self.lease_waiters: dict[str, _Waiters] = collections.defaultdict(_Waiters)
         self._item_ids = iter(range(1, 1 << 62))
         self.bounds: dict[str, dict[str, int]] = {}  # kind -> name -> maxsize / max_leases
+        # MultiLock (dask's MultiLockExtension; its names are not Lock's): each name's queue of MultiLock
+        # ids, the first holding it; what each id asked for, how many it still needs, whose it is.
+        self.multi_queues: dict[str, list[str]] = {}
+        self.multi_requests: dict[str, set[str]] = {}
+        self.multi_left: dict[str, int] = {}
+        self.multi_owner: dict[str, str] = {}  # MultiLock id -> client
+        self.multi_waiters: dict[str, asyncio.Future] = {}
 
     # -- handles ------------------------------------------------------------
     def ref(self, client: str, kind: str, name: str, delta: int) -> None:
@@ -138,6 +145,9 @@ class Coordination:
             self.ref(client, key[0], key[1], -self.refs[key][client])
         held = [n for n, (c, _) in self.lock_holders.items() if c == client]
         leased = [n for n, leases in self.leases.items() if client in leases.values()]
+        for lock_id in [i for i, c in self.multi_owner.items() if c == client and i in self.multi_waiters]:
+            self._multi_abandon(lock_id)  # a dead client's waiting MultiLock must never be granted
+        held += [n for i, c in self.multi_owner.items() if c == client for n in sorted(self.multi_requests[i])]
         if held or leased:
             logger.warning("client %s left holding locks %s and semaphore leases on %s: releasing them in %g s",
                            client, held, leased, self.lease_timeout)
@@ -151,6 +161,8 @@ class Coordination:
             for lease_id, holder_client in list(leases.items()):
                 if holder_client == client:
                     self.semaphore_release(client, name, lease_id)
+        for lock_id in [i for i, c in self.multi_owner.items() if c == client]:
+            self._multi_leave(lock_id)
 
     def settle_bound(self, kind: str, name: str, value: int) -> int:
         """The bound of queue or semaphore ``name``: the first handle's; 0 from a handle means "as set"."""
@@ -378,3 +390,91 @@ class Coordination:
     def semaphore_value(self, name: str) -> int:
         """How many leases are out."""
         return len(self.leases.get(name) or ())
+
+    # -- multi-locks ------------------------------------------------------------
+    async def multi_lock_acquire(self, client: str, names: list[str], lock_id: str, timeout: float | None,
+                                 num_locks: int | None) -> bool:
+        """Take ``num_locks`` (default: all) of the locks ``names`` for MultiLock ``lock_id`` at once, as
+        dask's: the request joins each name's queue in one step; the first of a queue holds that name, and
+        the request is granted once it holds ``num_locks`` names. True if taken; False after ``timeout``
+        (0: do not wait), and then it holds none of them."""
+        names = list(dict.fromkeys(names))
+        needed = len(names) if num_locks is None else num_locks
+        if not 1 <= needed <= len(names):
+            raise ValueError(f"MultiLock({names!r}).acquire(num_locks={num_locks!r}): num_locks must be between "
+                             f"1 and the number of names, {len(names)}")
+        if lock_id in self.multi_requests:
+            raise ValueError(f"MultiLock({names!r}) already holds or waits for its locks: release() it before "
+                             f"acquiring again")
+        self.multi_requests[lock_id] = set()
+        self.multi_left[lock_id] = needed
+        self.multi_owner[lock_id] = client
+        for name in sorted(names, key=lambda n: len(self.multi_queues.get(n, ()))):  # free names first
+            queue = self.multi_queues.setdefault(name, [])
+            queue.append(lock_id)
+            self.multi_requests[lock_id].add(name)
+            if len(queue) == 1:
+                self.multi_left[lock_id] -= 1
+                if not self.multi_left[lock_id]:
+                    return True  # the names not reached yet were never asked for
+        fut = asyncio.get_running_loop().create_future()
+        self.multi_waiters[lock_id] = fut
+        granted = False
+        try:
+            granted = await _wait(fut, timeout)
+            return granted
+        finally:
+            if self.multi_waiters.get(lock_id) is fut:
+                del self.multi_waiters[lock_id]
+            if not granted:
+                self._multi_leave(lock_id)
+
+    def multi_lock_release(self, client: str, lock_id: str) -> None:
+        """Release every lock MultiLock ``lock_id`` holds; the next in each queue moves up. ValueError if it
+        holds none."""
+        if self.multi_owner.get(lock_id) != client or self.multi_left.get(lock_id) != 0:
+            raise ValueError("this MultiLock is not acquired: acquire() it before release()")
+        self._multi_leave(lock_id)
+
+    def _multi_leave(self, lock_id: str) -> None:
+        """``lock_id`` leaves every queue it is in (released, timed out, or its client gone); whoever
+        then holds all it needs is granted."""
+        names = self.multi_requests.pop(lock_id, None)
+        if names is None:
+            return
+        del self.multi_left[lock_id]
+        self.multi_owner.pop(lock_id, None)
+        ready = []
+        for name in names:
+            queue = self.multi_queues[name]
+            if queue[0] == lock_id:
+                queue.pop(0)
+                if queue:
+                    self.multi_left[queue[0]] -= 1
+                    if not self.multi_left[queue[0]]:
+                        ready.append(queue[0])
+            else:
+                queue.remove(lock_id)
+            if not queue:
+                del self.multi_queues[name]
+        for waiter in ready:
+            self._multi_grant(waiter)
+
+    def _multi_grant(self, lock_id: str) -> None:
+        """``lock_id`` holds all it needs: it leaves the queues where it is not first (it will never need
+        those names), and its ``acquire`` returns."""
+        for name in list(self.multi_requests[lock_id]):
+            queue = self.multi_queues[name]
+            if queue[0] != lock_id:
+                queue.remove(lock_id)
+                self.multi_requests[lock_id].discard(name)
+        fut = self.multi_waiters.get(lock_id)
+        if fut is not None and not fut.done():
+            fut.set_result(True)
+
+    def _multi_abandon(self, lock_id: str) -> None:
+        """A waiting MultiLock whose client is gone: out of every queue now; its ``acquire`` fails."""
+        fut = self.multi_waiters.pop(lock_id, None)
+        self._multi_leave(lock_id)
+        if fut is not None and not fut.done():
+            fut.set_exception(RuntimeError("the client waiting for this MultiLock disconnected"))

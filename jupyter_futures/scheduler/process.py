@@ -13,6 +13,7 @@ from ..protocol.collector import pace_for_a_server
 from ..protocol.logs import configure as configure_logging
 from ..protocol.lifeline import watch_parent
 from ..protocol.security import add_tls_arguments, security_from_args
+from . import logs as scheduler_logs
 from .server import Scheduler
 
 
@@ -76,6 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point."""
     args = parse_args(argv)
     configure_logging(args.log_level)
+    scheduler_logs.install()  # Client.get_scheduler_logs
     pace_for_a_server()
     try:
         asyncio.run(run(args))

@@ -13,12 +13,17 @@ from ..protocol import messages, serialize
 from ..protocol.address import format_address
 from ..protocol.comm import Comm
 from ..protocol.connect import Listener
+from ..protocol.events import check_topics
 from ..protocol.remote_call import call_with
 from .coordination import Coordination
+from .events import EventLog, ForwardedLoggers, Metadata
 from .feed import Feed
 from .liveness import CLIENT_TTL_ENV, WORKER_TTL_ENV, Liveness, ttl_from_environment
+from .operations import ClusterOperations
+from .plugins import SchedulerPlugins
 from . import views
 from .queries import dashboard_query
+from .replay import replay_spec
 from .state import SchedulerState
 
 logger = logging.getLogger("jupyter_futures.scheduler")
@@ -35,6 +40,8 @@ class Scheduler:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, token: str = "", dashboard_port: int | None = None,
                  sock=None, security=None, worker_ttl: float | None = None, client_ttl: float | None = None):
         self.state = SchedulerState()
+        self.plugin_host = SchedulerPlugins(self)  # plugins.py; dask's names for its two dicts:
+        self.plugins, self.worker_plugins = self.plugin_host.plugins, self.plugin_host.worker_plugins
         self.token = token
         self.tls = security is not None and security.cert_for("scheduler")[0] is not None
         if security is not None and security.require_encryption and not self.tls:
@@ -63,6 +70,10 @@ class Scheduler:
         self.client_liveness = Liveness(client_ttl or ttl_from_environment(CLIENT_TTL_ENV))
         self._removal_reasons: dict[str, str] = {}  # worker address -> why the scheduler dropped it
         self.coordination = Coordination(self._keep_keys, self._drop_keys, lambda c: c in self.client_comms)
+        self.operations = ClusterOperations(self)  # uploads, replicate/rebalance/retire, restart_workers, logs
+        self.events = EventLog()  # dask's log_event / get_events / subscribe_topic
+        self.metadata = Metadata()  # dask's set_metadata / get_metadata
+        self.forwarded = ForwardedLoggers()  # Client.forward_logging: told to every worker that joins
 
     @property
     def address(self) -> str:
@@ -88,6 +99,7 @@ class Scheduler:
     async def close(self) -> None:
         """Tell everyone, stop listening, close every connection."""
         self.listener.stop()
+        await self.plugin_host.close()
         for comm in list(self.worker_comms.values()):
             try:
                 comm.queue(messages.close())
@@ -159,7 +171,11 @@ class Scheduler:
         comm.handler = partial(self._on_worker_batch, self._worker_handlers(address))
         comm.on_close.append(lambda c: self._worker_lost(address, c))
         self.worker_liveness.watch(comm, time.monotonic())
+        for msg in self.forwarded.messages():  # before any task of it: queued before its compute messages
+            comm.queue(msg)
+        self.operations.worker_joined(comm)  # uploaded files, before its compute messages
         self.state.add_worker(address, nthreads, memory_limit, name, pid, resources)
+        self.plugin_host.worker_added(address, comm)
         comm.queue(messages.registered(self.id))
         logger.info("worker %s joined (%d threads)", address, nthreads)
         self._flush()
@@ -195,6 +211,7 @@ class Scheduler:
         """Cancel every task (each client hears it), restart every worker process, and wait for as
         many new workers as there were (workers without a nanny do not come back)."""
         old = set(self.worker_comms)
+        self.plugin_host.restarting()
         self.state.cancel(list(self.state.tasks), results_too=True)
         self._flush()
         logger.info("restarting %d workers", len(old))
@@ -251,6 +268,7 @@ class Scheduler:
         comm.handler = partial(self._on_client_batch, self._client_handlers(comm, client_id))
         comm.on_close.append(lambda c: self._client_lost(client_id, c))
         self.state.add_client(client_id)
+        self.plugin_host.client_added(client_id)
         comm.queue(messages.registered(self.id))
 
     def _worker_lost(self, address: str, comm: Comm) -> None:
@@ -277,6 +295,7 @@ class Scheduler:
         else:
             logger.info("worker %s left", address)
         self.state.remove_worker(address, reason)
+        self.plugin_host.worker_removed(address)
         self._flush()
         self._wake_worker_waiters()
 
@@ -319,7 +338,9 @@ class Scheduler:
             self.client_info.pop(client_id, None)
             self.feed.client_gone(client_id)
             self.state.remove_client(client_id)
+            self.plugin_host.client_removed(client_id)
             self.coordination.client_gone(client_id)
+            self.events.subscriber_gone(client_id)
             self._flush()
 
     # -- events -------------------------------------------------------------
@@ -336,6 +357,8 @@ class Scheduler:
             messages.SECEDED: partial(state.task_seceded, address),
             messages.TELL_CLIENTS: state.tell_clients,
             messages.METRICS: partial(self._worker_metrics, address),
+            messages.RESCHEDULE: partial(state.task_rescheduled, address),
+            messages.LOG_EVENT: partial(self._worker_event, address),
         }
 
     def _on_worker_batch(self, handlers: dict[str, Callable], comm: Comm, msgs: list) -> None:
@@ -387,6 +410,8 @@ class Scheduler:
             messages.FEED_SUBSCRIBE: partial(self._feed_subscribe, comm),
             messages.FEED_UNSUBSCRIBE: partial(feed.unsubscribe, comm),
             messages.REGISTER_MANAGER: partial(self._register_manager, comm),
+            messages.SUBSCRIBE_TOPIC: partial(self.events.subscribe, client),
+            messages.UNSUBSCRIBE_TOPIC: partial(self.events.unsubscribe, client),
         }
 
     def _on_client_batch(self, handlers: dict[str, Callable], comm: Comm, msgs: list) -> None:
@@ -404,6 +429,7 @@ class Scheduler:
         logger.warning("unknown message %r from %s ignored", msg[0], comm.peer)
 
     def _flush(self) -> None:
+        self.plugin_host.deliver_moves()
         for recipient, msgs in self.state.take_outgoing().items():
             comm = self.worker_comms.get(recipient) or self.client_comms.get(recipient)
             if comm is not None and not comm.closed:
@@ -434,7 +460,11 @@ class Scheduler:
             "task_stream": lambda comm, start=0.0: [r for r in self.state.task_stream if r[2] >= start],
             "story": self._rpc_story,
             "dashboard_query": lambda comm, what, args=None: dashboard_query(self, what, args),
+            **self.plugin_host.rpc_handlers(),
+            "replay_spec": lambda comm, keys, errored: replay_spec(self.state, keys, errored),
             **self._coordination_rpcs(),
+            **self.operations.rpc_handlers(),
+            **self._event_rpcs(),
         }
 
     def _keep_keys(self, holder: str, keys: list[str]) -> None:
@@ -457,6 +487,42 @@ class Scheduler:
         self._flush_scheduled = False
         self._flush()
 
+    # -- events, metadata, forwarded logging (scheduler/events.py) -------------------
+    def _event_rpcs(self) -> dict:
+        events, metadata, forwarded = self.events, self.metadata, self.forwarded
+        return {
+            "log_event": lambda comm, topic, msg: self._publish_event(check_topics(topic, "log_event"), msg),
+            "events": lambda comm, topic=None: events.events(topic),
+            "set_metadata": lambda comm, keys, value: metadata.set(keys, value),
+            "get_metadata": lambda comm, keys: metadata.get(keys),
+            "find_metadata": lambda comm, keys: metadata.lookup(keys),
+            "forward_logging": lambda comm, logger_name, level, topic: self._tell_workers(
+                forwarded.add(logger_name, level, topic)),
+            "unforward_logging": lambda comm, logger_name: self._tell_workers(forwarded.remove(logger_name)),
+        }
+
+    def _publish_event(self, topics: list[str], msg: Any) -> None:
+        """Record an event and send it to the clients subscribed to its topics."""
+        for client, topic, event in self.events.publish(topics, msg, time.time()):
+            comm = self.client_comms.get(client)
+            if comm is not None and not comm.closed:
+                comm.queue(messages.event(topic, event))
+
+    def _worker_event(self, address: str, topic: list, msg: Any) -> None:
+        """``Worker.log_event``: a dict message says which worker logged it (as dask's)."""
+        if isinstance(msg, dict) and topic != address:
+            msg["worker"] = address
+        self._publish_event(topic, msg)
+
+    def _tell_workers(self, msg: tuple) -> dict:
+        """Send ``msg`` to every worker: {address: {"status": "OK"}}, the shape of dask's plugin replies."""
+        told = {}
+        for address, comm in list(self.worker_comms.items()):
+            if not comm.closed:
+                comm.queue(msg)
+                told[address] = {"status": "OK"}
+        return told
+
     def _coordination_rpcs(self) -> dict:
         co = self.coordination
 
@@ -470,6 +536,8 @@ class Scheduler:
             "lock_acquire": lambda comm, *a: co.lock_acquire(client_of(comm), *a),
             "lock_release": lambda comm, *a: co.lock_release(client_of(comm), *a),
             "lock_locked": lambda comm, name: co.lock_locked(name),
+            "multi_lock_acquire": lambda comm, *a: co.multi_lock_acquire(client_of(comm), *a),
+            "multi_lock_release": lambda comm, *a: co.multi_lock_release(client_of(comm), *a),
             "event_set": lambda comm, name: co.event_set(name),
             "event_clear": lambda comm, name: co.event_clear(name),
             "event_is_set": lambda comm, name: co.event_is_set(name),

@@ -57,7 +57,7 @@ from typing import Any, Iterable
 from ..protocol import messages
 from ..protocol.errors import KilledWorker, LostDependency
 from ..protocol.keys import key_split
-from ..protocol.story import Story, impossible, legal_moves, length_from_environment, now
+from ..protocol.story import Story, impossible, legal_moves, length_from_environment, now, tee
 
 logger = logging.getLogger("jupyter_futures.scheduler")
 
@@ -95,7 +95,7 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     (NO_WORKER, MEMORY): "update-data scattered its key; a worker holding it reports it",
     (NO_WORKER, FORGOTTEN): "released or cancelled before it ran",
     (PROCESSING, MEMORY): "task-finished; update-data scattered its key",
-    (PROCESSING, RELEASED): "task-erred; missing-data; remove-worker (then placed again or erred)",
+    (PROCESSING, RELEASED): "task-erred; missing-data; remove-worker; task-rescheduled (then placed again or erred)",
     (PROCESSING, PROCESSING): "steal-response: the victim gave it up, the thief takes it",
     (PROCESSING, QUEUED): "steal-response: the victim gave it up, the thief died meanwhile, and every "
                           "worker is at capacity (capacities shrink as tasks take longer)",
@@ -264,6 +264,11 @@ class SchedulerState:
             impossible(logger, self.story, "task", ts.key, start, finish, self.stimulus)
         ts.state = finish
         self._record((ts.key, self.stimulus, start, finish, self.when))
+
+    def watch_moves(self, sink: list | None) -> None:
+        """Also append every story record to ``sink`` (the shell hands the moves to plugins), or stop when
+        None. Only the list sees them here: no user code runs in the state machine."""
+        self._record = self.story.append if sink is None else tee(self.story.append, sink.append)
 
     def _note(self, ts: TaskState, stimulus: str | None = None) -> None:
         """Record a change of a sub-state of ``processing`` (``running``, ``stealing``, seceded)."""
@@ -688,6 +693,24 @@ class SchedulerState:
         if ws is not None:
             self._fill(ws)
 
+    def task_rescheduled(self, address: str, key: str) -> None:
+        """The task raised ``Reschedule`` on worker ``address``: run it again, on another worker when one
+        may run it (the least busy), else there again."""
+        self.stimulus, self.when = "task-rescheduled", now()
+        ws = self.workers.get(address)
+        ts = self.tasks.get(key)
+        if ts is None or ts.state != PROCESSING or ts.processing_on is not ws:
+            self._stale(key, ts, f"not processing on {address} (cancelled, stolen or rerun)")
+            return
+        self._unassign(ts)
+        self._move(ts, RELEASED)
+        others = [w for w in self._candidates(ts) if w is not ws]
+        if others:
+            self._assign(ts, min(others, key=lambda w: (w.occupancy, len(w.processing))))
+        else:
+            self._schedule(ts)
+        self._fill(ws)
+
     def _err(self, ts: TaskState, exception: Any, traceback: Any, worker: str | None = None,
              ran: tuple | None = None) -> None:
         """Mark ``ts`` and, transitively, its waiting dependents erred with this exception
@@ -981,6 +1004,42 @@ class SchedulerState:
             self._add_replica(ts, ws)
             self._want(client, ts)
             self._wake_waiters(ts)
+
+    def replicas_added(self, address: str, keys: Iterable[str]) -> None:
+        """Worker ``address`` copied these keys from peers, asked to (replicate, rebalance, retire):
+        it holds them too. A copy of a key that left memory meanwhile is freed there."""
+        self.stimulus, self.when = "replicas-added", now()
+        ws = self.workers.get(address)
+        for key in keys:
+            ts = self.tasks.get(key)
+            if ws is None or ts is None or ts.state != MEMORY:
+                self._stale(key, ts, f"not in memory any more, or {address} has left: its copy is freed")
+                if ws is not None:
+                    self._free_on(address, key)
+                continue
+            self._move(ts, MEMORY)
+            self._add_replica(ts, ws)
+
+    def replicas_dropped(self, address: str, keys: Iterable[str]) -> list[str]:
+        """Drop worker ``address``'s copies of these keys (replicate's extras, rebalance's moved keys), except
+        a last copy and one a task processing there reads; returns the keys dropped."""
+        self.stimulus, self.when = "replicas-dropped", now()
+        ws = self.workers.get(address)
+        dropped = []
+        for key in keys:
+            ts = self.tasks.get(key)
+            if ws is None or ts is None or ws not in ts.who_has:
+                self._stale(key, ts, f"not held on {address}")
+            elif len(ts.who_has) < 2:
+                self._stale(key, ts, f"{address} holds its last copy")
+            elif any(d.processing_on is ws for d in ts.dependents):
+                self._stale(key, ts, f"a task processing on {address} reads it")
+            else:
+                self._remove_replica(ts, ws)
+                self._free_on(address, key)
+                self._note(ts)
+                dropped.append(key)
+        return dropped
 
     def _add_replica(self, ts: TaskState, ws: WorkerState) -> None:
         if ts not in ws.has_what:

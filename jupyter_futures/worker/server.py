@@ -43,22 +43,28 @@ from ..protocol.context import (
     set_current_task,
     set_process_worker,
 )
+from ..protocol.errors import Reschedule
 from ..protocol.eventloop import running_loop
+from ..protocol.events import check_plain, check_topics
 from ..protocol.remote_call import call_with
 from ..protocol.tracebacks import dump_traceback
 from .actors import ActorRunner
 from .claims import Claims
 from .executor import Executor
+from .forwarding import LogForwarding
 from .interrupt import Interrupter, TaskCancelled, TaskTimedOut
 from .kernel_host import KernelHost
 from .logs import LogBuffer, OutputCopies
 from .output import TaskOutput
+from .plugins import WorkerPlugins
 from .output import install as install_output
 from .profile import Profiler
 from .state import WorkerState, WorkerTask, finished_message
 from .memory import DEFAULT_THRESHOLDS, reply_bytes, trim_memory
 from .memory import memory_thresholds as thresholds_of
 from .store import DataStore
+from .replicas import fetch_replicas
+from .uploads import receive_upload, save_upload
 
 logger = logging.getLogger("jupyter_futures.worker")
 
@@ -122,6 +128,9 @@ class Worker:
         self.output_copies = OutputCopies()
         self._transfers: deque = deque(maxlen=MAX_TRANSFERS)  # (keys, peer, start, stop, nbytes) since last metrics
         self.paused = False
+        self.plugin_host = WorkerPlugins(self, _error_record)  # plugins.py; ``plugins`` is dask's dict of them
+        self.plugins = self.plugin_host.plugins
+        self.forwarding = LogForwarding(self.log_event)  # Client.forward_logging's handlers
 
     async def start(self) -> Worker:
         """Connect to the scheduler, listen for peers, register."""
@@ -173,6 +182,7 @@ class Worker:
         if process_worker() is self:
             set_process_worker(None)
         await self.kernel.close()  # first: its cells may use the worker
+        await self.plugin_host.close()
         if self.listener:
             self.listener.stop()
         if self.executor:
@@ -183,6 +193,7 @@ class Worker:
         if self.profiler:
             self.profiler.close()
         logging.getLogger().removeHandler(self.log_buffer)
+        self.forwarding.close()
         if self._client is not None:
             await self.loop.run_in_executor(None, self._client.close)
         for comm in list(self.peers.values()):
@@ -221,6 +232,10 @@ class Worker:
             messages.CLOSE: self._close_soon,
             messages.RESTART: self._restart,
             messages.REGISTERED: self._registered,
+            messages.WORKER_PLUGINS: self.plugin_host.add_all,
+            messages.FORWARD_LOGGING: self.forwarding.start,
+            messages.UNFORWARD_LOGGING: self.forwarding.stop,
+            messages.UPLOAD_FILE: partial(receive_upload, self),
         }
 
     def _registered(self, scheduler_id: str) -> None:
@@ -242,6 +257,25 @@ class Worker:
                 self._do(instructions)
         comm.flush()
 
+    def log_event(self, topic: str | list[str], msg: Any) -> None:
+        """Log ``msg`` (plain, msgpack-like data) under ``topic`` (a str or a list of str) in the scheduler's
+        events, as dask's ``Worker.log_event``: a task calls ``get_worker().log_event(topic, msg)``. Any
+        thread; the message leaves from the loop."""
+        topics = check_topics(topic, "log_event")
+        check_plain(msg, "log_event")
+        msg = messages.log_event(topics, msg)
+        if running_loop() is self.loop:
+            self._send_event(msg)
+        else:
+            try:
+                self.loop.call_soon_threadsafe(self._send_event, msg)
+            except RuntimeError:  # the loop is closed: this worker has stopped, nobody hears events
+                pass
+
+    def _send_event(self, msg: tuple) -> None:
+        if self.scheduler is not None and not self.scheduler.closed:
+            self.scheduler.queue(msg)
+
     def _close_soon(self) -> None:
         self.loop.create_task(self.close())
 
@@ -262,6 +296,7 @@ class Worker:
                 self.actors.drop(key)
 
     def _do(self, instructions: list) -> None:
+        self.plugin_host.deliver_moves()  # the moves that made these instructions
         for ins in instructions:
             kind = ins[0]
             if kind == "execute":
@@ -317,6 +352,8 @@ class Worker:
             else:
                 clients = [c for c in task.clients if c in self.clients and not self.clients[c].closed]
             msg = finished_message(task.key, value, nbytes, start, stop, ser, clients)
+        elif ok is None:  # it raised Reschedule
+            msg = messages.reschedule(task.key)
         else:
             exception, traceback = value
             msg = messages.erred(task.key, exception, traceback, start, stop)
@@ -360,7 +397,8 @@ class Worker:
             return self._client
 
     def _execute(self, task: WorkerTask, start: float) -> tuple:
-        """(ok, value or error record, serialized value, nbytes, start, stop) of running ``task``."""
+        """(ok, value or error record, serialized value, nbytes, start, stop) of running ``task``; ok is
+        None when it raised ``Reschedule``."""
         try:
             fn = self._function(task.func_token, task.func)
             args, kwargs = serialize.loads(task.args, persistent_load=self.data.get)
@@ -375,6 +413,8 @@ class Worker:
                 # Its methods may run on the loop, where the worker's client cannot be made: make it now.
                 self.get_client()
                 value = Actor(type(value), self.address, task.key)
+        except Reschedule:
+            return (None, None, None, 0, start, time.time())
         except TaskTimedOut as exc:
             limit = task.options.get("timeout")
             err = TimeoutError(f"task {task.key!r} ran longer than its timeout of {limit} s and was interrupted")
@@ -398,11 +438,15 @@ class Worker:
         for report in reports:
             if report[0] == "done":
                 _, task, ok, start, stop = report
-                state.executed(task, ok, start, stop)
+                if ok is None:
+                    state.rescheduled(task, start, stop)
+                else:
+                    state.executed(task, ok, start, stop)
                 self._relayed_output.discard(task.key)
                 timer = self._timeouts.pop(task.key, None)
                 if timer is not None:
                     timer.cancel()
+        self.plugin_host.deliver_moves()
 
     def _send_output(self, batch: list[tuple[str, str, str]]) -> None:
         """Any thread: task output to the clients that wait for the task, directly, else through the
@@ -531,11 +575,14 @@ class Worker:
             "keys": lambda comm: self.data.keys(),
             "ping": lambda comm: "pong",
             **self.kernel.rpc_handlers(),
+            **self.plugin_host.rpc_handlers(),
             "profile": lambda comm, start=None, stop=None, key=None, keys=None: self.profiler.handle(
                 start, stop, key, keys),
             "stacks": lambda comm: self.profiler.stacks(),
             "logs": lambda comm, since=None: self.log_buffer.since(since),
             "story": lambda comm, keys: self.state.story.of(keys),
+            "upload_file": lambda comm, filename, data, load: save_upload(self, filename, data, load),
+            "fetch_replicas": lambda comm, who_has: fetch_replicas(self, who_has),
         }
 
     def _rpc_get_data(self, comm: Comm, keys: list[str]) -> tuple[dict, list[str]]:

@@ -7,7 +7,7 @@ ready task or the loop takes it back, and the loop applies each thread's report 
 clients); ``state``, ``waiting`` and ``reported`` are the loop's.
 
 Rule 2: no I/O. Each public method is one event (``compute``, ``fetched``, ``fetch_failed``,
-``steal``, ``free``, ``started``, ``executed``); it names its stimulus first and returns
+``steal``, ``free``, ``started``, ``executed``, ``rescheduled``); it names its stimulus first and returns
 instructions for the server shell: ``("fetch", peer, keys)``, ``("execute", task)``,
 ``("send", message)``.
 
@@ -35,7 +35,7 @@ by the number of peers, not the number of tasks (dask also asks one request per 
 A task's life (the table below lists every move):
 
     new -> waiting -> ready -> executing -> memory | erred
-    any of new, waiting, ready -> released, stolen or cancelled (and executing -> cancelled)
+    any of new, waiting, ready -> released, stolen or cancelled (and executing -> cancelled or rescheduled)
 """
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ from collections import defaultdict
 from typing import Any
 
 from ..protocol import messages
-from ..protocol.story import Story, impossible, legal_moves, now
+from ..protocol.story import Story, impossible, legal_moves, now, tee
 from .claims import Claims
 from .store import DataStore
 
@@ -61,6 +61,7 @@ ERRED = "erred"  # it raised, or an input could not be unpickled (dropped)
 RELEASED = "released"  # given back unrun: an input could not be fetched, ``missing-data`` said so (dropped)
 STOLEN = "stolen"  # given up to the scheduler for another worker (dropped)
 CANCELLED = "cancelled"  # freed by the scheduler (dropped; if a thread claimed it, once the thread reports)
+RESCHEDULED = "rescheduled"  # it raised ``Reschedule``: given back to the scheduler to run again (dropped)
 
 TRANSITIONS: dict[tuple[str, str], str] = {
     # (start, finish): the events that make the move
@@ -78,6 +79,7 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     (EXECUTING, MEMORY): "executed: it returned",
     (EXECUTING, ERRED): "executed: it raised",
     (EXECUTING, CANCELLED): "free while a thread runs it: its result is dropped",
+    (EXECUTING, RESCHEDULED): "rescheduled: it raised Reschedule",
 }
 _NEXT = legal_moves(TRANSITIONS)
 
@@ -140,6 +142,11 @@ class WorkerState:
             impossible(logger, self.story, "worker task", task.key, start, finish, self.stimulus)
         task.state = finish
         self._record((task.key, self.stimulus, start, finish, now() if when is None else when))
+
+    def watch_moves(self, sink: list | None) -> None:
+        """Also append every story record to ``sink`` (the shell hands the moves to plugins), or stop when
+        None. Only the list sees them here: no user code runs in the state machine."""
+        self._record = self.story.append if sink is None else tee(self.story.append, sink.append)
 
     def _stale(self, key: str, task: WorkerTask | None, why: str) -> None:
         """An event about ``key`` that changes nothing here (Rule 3)."""
@@ -386,6 +393,16 @@ class WorkerState:
             if task.state == READY:  # the loop learns of the claim only now (Rule 5)
                 self._move(task, EXECUTING, start)
             self._move(task, MEMORY if ok else ERRED, stop)
+        self._drop(task, task.deps)
+
+    def rescheduled(self, task: WorkerTask, start: float, stop: float) -> None:
+        """A thread ran ``task`` from ``start`` to ``stop`` and it raised ``Reschedule``: the thread told the
+        scheduler, which places it again. Drop its record."""
+        self.stimulus = "rescheduled"
+        if task.state != CANCELLED:
+            if task.state == READY:  # the loop learns of the claim only now (Rule 5)
+                self._move(task, EXECUTING, start)
+            self._move(task, RESCHEDULED, stop)
         self._drop(task, task.deps)
 
     def _release_inputs(self, deps) -> None:
