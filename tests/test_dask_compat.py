@@ -418,3 +418,12 @@ def test_scheduler_info_n_workers(client):
     assert client.scheduler_info(n_workers=0)["workers"] == {}
     with pytest.raises(ValueError, match="n_workers=-2"):
         client.scheduler_info(n_workers=-2)
+
+
+def test_nbytes_of_the_values_on_the_cluster_as_dasks(client):
+    values = client.map(lambda n: b"x" * n, [1000, 2000], key=["nbytes-1", "nbytes-2"])
+    client.gather(values)
+    mine = client.nbytes(values, summary=False)
+    assert set(mine) == {"nbytes-1", "nbytes-2"} and mine["nbytes-2"] > mine["nbytes-1"] >= 1000
+    assert client.nbytes(summary=False)["nbytes-1"] == mine["nbytes-1"]
+    assert client.nbytes(values) == {"nbytes": sum(mine.values())}  # summed by key prefix (dask's key_split)

@@ -205,6 +205,14 @@ def test_data_a_client_found_missing_on_its_only_holder_is_recomputed_or_lost_ne
     assert s.tasks["x"].state == "lost"
 
 
+def test_nbytes_counts_values_in_memory_by_key_or_summed_by_prefix():
+    s = make()
+    s.update_data(C, "w1", {"inc-1": (8, "int"), "inc-2": (16, "int"), "data-x": (100, "bytes")})
+    s.update_graph(C, [record("inc-3")])  # not in memory: not counted
+    assert s.nbytes() == {"inc": 24, "data-x": 100}  # dask's key_split: "inc-1" counts under "inc"
+    assert s.nbytes(["inc-1", "data-x", "no-such-key"], summary=False) == {"inc-1": 8, "data-x": 100}
+
+
 def test_no_worker_then_worker_arrives():
     s = SchedulerState()
     s.update_graph(C, [record("a")])

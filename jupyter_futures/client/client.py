@@ -75,6 +75,12 @@ def _selected_cluster_address() -> str | None:
     return record["address"] if record else None
 
 
+class _CallMode(threading.local):
+    """One call's ``asynchronous=`` in this thread (options.per_call_mode); None: the client's own mode."""
+
+    value: bool | None = None  # a class default: reading it raises nothing (a fast path of every call)
+
+
 class ClientClosedError(RuntimeError):
     """The client was closed."""
 
@@ -102,7 +108,9 @@ class Client(FutureResults, DataMovement, ClusterInspection, PublishedDatasets, 
         # TLS (protocol/security.py): for a tls:// address, or passed on to the LocalCluster started here.
         self.security = security
         self._asynchronous = asynchronous
-        self._mode = threading.local()  # one call's asynchronous= (options.per_call_mode)
+        self._mode = _CallMode()
+        self._overridden = 0  # calls under way with their own asynchronous= (any thread)
+        self._overrides_lock = threading.Lock()
         self.timeout = parse_duration(timeout)
         self.status = "newly-created"
         self.cluster = None
@@ -292,9 +300,10 @@ class Client(FutureResults, DataMovement, ClusterInspection, PublishedDatasets, 
         """True when this client's methods return awaitables, as in dask: a ``Client(asynchronous=True)``,
         a call made on the client's own event loop thread (in a coroutine run by ``client.sync``, or a
         ``subscribe`` callback), or one call given ``asynchronous=True``."""
-        mode = getattr(self._mode, "value", None)
-        if mode is not None:
-            return mode
+        if self._overridden:  # some thread's call was given asynchronous= (rare): is it this thread's?
+            mode = self._mode.value
+            if mode is not None:
+                return mode
         return self._asynchronous or threading.get_ident() == self.outbox.loop_ident
 
     def on_loop_thread(self) -> bool:
@@ -304,11 +313,15 @@ class Client(FutureResults, DataMovement, ClusterInspection, PublishedDatasets, 
     @contextlib.contextmanager
     def mode(self, asynchronous: bool):
         """Within it, this thread's calls return awaitables (True) or block (False)."""
-        before = getattr(self._mode, "value", None)
+        before = self._mode.value
         self._mode.value = asynchronous
+        with self._overrides_lock:
+            self._overridden += 1
         try:
             yield
         finally:
+            with self._overrides_lock:
+                self._overridden -= 1
             self._mode.value = before
 
     def awaitable_anywhere(self, result: Any) -> Any:

@@ -13,7 +13,7 @@ from ..protocol.errors import FutureCancelledError, FutureLostError
 from ..protocol.tracebacks import rebuild_traceback
 from . import hooks
 from .current import default_client, task_client
-from .shorten import shorten_traceback
+from .shorten import shorten
 
 if TYPE_CHECKING:
     from .client import Client
@@ -205,8 +205,12 @@ class Future:
 
     def result(self, timeout: float | str | None = None) -> Any:
         """The task's value; re-raises its exception. Blocks until done (or ``timeout``: seconds or e.g. "10 ms")."""
-        with shorten_traceback():  # the task's frames follow the caller's line, as in dask
+        try:  # not a ``with shorten_traceback()``: this is every result's path, and a try costs nothing
             return self.client.result_of(self, timeout)
+        except BaseException as exc:
+            if exc.__traceback__ is not None:  # the task's frames follow the caller's line, as in dask
+                shorten(exc.__traceback__)
+            raise
 
     def exception(self, timeout: float | str | None = None) -> BaseException | None:
         """The task's exception, or None if it succeeded. Blocks until done."""

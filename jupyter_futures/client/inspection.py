@@ -44,6 +44,14 @@ class ClusterInspection:
             return out
         return self.request("who_has", None if found is None else [f.key for f in found], post=add_known)
 
+    def nbytes(self, keys: Any = None, summary: bool = True) -> dict:
+        """Bytes of the values on the cluster, as dask's: {key: bytes} of these futures or keys (or all);
+        with ``summary`` (the default), summed by key prefix, e.g. {"inc": 2800}."""
+        if keys is not None:
+            keys = keys if isinstance(keys, (list, tuple, set)) else [keys]
+            keys = [k.key if hasattr(k, "key") else k for k in keys]
+        return self.request("nbytes", keys, bool(summary))
+
     def has_what(self, workers: Any = None) -> dict:
         """{worker address: [keys it holds]}."""
         return self._per_worker("has_what", workers)

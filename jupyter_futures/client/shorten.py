@@ -1,4 +1,4 @@
-"""Tracebacks of task errors raised here without the client's own frames (dask's ``shorten_traceback``).
+"""Tracebacks of task errors raised here without the client's own frames (as dask's ``shorten_traceback``).
 
 A task's error raised by ``Future.result()`` would show, between the caller's line and the task's
 remote frames, the client's frames that waited for it and raised it. As dask, the first frame (the
@@ -10,19 +10,6 @@ import os
 import types
 
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
-
-
-class shorten_traceback:  # noqa: N801 - dask's name
-    """Context manager: an exception leaving it loses this package's frames, but for its first and last."""
-
-    __slots__ = ()
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type, exc: BaseException | None, tb: types.TracebackType | None) -> None:
-        if exc is not None and tb is not None:
-            exc.__traceback__ = shorten(tb)
 
 
 def shorten(tb: types.TracebackType) -> types.TracebackType:

@@ -42,4 +42,5 @@ _OWN = {types.CodeType: _code_reduce_keeping_file} if hasattr(_cp, "_code_reduce
 class Pickler(cloudpickle.Pickler):
     """``cloudpickle.Pickler`` whose code objects keep their file name."""
 
-    dispatch_table = ChainMap(_OWN, cloudpickle.Pickler.dispatch_table)
+    # One level of lookups, as cloudpickle's own table (a lookup per pickled object of a type of no fast path).
+    dispatch_table = ChainMap(_OWN, *cloudpickle.Pickler.dispatch_table.maps)

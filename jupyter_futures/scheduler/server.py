@@ -439,6 +439,7 @@ class Scheduler:
     def _rpc_handlers(self) -> dict:
         return {
             "who_has": lambda comm, keys: self.state.who_has(keys),
+            "nbytes": lambda comm, keys, summary: self.state.nbytes(keys, summary),
             "has_what": lambda comm: self.state.has_what(),
             "processing": lambda comm: self.state.processing(),
             "nthreads": lambda comm: {a: w.nthreads for a, w in self.state.workers.items()},

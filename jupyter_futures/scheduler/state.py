@@ -1062,6 +1062,18 @@ class SchedulerState:
         keys = self.tasks.keys() if keys is None else keys
         return {k: [w.address for w in self.tasks[k].who_has] if k in self.tasks else [] for k in keys}
 
+    def nbytes(self, keys: Iterable[str] | None = None, summary: bool = True) -> dict[str, int]:
+        """{key: bytes} of the values in memory (of ``keys``, or all), as dask's ``get_nbytes``; with
+        ``summary``, summed by key prefix (``inc-<hash>`` counts under ``inc``)."""
+        keys = self.tasks.keys() if keys is None else keys
+        sizes = {k: self.tasks[k].nbytes for k in keys if k in self.tasks and self.tasks[k].state == MEMORY}
+        if not summary:
+            return sizes
+        out: dict[str, int] = defaultdict(int)
+        for key, n in sizes.items():
+            out[key_split(key)] += n
+        return dict(out)
+
     def has_what(self) -> dict[str, list[str]]:
         """{worker address: [keys it holds]}."""
         return {addr: [ts.key for ts in ws.has_what] for addr, ws in self.workers.items()}
