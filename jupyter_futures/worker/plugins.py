@@ -50,14 +50,7 @@ class WorkerPlugins:
             await self.remove(name)
         self.plugins[name] = plugin
         self._watch()
-        try:
-            result = plugin.setup(worker=self.worker)
-            if inspect.isawaitable(result):
-                await result
-        except Exception as exc:  # noqa: BLE001 - the registering client hears of it
-            logger.exception("worker plugin %r failed to set up", name)
-            return ("error", *self.error_record(exc, skip=1))
-        return ("ok",)
+        return await self._run_hook(name, plugin, "setup")
 
     def add_all(self, plugins: dict) -> None:
         """A joining worker's plugins, set up before the scheduler's next message is handled (a ``setup``
@@ -78,12 +71,17 @@ class WorkerPlugins:
         self._watch()
         if plugin is None:
             return ("ok",)
+        return await self._run_hook(name, plugin, "teardown")
+
+    async def _run_hook(self, name: str, plugin: Any, hook: str) -> tuple:
+        """``plugin.<hook>(worker=...)``, awaited if it returns an awaitable: ``("ok",)``, or ``("error",
+        exception, frames)`` for the client that asked."""
         try:
-            result = plugin.teardown(worker=self.worker)
+            result = getattr(plugin, hook)(worker=self.worker)
             if inspect.isawaitable(result):
                 await result
-        except Exception as exc:  # noqa: BLE001 - the unregistering client hears of it
-            logger.exception("worker plugin %r failed to tear down", name)
+        except Exception as exc:  # noqa: BLE001 - the client that asked hears of it
+            logger.exception("worker plugin %r failed in %s", name, hook)
             return ("error", *self.error_record(exc, skip=1))
         return ("ok",)
 
