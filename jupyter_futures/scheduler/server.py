@@ -23,7 +23,6 @@ from .operations import ClusterOperations
 from .plugins import SchedulerPlugins
 from . import views
 from .queries import dashboard_query
-from .replay import replay_spec
 from .state import SchedulerState
 
 logger = logging.getLogger("jupyter_futures.scheduler")
@@ -462,11 +461,16 @@ class Scheduler:
             "story": self._rpc_story,
             "dashboard_query": lambda comm, what, args=None: dashboard_query(self, what, args),
             **self.plugin_host.rpc_handlers(),
-            "replay_spec": lambda comm, keys, errored: replay_spec(self.state, keys, errored),
+            "replay_spec": self._rpc_replay_spec,
             **self._coordination_rpcs(),
             **self.operations.rpc_handlers(),
             **self._event_rpcs(),
         }
+
+    def _rpc_replay_spec(self, comm: Comm, keys: list, errored: bool) -> Any:
+        from .replay import replay_spec  # recreate_error_locally: rare, its module compiled on first use
+
+        return replay_spec(self.state, keys, errored)
 
     def _keep_keys(self, holder: str, keys: list[str]) -> None:
         """A queue, variable or client holds futures for these keys: keep them."""
