@@ -1,6 +1,7 @@
 """A key's story across processes: the scheduler's ``story`` RPC merges its own records with every
 worker's, oldest first."""
 from jupyter_futures import Client
+from procs import wait_until
 
 
 def inc(x):
@@ -16,7 +17,13 @@ def test_a_keys_story_has_the_schedulers_moves_then_its_workers(client: Client):
     future = client.submit(inc, 1, pure=False)
     assert future.result() == 2
     worker = client.who_has([future])[future.key][0]
-    records = client.run_on_scheduler(story_rpc, [future.key])
+
+    def records_with_the_workers_last_move():
+        # The worker's thread sends the result itself; its loop records the run's moves a moment later.
+        got = client.run_on_scheduler(story_rpc, [future.key])
+        return got if any(r[3] == "memory" and r[5] == worker for r in got) else None
+    assert wait_until(records_with_the_workers_last_move)
+    records = records_with_the_workers_last_move()
     assert all(r[0] == future.key for r in records)
     assert [r[4] for r in records] == sorted(r[4] for r in records)
     moves = [(r[1], r[2], r[3], r[5]) for r in records if r[2] != r[3]]

@@ -46,6 +46,24 @@ def pack_value(value: Any) -> tuple[serialize.Serialized, list[str]]:
     return serialize.Serialized(stream.getvalue(), [b.raw() for b in buffers]), keys
 
 
+class _Held:
+    """``with`` and ``async with`` of what is acquired and released (Lock, MultiLock, Semaphore)."""
+
+    def __enter__(self):
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+    async def __aenter__(self):
+        await self.acquire()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.release()
+
+
 class _Primitive:
     """A named handle; the scheduler keeps the state while any handle on the name exists."""
 
@@ -127,7 +145,7 @@ def _rebuild_queue(name: str, maxsize: int) -> Queue:
     return Queue(name, maxsize=maxsize)
 
 
-class Lock(_Primitive):
+class Lock(_Held, _Primitive):
     """Mutual exclusion across every worker and client, by name (not re-entrant)."""
 
     kind = "lock"
@@ -151,22 +169,8 @@ class Lock(_Primitive):
         """Whether anyone holds the lock."""
         return self._call("lock_locked", self.name)
 
-    def __enter__(self) -> Lock:
-        self.acquire()
-        return self
 
-    def __exit__(self, *exc) -> None:
-        self.release()
-
-    async def __aenter__(self) -> Lock:
-        await self.acquire()
-        return self
-
-    async def __aexit__(self, *exc) -> None:
-        await self.release()
-
-
-class MultiLock:
+class MultiLock(_Held):
     """Several named locks taken at once, cluster-wide, as ``distributed.MultiLock``: ``acquire`` returns
     once this object holds all of ``names`` (or ``num_locks`` of them), never some of them while it waits
     for the rest in a way that could deadlock. Its names are separate from ``Lock``'s (as in dask)."""
@@ -214,20 +218,6 @@ class MultiLock:
     def locked(self) -> bool:
         """Whether this object holds its locks (known here, as dask's: no trip to the scheduler)."""
         return self._locked
-
-    def __enter__(self) -> MultiLock:
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.release()
-
-    async def __aenter__(self) -> MultiLock:
-        await self.acquire()
-        return self
-
-    async def __aexit__(self, *exc) -> None:
-        await self.release()
 
     def __reduce__(self):
         return (type(self), (self.names,))
@@ -279,7 +269,7 @@ class Variable(_Primitive):
         return self._call("variable_delete", self.name)
 
 
-class Semaphore(_Primitive):
+class Semaphore(_Held, _Primitive):
     """At most ``max_leases`` holders at once, cluster-wide. Leases of a client or worker that dies are
     released after the scheduler's lease timeout."""
 
@@ -330,20 +320,6 @@ class Semaphore(_Primitive):
         raise RuntimeError (as dask's)."""
         self._held.clear()
         return self._call("semaphore_close", self.name)
-
-    def __enter__(self) -> Semaphore:
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.release()
-
-    async def __aenter__(self) -> Semaphore:
-        await self.acquire()
-        return self
-
-    async def __aexit__(self, *exc) -> None:
-        await self.release()
 
     def __reduce__(self):
         return (_rebuild_semaphore, (self.max_leases, self.name))

@@ -571,12 +571,20 @@ class SchedulerState:
         self._fill(ws)
         return ws
 
-    def task_started(self, address: str, key: str) -> None:
-        """A worker began executing ``key``."""
-        self.stimulus, self.when = "task-started", now()
+    def _processing_on(self, address: str, key: str) -> TaskState | None:
+        """``key``'s task when it is processing on worker ``address``; else None, and the event that asked is
+        recorded as too late to matter."""
         ts = self.tasks.get(key)
         if ts is None or ts.state != PROCESSING or ts.processing_on is None or ts.processing_on.address != address:
             self._stale(key, ts, f"not processing on {address} (finished, cancelled, stolen or rerun)")
+            return None
+        return ts
+
+    def task_started(self, address: str, key: str) -> None:
+        """A worker began executing ``key``."""
+        self.stimulus, self.when = "task-started", now()
+        ts = self._processing_on(address, key)
+        if ts is None:
             return
         ts.running = True
         self._note(ts)
@@ -677,32 +685,27 @@ class SchedulerState:
     def task_erred(self, address: str, key: str, exception: Any, traceback: Any, start: float, stop: float) -> None:
         """A task raised: retry it if it may, else fail it and everything waiting on it."""
         self.stimulus, self.when = "task-erred", now()
-        ws = self.workers.get(address)
-        ts = self.tasks.get(key)
-        if ts is None or ts.state != PROCESSING or ts.processing_on is not ws:
-            self._stale(key, ts, f"not processing on {address} (cancelled, stolen or rerun)")
+        ts = self._processing_on(address, key)
+        if ts is None:
             return
         self._add_run((key, address, start, stop, "erred"))
-        self._unassign(ts)
+        ws = self._unassign(ts)
         self._move(ts, RELEASED)
         if ts.retries > 0:
             ts.retries -= 1
             self._schedule(ts)
         else:
             self._err(ts, exception, traceback, worker=address, ran=(start, stop))
-        if ws is not None:
-            self._fill(ws)
+        self._fill(ws)
 
     def task_rescheduled(self, address: str, key: str) -> None:
         """The task raised ``Reschedule`` on worker ``address``: run it again, on another worker when one
         may run it (the least busy), else there again."""
         self.stimulus, self.when = "task-rescheduled", now()
-        ws = self.workers.get(address)
-        ts = self.tasks.get(key)
-        if ts is None or ts.state != PROCESSING or ts.processing_on is not ws:
-            self._stale(key, ts, f"not processing on {address} (cancelled, stolen or rerun)")
+        ts = self._processing_on(address, key)
+        if ts is None:
             return
-        self._unassign(ts)
+        ws = self._unassign(ts)
         self._move(ts, RELEASED)
         others = [w for w in self._candidates(ts) if w is not ws]
         if others:
@@ -740,15 +743,14 @@ class SchedulerState:
     def missing_data(self, address: str, key: str, dep_key: str, failed: Iterable[str]) -> None:
         """A worker could not fetch ``dep_key`` for ``key`` from ``failed`` holders: fix the records, retry."""
         self.stimulus, self.when = "missing-data", now()
-        ts = self.tasks.get(key)
         dep = self.tasks.get(dep_key)
         if dep is not None:
             for ws in [w for w in dep.who_has if w.address in set(failed)]:
                 self._drop_replica(dep, ws)
         else:
             self._stale(dep_key, None, f"an input of {key!r} the scheduler no longer knows")
-        if ts is None or ts.state != PROCESSING or ts.processing_on is None or ts.processing_on.address != address:
-            self._stale(key, ts, f"not processing on {address} (cancelled, stolen or rerun)")
+        ts = self._processing_on(address, key)
+        if ts is None:
             return
         self._unassign(ts)
         self._move(ts, RELEASED)
