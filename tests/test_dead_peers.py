@@ -5,7 +5,6 @@ Each test runs its own cluster (2 workers x 1 thread) and a second client in a r
 the test SIGKILLs or SIGSTOPs. Its long tasks sleep for a minute: a test that passes in seconds
 shows they were withdrawn, not waited out.
 """
-import json
 import os
 import signal
 import subprocess

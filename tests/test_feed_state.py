@@ -9,7 +9,8 @@ from jupyter_futures.protocol.context import set_current_task
 from jupyter_futures.scheduler import views
 from jupyter_futures.scheduler.feed import HISTORY, INTERVAL, MAX_TASK_RECORDS, Feed
 from jupyter_futures.scheduler.state import SchedulerState
-from jupyter_futures.worker.logs import MAX_TEXT, LogBuffer, OutputCopies
+from jupyter_futures.protocol.logs import LogBuffer
+from jupyter_futures.worker.logs import MAX_TEXT, OutputCopies
 
 C = "client-a"
 

@@ -7,7 +7,6 @@ id, as JupyterLab and nbclient do) and checks the text a person would read.
 from __future__ import annotations
 
 import re
-import time
 
 import psutil
 import pytest

@@ -350,14 +350,12 @@ class Client(FutureResults, DataMovement, ClusterInspection, PublishedDatasets, 
     # -- requests to the scheduler ------------------------------------------------
     def request(self, op: str, *args: Any, post: Callable | None = None) -> Any:
         """Ask the scheduler ``op(*args)``: its answer (``post(answer)`` when given), or a coroutine of it
-        when asynchronous. What was queued before goes first. A blocking call sends and waits from the
-        calling thread, with no hop through the loop (in a task, a long wait frees its thread)."""
+        when asynchronous (on the client's loop thread too). What was queued before goes first. A blocking
+        call sends and waits from the calling thread, with no hop through the loop (in a task, a long wait
+        frees its thread)."""
         self._check_open()
         if self.asynchronous:
             return self._request_async(op, args, post)
-        if threading.get_ident() == self.outbox.loop_ident:
-            raise RuntimeError(f"a blocking Client call ({op}) cannot wait on the client's own event loop "
-                               f"thread (a subscribe() callback runs there): make it from another thread")
         self.outbox.flush()
         value = wait_in_task(self.scheduler_comm.request_from_thread(op, *args))
         return value if post is None else post(value)

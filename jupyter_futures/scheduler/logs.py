@@ -5,56 +5,33 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
 from typing import Any
 
+from ..protocol.logs import LogBuffer, let_info_through
 from . import replicas
 
 CAPACITY = 10_000  # records kept, as dask's distributed.admin.log-length
-FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"  # dask's distributed.admin.log-format
 
-
-class LogRing(logging.Handler):
-    """The last ``CAPACITY`` records of this process (INFO and up), formatted."""
-
-    def __init__(self, capacity: int = CAPACITY):
-        super().__init__(logging.INFO)
-        self.ring: deque = deque(maxlen=capacity)
-        self.setFormatter(logging.Formatter(FORMAT))
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            text = self.format(record)
-        except Exception:  # a bad format string must not break the caller
-            text = str(record.msg)
-        self.ring.append((record.levelname, text))
-
-    def records(self, n: int | None = None) -> list[tuple[str, str]]:
-        """The last ``n`` records (all when None), newest first."""
-        out = list(reversed(self.ring))
-        return out if n is None else out[:n]
-
-
-ring = LogRing()
+ring = LogBuffer(CAPACITY)  # the scheduler process's records
 
 
 def install() -> None:
     """In the scheduler process: keep its records in ``ring``, INFO records of jupyter_futures included
     (stderr handlers keep the level they had: the terminal shows no more than before)."""
     root = logging.getLogger()
-    if ring in root.handlers:
-        return
-    for handler in root.handlers:
-        if handler.level == logging.NOTSET:
-            handler.setLevel(root.level or logging.WARNING)
-    root.addHandler(ring)
-    package = logging.getLogger("jupyter_futures")
-    if package.getEffectiveLevel() > logging.INFO:
-        package.setLevel(logging.INFO)
+    if ring not in root.handlers:
+        let_info_through()
+        root.addHandler(ring)
+
+
+def scheduler_logs(n: int | None = None) -> list[tuple[str, str]]:
+    """The scheduler's last ``n`` records (all kept when None), newest first, as dask's ``(level, line)``."""
+    lines = [_line(r) for r in reversed(ring.since())]
+    return lines if n is None else lines[:n]
 
 
 def _line(record: dict) -> tuple[str, str]:
-    """A worker's ``LogBuffer`` record as dask's ``(level, line)``."""
+    """A ``LogBuffer`` record as dask's ``(level, line)`` (dask's ``distributed.admin.log-format``)."""
     t = record["time"]
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) + f",{int(t % 1 * 1000):03d}"
     return record["level"], f"{stamp} - {record['name']} - {record['level']} - {record['text']}"

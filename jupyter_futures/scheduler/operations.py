@@ -41,7 +41,7 @@ class ClusterOperations:
                 workers, close_workers, remove),
             "restart_workers": lambda comm, workers, timeout, raise_for_error=True: _restart_workers(
                 s, workers, timeout, raise_for_error),
-            "scheduler_logs": lambda comm, n=None: logs.ring.records(n),
+            "scheduler_logs": lambda comm, n=None: logs.scheduler_logs(n),
             "worker_logs": lambda comm, n=None, workers=None, nanny=False: logs.worker_logs(s, n, workers, nanny),
         }
 

@@ -514,8 +514,9 @@ class Scheduler:
                 comm.queue(messages.event(topic, event))
 
     def _worker_event(self, address: str, topic: list, msg: Any) -> None:
-        """``Worker.log_event``: a dict message says which worker logged it (as dask's)."""
-        if isinstance(msg, dict) and topic != address:
+        """``Worker.log_event``: a dict message says which worker logged it (as dask's, unless the worker
+        logs under its own address)."""
+        if isinstance(msg, dict) and address not in topic:
             msg["worker"] = address
         self._publish_event(topic, msg)
 

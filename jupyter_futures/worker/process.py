@@ -12,9 +12,9 @@ from ..protocol import auth, schedulerfile
 from ..protocol.address import parse_address
 from ..protocol.collector import pace_for_a_server
 from ..protocol.logs import configure as configure_logging
+from ..protocol.logs import let_info_through
 from ..protocol.lifeline import CLEAN_EXIT, RESTART, say_clean_exit, say_ready, watch_parent
 from ..protocol.sizes import parse_memory
-from .logs import let_info_through
 from .memory import memory_thresholds
 from .server import Worker
 

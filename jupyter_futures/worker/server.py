@@ -45,6 +45,7 @@ from ..protocol.context import (
 )
 from ..protocol.errors import Reschedule
 from ..protocol.eventloop import running_loop
+from ..protocol.logs import LogBuffer
 from ..protocol.events import check_plain, check_topics
 from ..protocol.remote_call import call_with
 from ..protocol.tracebacks import dump_traceback
@@ -54,7 +55,7 @@ from .executor import Executor
 from .forwarding import LogForwarding
 from .interrupt import Interrupter, TaskCancelled, TaskTimedOut
 from .kernel_host import KernelHost
-from .logs import LogBuffer, OutputCopies
+from .logs import OutputCopies
 from .output import TaskOutput
 from .plugins import WorkerPlugins
 from .output import install as install_output
