@@ -1179,6 +1179,8 @@ def test_run_on_every_worker(client, workers):
     assert client.run(add, 1, 2) == {w: 3 for w in workers}
     assert client.run(scale, 2, factor=5) == {w: 10 for w in workers}
     assert client.run(os.getpid, workers=[workers[0]]) == {workers[0]: pids[workers[0]]}
+    with pytest.raises(ValueError, match="no such workers"):
+        client.run(os.getpid, workers=["tcp://127.0.0.1:1"])
 
 
 def test_run_raises_remote_error(client):

@@ -1,6 +1,8 @@
 """The scheduler's state machine, driven directly: no sockets, no processes."""
 from types import SimpleNamespace
 
+import pytest
+
 from jupyter_futures.protocol import messages
 from jupyter_futures.protocol.errors import KilledWorker, LostDependency
 from jupyter_futures.scheduler.state import ALLOWED_FAILURES, FIRE_AND_FORGET, SchedulerState
@@ -211,6 +213,15 @@ def test_nbytes_counts_values_in_memory_by_key_or_summed_by_prefix():
     s.update_graph(C, [record("inc-3")])  # not in memory: not counted
     assert s.nbytes() == {"inc": 24, "data-x": 100}  # dask's key_split: "inc-1" counts under "inc"
     assert s.nbytes(["inc-1", "data-x", "no-such-key"], summary=False) == {"inc-1": 8, "data-x": 100}
+
+
+def test_workers_are_named_by_address_or_name_and_an_unknown_one_is_refused_naming_them_all():
+    s = SchedulerState()
+    s.add_worker("tcp://a:1", 1, name="alice")
+    s.add_worker("tcp://b:1", 1)
+    assert s.worker_addresses(["alice", "tcp://b:1", "tcp://a:1"]) == ["tcp://a:1", "tcp://b:1"]
+    with pytest.raises(ValueError, match=r"no such workers: \['bob'\]; the workers now are \['tcp://a:1', 'tcp://b:1'\]"):
+        s.worker_addresses(["bob"])
 
 
 def test_no_worker_then_worker_arrives():

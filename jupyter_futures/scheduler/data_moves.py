@@ -50,7 +50,7 @@ class DataMoves:
         (each holder gives ``branching_factor`` copies a round) and dropping extra copies."""
         async with self._lock:
             state = self.scheduler.state
-            pool = list(state.workers) if workers is None else replicas.resolve_workers(state, workers)
+            pool = list(state.workers) if workers is None else state.worker_addresses(workers)
             n = len(pool) if n is None else min(n, len(pool))
             if n < 1:
                 raise ValueError("cannot use replicate to delete data: give n >= 1 (and a worker to hold it)")
@@ -73,7 +73,7 @@ class DataMoves:
         holds it. KeyError names keys held nowhere."""
         async with self._lock:
             state = self.scheduler.state
-            pool = list(state.workers) if workers is None else replicas.resolve_workers(state, workers)
+            pool = list(state.workers) if workers is None else state.worker_addresses(workers)
             if keys is not None:
                 missing = replicas.missing_keys(state, keys)
                 if missing:
@@ -101,7 +101,7 @@ class DataMoves:
         async with self._lock:
             state = s.state
             addresses = (replicas.workers_to_close(state) if workers is None
-                         else replicas.resolve_workers(state, workers))
+                         else state.worker_addresses(workers))
             for _ in range(RETIRE_ROUNDS):
                 copies = replicas.retire_plan(state, addresses)
                 if not copies:

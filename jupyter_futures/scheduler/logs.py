@@ -8,7 +8,6 @@ import time
 from typing import Any
 
 from ..protocol.logs import LogBuffer, let_info_through
-from . import replicas
 
 CAPACITY = 10_000  # records kept, as dask's distributed.admin.log-length
 
@@ -44,8 +43,7 @@ async def worker_logs(scheduler: Any, n: int | None = None, workers: list | None
         raise ValueError("get_worker_logs(nanny=True): nannies here keep no log of their own (their messages "
                          "go to the log of the process that started them, e.g. the LocalCluster's); "
                          "leave out nanny= for the workers' logs")
-    addresses = list(scheduler.worker_comms) if workers is None else replicas.resolve_workers(scheduler.state,
-                                                                                              workers)
+    addresses = list(scheduler.worker_comms) if workers is None else scheduler.state.worker_addresses(workers)
     addresses = [a for a in addresses if a in scheduler.worker_comms]
     replies = await asyncio.gather(*(scheduler.worker_comms[a].request("logs") for a in addresses),
                                    return_exceptions=True)

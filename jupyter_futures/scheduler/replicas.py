@@ -15,22 +15,6 @@ BRANCHING_FACTOR = 2  # copies of a key made from each holder per round, as dask
 REBALANCE_TOLERANCE = 0.05  # a worker within this share of the mean is balanced (half dask's sender-recipient gap)
 
 
-def resolve_workers(state: SchedulerState, workers: Iterable[str]) -> list[str]:
-    """The addresses of ``workers`` (addresses or names), in order; ValueError naming any unknown one."""
-    by_name = {str(ws.name): a for a, ws in state.workers.items()}
-    out, unknown = [], []
-    for w in workers:
-        address = w if w in state.workers else by_name.get(str(w))
-        if address is None:
-            unknown.append(w)
-        elif address not in out:
-            out.append(address)
-    if unknown:
-        raise ValueError(f"no such workers: {unknown}; the workers now are {sorted(state.workers)} "
-                         f"(client.scheduler_info()['workers'] lists them with their names)")
-    return out
-
-
 def missing_keys(state: SchedulerState, keys: Iterable[str]) -> list[str]:
     """The keys of ``keys`` held by no worker."""
     return [k for k in keys if k not in state.tasks or not state.tasks[k].who_has]

@@ -6,7 +6,6 @@ import logging
 from typing import Any
 
 from ..protocol import messages
-from . import replicas
 
 logger = logging.getLogger("jupyter_futures.scheduler")
 
@@ -30,8 +29,8 @@ async def restart_workers(scheduler: Any, workers: list, timeout: float, raise_f
     if isinstance(workers, str):
         raise TypeError(f"restart_workers({workers!r}): give a list of worker addresses or names, "
                         f"e.g. restart_workers([{workers!r}])")
-    addresses = replicas.resolve_workers(scheduler.state, workers)
-    address_of = {w: replicas.resolve_workers(scheduler.state, [w])[0] for w in workers}
+    addresses = scheduler.state.worker_addresses(workers)
+    address_of = {w: scheduler.state.worker_addresses([w])[0] for w in workers}
     no_nanny = await _nannies_known(scheduler, addresses)
     if no_nanny:
         raise ValueError(f"Restarting workers requires a nanny to be used: workers {no_nanny} were started "

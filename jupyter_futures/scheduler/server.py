@@ -621,10 +621,7 @@ class Scheduler:
         return records
 
     async def _rpc_broadcast(self, comm: Comm, op: str, args: tuple, workers: list | None = None) -> dict:
-        targets = workers or list(self.worker_comms)
-        missing = [w for w in targets if w not in self.worker_comms]
-        if missing:
-            raise ValueError(f"no such workers: {missing}; known workers: {list(self.worker_comms)}")
+        targets = self.state.worker_addresses(workers) if workers else list(self.worker_comms)
         replies = await asyncio.gather(*(self.worker_comms[w].request(op, *args) for w in targets),
                                        return_exceptions=True)
         return dict(zip(targets, replies))

@@ -1059,6 +1059,21 @@ class SchedulerState:
                     self._schedule(dependent)
 
     # -- queries ------------------------------------------------------------
+    def worker_addresses(self, workers: Iterable[str]) -> list[str]:
+        """The addresses of ``workers`` (addresses or names), in order; ValueError naming any unknown one."""
+        by_name = {str(ws.name): a for a, ws in self.workers.items()}
+        out, unknown = [], []
+        for w in workers:
+            address = w if w in self.workers else by_name.get(str(w))
+            if address is None:
+                unknown.append(w)
+            elif address not in out:
+                out.append(address)
+        if unknown:
+            raise ValueError(f"no such workers: {unknown}; the workers now are {sorted(self.workers)} "
+                             f"(client.scheduler_info()['workers'] lists them with their names)")
+        return out
+
     def who_has(self, keys: Iterable[str] | None = None) -> dict[str, list[str]]:
         """{key: [worker addresses holding it]}."""
         keys = self.tasks.keys() if keys is None else keys
