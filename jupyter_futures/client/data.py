@@ -103,18 +103,19 @@ class DataMovement:
         attempts = 0
         while remote:
             attempts += 1
+            unknown = [st for st in remote if not st.who_has]  # e.g. scattered: the scheduler knows
+            if unknown:
+                await self._ask_holders(unknown)
             by_worker: dict[str, list[FutureState]] = defaultdict(list)
             for st in remote:
-                if not st.who_has:
-                    st.who_has = (await self.scheduler_comm.request("who_has", [st.key]))[st.key]
                 by_worker[st.who_has[0] if st.who_has else ""].append(st)
             replies = await asyncio.gather(*(self._get_from(w, sts) for w, sts in by_worker.items()),
                                            return_exceptions=True)
-            missing = []
+            missing: list[FutureState] = []
             lacking: dict[str, list[str]] = {}  # worker -> keys it answered it does not have
-            unreachable: set[str] = set()
+            unreachable: set[str] = set()  # (the scheduler hears of it if it died)
             for (worker, sts), reply in zip(by_worker.items(), replies):
-                if isinstance(reply, BaseException):  # not reached: the scheduler hears if it died
+                if isinstance(reply, BaseException):
                     reply = {}
                     unreachable.add(worker)
                 elif worker and len(reply) < len(sts):
@@ -123,40 +124,37 @@ class DataMovement:
                     if st.key in reply:
                         out[st.key] = self.loads(reply[st.key])
                     else:
-                        st.who_has = [w for w in st.who_has if w != worker]
                         missing.append(st)
-            remote = missing
-            if remote and attempts >= 20:
-                raise RuntimeError(f"could not fetch {[st.key for st in remote][:5]} from any worker after "
+            if not missing:
+                break
+            if attempts >= 20:
+                raise RuntimeError(f"could not fetch {[st.key for st in missing][:5]} from any worker after "
                                    f"{attempts} attempts: the workers holding them keep failing; see their logs")
-            if remote:
-                # A holder that lacks a key may have handed it on (rebalance, retire_workers): the scheduler
-                # knows the holders now; those keys are asked there next round.
-                known = await self.scheduler_comm.request("who_has", [st.key for st in remote])
-                for st in remote:
-                    st.who_has = [w for w in known.get(st.key, ())
-                                  if w not in unreachable and st.key not in lacking.get(w, ())]
-                moved = [st for st in remote if st.who_has]
-                remote = [st for st in remote if not st.who_has]
-            else:
-                moved = []
-            if remote:
-                # The holders are gone: wait for the scheduler to recompute (or to declare the data lost).
-                # A state it told something else meanwhile (lost, erred, finished elsewhere) stays as told.
-                for st in remote:
-                    if st.status == "finished" and not st.who_has:
-                        st.reset()
-                for worker, keys in lacking.items():  # so the scheduler knows, rather than wait forever
-                    await self.scheduler_comm.request("data_missing", worker, keys)
-                await self.futures.wait_async(remote, timeout=None)
-                for st in remote:
+            # A holder that lacks a key may have handed it on (rebalance, retire_workers): where is it now?
+            await self._ask_holders(missing, skip=lambda st, w: w in unreachable or st.key in lacking.get(w, ()))
+            gone = [st for st in missing if not st.who_has]
+            for st in gone:  # to be recomputed; one the scheduler told otherwise meanwhile stays as told
+                if st.status == "finished":
+                    st.reset()
+            for worker, keys in lacking.items():  # the scheduler's records stay true: nobody waits forever
+                await self.scheduler_comm.request("data_missing", worker, keys)
+            if gone:
+                await self.futures.wait_async(gone, timeout=None)  # recomputed, or lost (raised here)
+                for st in gone:
                     if st.status != "finished":
                         raise st.error()
                     if st.small is not None:
                         out[st.key] = self._value_from_small(st)
-                remote = [st for st in remote if st.key not in out]
-            remote += moved
+            remote = [st for st in missing if st.key not in out]
         return out
+
+    async def _ask_holders(self, states: list[FutureState], skip: Callable | None = None) -> None:
+        """Set each state's ``who_has`` to its holders as the scheduler knows them now (one request), but
+        those ``skip(state, worker)`` rules out."""
+        known = await self.scheduler_comm.request("who_has", [st.key for st in states])
+        for st in states:
+            holders = known.get(st.key, ())
+            st.who_has = [w for w in holders if not skip(st, w)] if skip is not None else list(holders)
 
     async def _get_from(self, worker: str, states: list[FutureState]) -> dict:
         if not worker:
